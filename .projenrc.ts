@@ -1,0 +1,22 @@
+import { MlServiceProject } from "./projen";
+
+/**
+ * The one place a new ML service edits: its name, region, stages and their accounts.
+ * Everything derived from these (Pulumi.yaml project config, per-stage tasks) follows from them.
+ * Stage values (instance types, model versions, strategies) live in Pulumi.<stage>.yaml.
+ */
+const project = new MlServiceProject({
+  serviceName: "fraud-detection",
+  region: "eu-west-1",
+  stages: [
+    { name: "sandbox", accountId: "111111111111" },
+    { name: "qa", accountId: "222222222222" },
+    { name: "prod", accountId: "333333333333" },
+  ],
+  registryStage: "sandbox",
+  models: ["fraud-scorer", "image-tagger"],
+  ecrRepository: true,
+  ciPrincipal: { type: "github-oidc", repository: "example-org/fraud-detection" },
+});
+
+project.synth();

@@ -1,0 +1,151 @@
+/**
+ * Deterministic names and ARNs shared across accounts. Every stack derives the other accounts'
+ * resource names from config through these functions, never from another stack's outputs, so both
+ * sides of a cross-account grant always agree. Pure: no Pulumi, no AWS calls.
+ */
+
+/** Longest SageMaker name (models, endpoint configs, endpoints, model package groups). */
+export const SAGEMAKER_NAME_MAX = 63;
+/** Characters Pulumi's auto-naming appends to a logical name: "-" plus 7 hex digits. */
+export const AUTO_NAME_SUFFIX_LENGTH = 8;
+/** SageMaker name pattern (no `_` or `.`). */
+export const SAGEMAKER_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+
+/** Where a stack deploys: its account, region and partition. */
+export interface AccountRef {
+  readonly accountId: string;
+  readonly region: string;
+  /** @default "aws" */
+  readonly partition?: string;
+}
+
+/** Names of everything a service's registry account holds. */
+export interface RegistryNames {
+  readonly artifactBucket: string;
+  readonly kmsAlias: string;
+  readonly ecrRepository: string;
+  readonly trainingRole: string;
+}
+
+export function registryNames(serviceName: string, registry: AccountRef): RegistryNames {
+  return {
+    artifactBucket: `${serviceName}-artifacts-${registry.accountId}-${registry.region}`,
+    kmsAlias: `alias/${serviceName}-registry`,
+    ecrRepository: `${serviceName}-inference`,
+    trainingRole: `${serviceName}-sagemaker-training`,
+  };
+}
+
+/** Names of everything a stage's deployment account holds. */
+export interface StageNames {
+  readonly bucket: string;
+  readonly kmsAlias: string;
+  readonly executionRole: string;
+  readonly deployerRole: string;
+}
+
+export function stageNames(serviceName: string, stage: string, account: AccountRef): StageNames {
+  return {
+    bucket: `${serviceName}-${stage}-${account.accountId}-${account.region}`,
+    kmsAlias: `alias/${serviceName}-${stage}`,
+    executionRole: `${serviceName}-${stage}-sagemaker-execution`,
+    deployerRole: `${serviceName}-${stage}-deployer`,
+  };
+}
+
+/** The model package group of one model. */
+export function modelPackageGroupName(serviceName: string, model: string): string {
+  return `${serviceName}-${model}`;
+}
+
+/** Names of one endpoint: the stable endpoint name, its children's logical names and its alarms. */
+export interface EndpointNames {
+  /** Explicit, stable: clients call it. Also the component's logical name. */
+  readonly endpoint: string;
+  /** Logical name of the Model; the physical name is this plus an auto-name suffix. */
+  readonly modelLogical: string;
+  /** Logical name of the EndpointConfiguration; auto-named like the model. */
+  readonly endpointConfigLogical: string;
+  /** Rollback alarm names: fixed for the life of the endpoint (changing the list replaces it). */
+  readonly errorAlarm: string;
+  readonly latencyAlarm: string;
+}
+
+export function endpointNames(serviceName: string, endpointKey: string): EndpointNames {
+  const endpoint = `${serviceName}-${endpointKey}`;
+  return {
+    endpoint,
+    modelLogical: `${endpoint}-model`,
+    endpointConfigLogical: `${endpoint}-config`,
+    errorAlarm: `${endpoint}-invocation-5xx`,
+    latencyAlarm: `${endpoint}-model-latency`,
+  };
+}
+
+/** The longest SageMaker name an endpoint produces once auto-named. */
+export function longestEndpointName(serviceName: string, endpointKey: string): number {
+  const n = endpointNames(serviceName, endpointKey);
+  return Math.max(n.endpoint.length, n.modelLogical.length + AUTO_NAME_SUFFIX_LENGTH,
+    n.endpointConfigLogical.length + AUTO_NAME_SUFFIX_LENGTH);
+}
+
+function partitionOf(account: AccountRef): string {
+  return account.partition ?? "aws";
+}
+
+export function roleArn(account: AccountRef, roleName: string): string {
+  return `arn:${partitionOf(account)}:iam::${account.accountId}:role/${roleName}`;
+}
+
+export function accountRootArn(account: AccountRef): string {
+  return `arn:${partitionOf(account)}:iam::${account.accountId}:root`;
+}
+
+export function bucketArn(account: AccountRef, bucket: string): string {
+  return `arn:${partitionOf(account)}:s3:::${bucket}`;
+}
+
+export function kmsAliasArn(account: AccountRef, alias: string): string {
+  return `arn:${partitionOf(account)}:kms:${account.region}:${account.accountId}:${alias}`;
+}
+
+/** Every key of an account and region; narrow it with a `kms:ResourceAliases` condition. */
+export function kmsKeysArn(account: AccountRef): string {
+  return `arn:${partitionOf(account)}:kms:${account.region}:${account.accountId}:key/*`;
+}
+
+export function ecrRepositoryArn(account: AccountRef, repository: string): string {
+  return `arn:${partitionOf(account)}:ecr:${account.region}:${account.accountId}:repository/${repository}`;
+}
+
+export function ecrRegistryHost(account: AccountRef): string {
+  return `${account.accountId}.dkr.ecr.${account.region}.amazonaws.com`;
+}
+
+export function sagemakerArn(account: AccountRef, resource: string): string {
+  return `arn:${partitionOf(account)}:sagemaker:${account.region}:${account.accountId}:${resource}`;
+}
+
+export function modelPackageGroupArn(account: AccountRef, group: string): string {
+  return sagemakerArn(account, `model-package-group/${group}`);
+}
+
+/** All versions of a group: `model-package/<group>/*`. */
+export function modelPackagesArn(account: AccountRef, group: string): string {
+  return sagemakerArn(account, `model-package/${group}/*`);
+}
+
+export function logGroupArn(account: AccountRef, name: string): string {
+  return `arn:${partitionOf(account)}:logs:${account.region}:${account.accountId}:log-group:${name}`;
+}
+
+export function alarmArn(account: AccountRef, alarmName: string): string {
+  return `arn:${partitionOf(account)}:cloudwatch:${account.region}:${account.accountId}:alarm:${alarmName}`;
+}
+
+/** The GitHub Actions OIDC provider of an account. */
+export const GITHUB_OIDC_HOST = "token.actions.githubusercontent.com";
+
+export function githubOidcProviderArn(account: AccountRef): string {
+  return `arn:${partitionOf(account)}:iam::${account.accountId}:oidc-provider/${GITHUB_OIDC_HOST}`;
+}

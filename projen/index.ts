@@ -1,0 +1,75 @@
+import { javascript, typescript } from "projen";
+import { formatProblems, parseProjectConfig } from "../stacks/config/schema";
+import { addPulumiProjectFile } from "./pulumi-project";
+import type { ServiceDefinition } from "./service";
+import { addStageTasks } from "./tasks";
+
+export type { ServiceDefinition } from "./service";
+
+/** Options of an ML service repository: its service definition. */
+export type MlServiceProjectOptions = ServiceDefinition;
+
+/**
+ * A TypeScript repository that serves SageMaker models with Pulumi, one stack per stage account.
+ * projen owns package.json, tsconfig, jest, eslint and Pulumi.yaml; stack files stay hand-edited.
+ */
+export class MlServiceProject extends typescript.TypeScriptProject {
+  constructor(def: MlServiceProjectOptions) {
+    const { region, ...shared } = def;
+    const parsed = parseProjectConfig(shared);
+    if (!parsed.ok) {
+      throw new Error(`.projenrc.ts: the service definition is invalid:\n${formatProblems(parsed.problems)}`);
+    }
+    super({
+      name: def.serviceName,
+      description: `SageMaker model serving for ${def.serviceName}`,
+      defaultReleaseBranch: "main",
+      packageManager: javascript.NodePackageManager.NPM,
+      projenrcTsOptions: { projenCodeDir: "projen" },
+      license: "Apache-2.0",
+      copyrightOwner: "The project's authors",
+      projenrcTs: true,
+      srcdir: ".",
+      libdir: "lib",
+      sampleCode: false,
+      release: false,
+      github: false,
+      package: false,
+      typescriptVersion: "~5.9.3",
+      minNodeVersion: "20.0.0",
+      deps: [
+        "@pulumi/pulumi@^3.200.0",
+        "@pulumi/aws@^7.0.0",
+        "@aws-sdk/client-sagemaker@^3.900.0",
+        "@aws-sdk/client-sts@^3.900.0",
+        "zod@^4.0.0",
+        "yaml@^2.8.0",
+      ],
+      devDeps: ["projen", "constructs"],
+      typecheckTests: true,
+      tsconfig: {
+        include: ["stacks/**/*.ts", "components/**/*.ts", "scripts/**/*.ts"],
+        exclude: ["node_modules", "lib", "test"],
+        compilerOptions: { isolatedModules: true, rootDir: "." },
+      },
+      tsconfigDevFile: "tsconfig.dev.json",
+      tsconfigDev: {
+        include: ["stacks/**/*.ts", "components/**/*.ts", "scripts/**/*.ts", "test/**/*.ts", "projen/**/*.ts", ".projenrc.ts"],
+        exclude: ["node_modules", "lib"],
+        compilerOptions: { isolatedModules: true },
+      },
+      jestOptions: {
+        passWithNoTests: false,
+        jestVersion: "^30",
+        junitReporting: false,
+        coverageText: false,
+        jestConfig: { testMatch: ["<rootDir>/test/**/*.test.ts"], testTimeout: 30_000, collectCoverage: false },
+      },
+      tsJestOptions: { transformOptions: { isolatedModules: true } },
+      eslintOptions: { dirs: ["stacks", "components", "scripts"], devdirs: ["test", "projen"], ignorePatterns: ["lib/", "node_modules/"] },
+      gitignore: ["/lib", "*.tsbuildinfo"],
+    });
+    addPulumiProjectFile(this, def);
+    addStageTasks(this, def);
+  }
+}
