@@ -72,7 +72,11 @@ export interface EndpointNames {
 }
 
 export function endpointNames(serviceName: string, endpointKey: string): EndpointNames {
-  const endpoint = `${serviceName}-${endpointKey}`;
+  return endpointChildNames(`${serviceName}-${endpointKey}`);
+}
+
+/** The names of an endpoint's children, from the endpoint's own (stable) name. */
+export function endpointChildNames(endpoint: string): EndpointNames {
   return {
     endpoint,
     modelLogical: `${endpoint}-model`,

@@ -45,7 +45,7 @@ export class MlServiceProject extends typescript.TypeScriptProject {
         "zod@^4.0.0",
         "yaml@^2.8.0",
       ],
-      devDeps: ["projen", "constructs"],
+      devDeps: ["projen", "constructs", "aws-sdk-client-mock@^4.1.0"],
       typecheckTests: true,
       tsconfig: {
         include: ["stacks/**/*.ts", "components/**/*.ts", "scripts/**/*.ts"],

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ConfigError, PROJECT_FILE, stackFileName } from "./load";
+import { ConfigError, type FileProblem, PROJECT_FILE, stackFileName } from "./load";
+import { CONFIG_NAMESPACE, type ProjectConfig, projectConfigSchema, REGION_PATTERN, toResult } from "./schema";
 
 /**
  * Reads Pulumi.yaml and Pulumi.<stage>.yaml the way the Pulumi CLI hands config to a program:
@@ -13,15 +14,18 @@ export function readStackConfigFiles(projectDir: string, stage: string): Record<
   const stackDoc = readYaml(projectDir, stackFileName(stage));
   const config: Record<string, string> = {};
   for (const [key, entry] of Object.entries(asMap(projectDoc.config, PROJECT_FILE, "config"))) {
-    // Project-level values are scalars, or objects wrapped as { value: ... }.
-    const value = entry !== null && typeof entry === "object" && !Array.isArray(entry) && "value" in entry
-      ? (entry as { value: unknown }).value : entry;
-    config[qualify(key, String(projectDoc.name))] = encode(value, PROJECT_FILE, key);
+    config[qualify(key, String(projectDoc.name))] = encode(unwrapProjectValue(entry), PROJECT_FILE, key);
   }
   for (const [key, value] of Object.entries(asMap(stackDoc.config, stackFileName(stage), "config"))) {
     config[qualify(key, String(projectDoc.name))] = encode(value, stackFileName(stage), key);
   }
   return config;
+}
+
+/** Project-level values are scalars, or objects wrapped as { value: ... }. */
+function unwrapProjectValue(entry: unknown): unknown {
+  return entry !== null && typeof entry === "object" && !Array.isArray(entry) && "value" in entry
+    ? (entry as { value: unknown }).value : entry;
 }
 
 function readYaml(dir: string, file: string): Record<string, unknown> {
@@ -58,4 +62,27 @@ function encode(value: unknown, file: string, key: string): string {
     throw new ConfigError([{ file, path: key, message: "is a secret; the offline tools cannot decrypt it and this program reads no secrets" }]);
   }
   return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/**
+ * The project-level config alone (Pulumi.yaml), validated: for tools that act on the service as
+ * a whole (the registry CLI, promotion) rather than on one stack.
+ */
+export function readProjectConfig(projectDir: string): { project: ProjectConfig; region: string } {
+  const doc = readYaml(projectDir, PROJECT_FILE);
+  const raw: Record<string, unknown> = {};
+  let region: unknown;
+  for (const [key, entry] of Object.entries(asMap(doc.config, PROJECT_FILE, "config"))) {
+    const value = unwrapProjectValue(entry);
+    if (key === "aws:region") region = value;
+    if (key.startsWith(`${CONFIG_NAMESPACE}:`)) raw[key.slice(CONFIG_NAMESPACE.length + 1)] = value;
+  }
+  const problems: FileProblem[] = [];
+  if (typeof region !== "string" || !REGION_PATTERN.test(region)) {
+    problems.push({ file: PROJECT_FILE, path: "aws:region", message: `must be an AWS region such as eu-west-1, got ${JSON.stringify(region)}` });
+  }
+  const parsed = toResult(projectConfigSchema, raw, `${CONFIG_NAMESPACE}:`);
+  if (!parsed.ok) problems.push(...parsed.problems.map((p) => ({ ...p, file: PROJECT_FILE })));
+  if (problems.length > 0 || !parsed.ok) throw new ConfigError(problems);
+  return { project: parsed.value, region: region as string };
 }
