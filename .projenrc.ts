@@ -14,7 +14,7 @@ const project = new MlServiceProject({
     { name: "prod", accountId: "333333333333" },
   ],
   registryStage: "sandbox",
-  models: ["fraud-scorer", "image-tagger"],
+  models: ["fraud-scorer", "txn-embedder"],
   ecrRepository: true,
   ciPrincipal: { type: "github-oidc", repository: "example-org/fraud-detection" },
 });

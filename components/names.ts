@@ -42,6 +42,7 @@ export interface StageNames {
   readonly kmsAlias: string;
   readonly executionRole: string;
   readonly deployerRole: string;
+  readonly previewerRole: string;
 }
 
 export function stageNames(serviceName: string, stage: string, account: AccountRef): StageNames {
@@ -50,6 +51,7 @@ export function stageNames(serviceName: string, stage: string, account: AccountR
     kmsAlias: `alias/${serviceName}-${stage}`,
     executionRole: `${serviceName}-${stage}-sagemaker-execution`,
     deployerRole: `${serviceName}-${stage}-deployer`,
+    previewerRole: `${serviceName}-${stage}-previewer`,
   };
 }
 

@@ -206,7 +206,10 @@ export function stageConfigSchema(context: StageContext) {
     /** Tags on every resource of the stack, besides the service and stage tags. */
     tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
     /** Days before non-current object versions in the stage bucket expire. */
-    noncurrentVersionExpirationDays: z.number().int().min(1).max(3650).default(90),
+    // Top-level config values reach the program as strings: coerce this one.
+    noncurrentVersionExpirationDays: z.coerce.number<unknown>({ error: "must be a whole number of days" })
+      .int({ error: "must be a whole number of days" }).min(1, { error: "must be 1-3650 days" }).max(3650, { error: "must be 1-3650 days" })
+      .default(90),
   }).superRefine((config, ctx) => {
     for (const [key, endpoint] of Object.entries(config.endpoints)) {
       const at = (...rest: (string | number)[]) => ["endpoints", key, ...rest];

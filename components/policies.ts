@@ -1,0 +1,398 @@
+/**
+ * IAM, bucket, key and registry policy documents, as pure functions of names and ARNs. Both sides
+ * of every cross-account grant are built here from the same derived names (components/names.ts):
+ * the registry's resource policies name the consumer accounts and, where the service supports a
+ * condition, exactly the consumer roles; each consumer's identity policy names exactly the
+ * registry's resources. No `Allow` statement uses a wildcard action; the only wildcard resources
+ * are on actions that AWS does not scope to a resource (noted beside each).
+ */
+import {
+  type AccountRef,
+  accountRootArn,
+  alarmArn,
+  bucketArn,
+  ecrRepositoryArn,
+  GITHUB_OIDC_HOST,
+  githubOidcProviderArn,
+  kmsAliasArn,
+  kmsKeysArn,
+  logGroupArn,
+  modelPackageGroupArn,
+  modelPackageGroupName,
+  modelPackagesArn,
+  registryNames,
+  roleArn,
+  sagemakerArn,
+  stageNames,
+} from "./names";
+
+export interface Statement {
+  Sid?: string;
+  Effect: "Allow" | "Deny";
+  Principal?: Record<string, string | string[]> | "*";
+  Action: string | string[];
+  /** Absent in trust policies and in policies attached to one resource (ECR). */
+  Resource?: string | string[];
+  Condition?: Record<string, Record<string, string | string[] | boolean>>;
+}
+
+export interface PolicyDocument {
+  Version: "2012-10-17";
+  Statement: Statement[];
+}
+
+export function policy(...statements: Statement[]): PolicyDocument {
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+/** A stage that consumes the registry: its account and the execution role its endpoints run as. */
+export interface Consumer {
+  readonly stage: string;
+  readonly account: AccountRef;
+}
+
+/** The execution role ARN of each consumer, as the consumer's stack names it. */
+export function consumerRoleArns(serviceName: string, consumers: readonly Consumer[]): string[] {
+  return consumers.map((c) => roleArn(c.account, stageNames(serviceName, c.stage, c.account).executionRole));
+}
+
+function consumerAccountRoots(consumers: readonly Consumer[]): string[] {
+  return [...new Set(consumers.map((c) => accountRootArn(c.account)))];
+}
+
+/**
+ * A principal block for cross-account grants: the consumer accounts, narrowed to the execution
+ * roles with `aws:PrincipalArn`. Naming the accounts (not the roles) keeps the policy valid before
+ * the roles exist: S3 and KMS reject principals that do not exist yet.
+ */
+function consumerGrant(serviceName: string, consumers: readonly Consumer[]): Pick<Statement, "Principal" | "Condition"> {
+  return {
+    Principal: { AWS: consumerAccountRoots(consumers) },
+    Condition: { ArnEquals: { "aws:PrincipalArn": consumerRoleArns(serviceName, consumers) } },
+  };
+}
+
+/** Denies every request that does not use TLS (a Deny may, and must, cover every action). */
+export function tlsOnlyStatement(bucket: string, account: AccountRef): Statement {
+  const arn = bucketArn(account, bucket);
+  return {
+    Sid: "DenyInsecureTransport",
+    Effect: "Deny",
+    Principal: "*",
+    Action: "s3:*",
+    Resource: [arn, `${arn}/*`],
+    Condition: { Bool: { "aws:SecureTransport": false } },
+  };
+}
+
+/** Registry bucket statements (after the TLS-only deny): artifact read for the consumer execution roles. */
+export function registryBucketStatements(serviceName: string, registry: AccountRef, consumers: readonly Consumer[]): Statement[] {
+  const arn = bucketArn(registry, registryNames(serviceName, registry).artifactBucket);
+  const grant = consumerGrant(serviceName, consumers);
+  return [
+    { Sid: "ConsumersReadArtifacts", Effect: "Allow", ...grant, Action: "s3:GetObject", Resource: `${arn}/*` },
+    { Sid: "ConsumersListArtifacts", Effect: "Allow", ...grant, Action: "s3:ListBucket", Resource: arn },
+  ];
+}
+
+/** KMS actions the key's own account may use (administration and use), listed without wildcards. */
+export const KEY_OWNER_ACTIONS = [
+  "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant", "kms:Decrypt", "kms:DeleteAlias",
+  "kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation",
+  "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:GetKeyPolicy",
+  "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListGrants", "kms:ListKeyPolicies",
+  "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:RetireGrant",
+  "kms:RevokeGrant", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
+  "kms:UpdateKeyDescription",
+];
+
+/** The key's own account: lets IAM policies in that account grant use of the key. */
+function keyOwnerStatement(account: AccountRef): Statement {
+  // In a key policy "Resource" is the key itself, written as "*".
+  return { Sid: "KeyOwnerAccount", Effect: "Allow", Principal: { AWS: accountRootArn(account) }, Action: KEY_OWNER_ACTIONS, Resource: "*" };
+}
+
+/** Registry key: its own account, plus decrypt for the consumer execution roles (model artifacts, images). */
+export function registryKeyPolicy(serviceName: string, registry: AccountRef, consumers: readonly Consumer[]): PolicyDocument {
+  return policy(
+    keyOwnerStatement(registry),
+    { Sid: "ConsumersDecrypt", Effect: "Allow", ...consumerGrant(serviceName, consumers), Action: ["kms:Decrypt", "kms:DescribeKey"], Resource: "*" },
+  );
+}
+
+/** A stage key: its own account only (the execution role gets use through its identity policy). */
+export function stageKeyPolicy(account: AccountRef): PolicyDocument {
+  return policy(keyOwnerStatement(account));
+}
+
+/**
+ * Model package group resource policy: the consumer accounts may describe the group and describe,
+ * list and create models from its versions (the AWS cross-account model registry pattern).
+ */
+export function modelPackageGroupPolicy(serviceName: string, model: string, registry: AccountRef, consumers: readonly Consumer[]): PolicyDocument {
+  const group = modelPackageGroupName(serviceName, model);
+  const principal = { AWS: consumerAccountRoots(consumers) };
+  return policy(
+    { Sid: "ConsumersDescribeGroup", Effect: "Allow", Principal: principal, Action: "sagemaker:DescribeModelPackageGroup", Resource: modelPackageGroupArn(registry, group) },
+    {
+      Sid: "ConsumersUseVersions", Effect: "Allow", Principal: principal,
+      Action: ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModel"],
+      Resource: modelPackagesArn(registry, group),
+    },
+  );
+}
+
+/** ECR image pull actions (GetAuthorizationToken is account-wide and lives in the identity policy). */
+export const ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
+
+/** Registry ECR repository policy: pull for the consumer execution roles. */
+export function ecrRepositoryPolicy(serviceName: string, consumers: readonly Consumer[]): PolicyDocument {
+  // A repository policy applies to its own repository: no Resource element.
+  const grant = consumerGrant(serviceName, consumers);
+  return policy({ Sid: "ConsumersPull", Effect: "Allow", ...grant, Action: ECR_PULL_ACTIONS });
+}
+
+/** Trust policy for a role that SageMaker assumes, for this account only (confused-deputy guard). */
+export function sagemakerTrustPolicy(account: AccountRef): PolicyDocument {
+  return policy({
+    Effect: "Allow",
+    Principal: { Service: "sagemaker.amazonaws.com" },
+    Action: "sts:AssumeRole",
+    Condition: { StringEquals: { "aws:SourceAccount": account.accountId } },
+  });
+}
+
+/** What an execution role in a stage account may reach in the registry account. */
+export interface RegistryAccess {
+  readonly serviceName: string;
+  readonly registry: AccountRef;
+  readonly models: readonly string[];
+  readonly ecrRepository: boolean;
+}
+
+/**
+ * Identity policy of a stage's SageMaker execution role: its own bucket and key, the registry's
+ * artifacts, key (through its fixed alias), model packages and images, and its endpoints' logs.
+ */
+export function executionRolePolicy(stage: Consumer, ownKeyArn: string, access: RegistryAccess): PolicyDocument {
+  const { serviceName, registry } = access;
+  const own = stageNames(serviceName, stage.stage, stage.account);
+  const ownBucket = bucketArn(stage.account, own.bucket);
+  const registryBucket = bucketArn(registry, registryNames(serviceName, registry).artifactBucket);
+  const groups = access.models.map((m) => modelPackageGroupName(serviceName, m));
+  const logGroup = `/aws/sagemaker/Endpoints/${serviceName}-*`;
+  const statements: Statement[] = [
+    { Sid: "OwnBucketObjects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${ownBucket}/*` },
+    { Sid: "OwnBucketList", Effect: "Allow", Action: "s3:ListBucket", Resource: ownBucket },
+    { Sid: "OwnKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"], Resource: ownKeyArn },
+    { Sid: "RegistryArtifacts", Effect: "Allow", Action: "s3:GetObject", Resource: `${registryBucket}/*` },
+    { Sid: "RegistryArtifactsList", Effect: "Allow", Action: "s3:ListBucket", Resource: registryBucket },
+    {
+      Sid: "RegistryKeyByAlias", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey"], Resource: kmsKeysArn(registry),
+      Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": registryNames(serviceName, registry).kmsAlias } },
+    },
+    { Sid: "RegistryModelGroups", Effect: "Allow", Action: "sagemaker:DescribeModelPackageGroup", Resource: groups.map((g) => modelPackageGroupArn(registry, g)) },
+    { Sid: "RegistryModelVersions", Effect: "Allow", Action: "sagemaker:DescribeModelPackage", Resource: groups.map((g) => modelPackagesArn(registry, g)) },
+    {
+      Sid: "EndpointLogs", Effect: "Allow",
+      Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+      Resource: [logGroupArn(stage.account, logGroup), logGroupArn(stage.account, `${logGroup}:log-stream:*`)],
+    },
+    {
+      // PutMetricData has no resource type; the namespace condition narrows it.
+      Sid: "EndpointMetrics", Effect: "Allow", Action: "cloudwatch:PutMetricData", Resource: "*",
+      Condition: { StringLike: { "cloudwatch:namespace": "/aws/sagemaker/Endpoints*" } },
+    },
+  ];
+  if (access.ecrRepository) statements.push(...ecrPullStatements(access));
+  return policy(...statements);
+}
+
+/** Pull of the registry's inference images, for a role in any account. */
+function ecrPullStatements(access: RegistryAccess): Statement[] {
+  const repository = ecrRepositoryArn(access.registry, registryNames(access.serviceName, access.registry).ecrRepository);
+  return [
+    // GetAuthorizationToken has no resource type.
+    { Sid: "EcrLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
+    { Sid: "RegistryImages", Effect: "Allow", Action: ECR_PULL_ACTIONS, Resource: repository },
+  ];
+}
+
+/**
+ * Identity policy of the registry's training / registration role: read and write the artifacts,
+ * use the registry key, register versions in the service's groups, and write training logs.
+ */
+export function trainingRolePolicy(access: RegistryAccess, keyArn: string): PolicyDocument {
+  const { serviceName, registry, models } = access;
+  const names = registryNames(serviceName, registry);
+  const bucket = bucketArn(registry, names.artifactBucket);
+  const groups = models.map((m) => modelPackageGroupName(serviceName, m));
+  const logGroup = "/aws/sagemaker/TrainingJobs";
+  const statements: Statement[] = [
+    { Sid: "ArtifactObjects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${bucket}/*` },
+    { Sid: "ArtifactList", Effect: "Allow", Action: "s3:ListBucket", Resource: bucket },
+    { Sid: "RegistryKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], Resource: keyArn },
+    { Sid: "RegisterVersions", Effect: "Allow", Action: ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+      Resource: [...groups.map((g) => modelPackageGroupArn(registry, g)), ...groups.map((g) => modelPackagesArn(registry, g))] },
+    { Sid: "DescribeGroups", Effect: "Allow", Action: "sagemaker:DescribeModelPackageGroup", Resource: groups.map((g) => modelPackageGroupArn(registry, g)) },
+    {
+      Sid: "TrainingLogs", Effect: "Allow",
+      Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+      Resource: [logGroupArn(registry, logGroup), logGroupArn(registry, `${logGroup}:log-stream:*`)],
+    },
+  ];
+  if (access.ecrRepository) statements.push(...ecrPullStatements(access));
+  return policy(...statements);
+}
+
+/** What the stage's deployer role manages: everything the stack creates, by name prefix. */
+export interface DeployerScope {
+  readonly serviceName: string;
+  readonly stage: Consumer;
+  readonly registry: AccountRef;
+  readonly models: readonly string[];
+  /** The stage hosts the registry: the deployer also manages groups, the artifact bucket and ECR. */
+  readonly hostsRegistry: boolean;
+  readonly ecrRepository: boolean;
+}
+
+/**
+ * Identity policy of a stage's deployer role (the role CI assumes to run `pulumi up`): create,
+ * update and delete exactly the resources the stack owns, scoped by the service's name prefix.
+ */
+export function deployerPolicy(scope: DeployerScope): PolicyDocument {
+  const { serviceName, stage, registry } = scope;
+  const account = stage.account;
+  const names = stageNames(serviceName, stage.stage, account);
+  const prefix = `${serviceName}-`;
+  const sm = (type: string) => sagemakerArn(account, `${type}/${prefix}*`);
+  const buckets = [bucketArn(account, names.bucket)];
+  const aliases = [kmsAliasArn(account, names.kmsAlias)];
+  const groups = scope.models.map((m) => modelPackageGroupName(serviceName, m));
+  if (scope.hostsRegistry) {
+    const reg = registryNames(serviceName, registry);
+    buckets.push(bucketArn(account, reg.artifactBucket));
+    aliases.push(kmsAliasArn(account, reg.kmsAlias));
+  }
+  const statements: Statement[] = [
+    // GetCallerIdentity, CreateKey and ListAliases have no resource type.
+    { Sid: "AccountWide", Effect: "Allow", Action: ["sts:GetCallerIdentity", "kms:CreateKey", "kms:ListAliases"], Resource: "*" },
+    {
+      Sid: "SageMakerServing", Effect: "Allow",
+      Action: [
+        "sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel",
+        "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel", "sagemaker:DeleteTags",
+        "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel", "sagemaker:ListTags",
+        "sagemaker:UpdateEndpoint",
+      ],
+      Resource: [sm("model"), sm("endpoint-config"), sm("endpoint")],
+    },
+    {
+      Sid: "RegistryVersionsForModels", Effect: "Allow", Action: ["sagemaker:CreateModel", "sagemaker:DescribeModelPackage"],
+      Resource: groups.map((g) => modelPackagesArn(registry, g)),
+    },
+    {
+      Sid: "StackRoles", Effect: "Allow",
+      Action: [
+        "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:PutRolePolicy",
+        "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
+      ],
+      Resource: roleArn(account, `${prefix}*`),
+    },
+    {
+      Sid: "PassExecutionRoles", Effect: "Allow", Action: "iam:PassRole",
+      Resource: [roleArn(account, names.executionRole), roleArn(account, registryNames(serviceName, registry).trainingRole)],
+      Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
+    },
+    {
+      Sid: "StackBuckets", Effect: "Allow",
+      Action: [
+        "s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:GetAccelerateConfiguration", "s3:GetBucketAcl",
+        "s3:GetBucketCORS", "s3:GetBucketLocation", "s3:GetBucketLogging", "s3:GetBucketObjectLockConfiguration",
+        "s3:GetBucketOwnershipControls", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock", "s3:GetBucketRequestPayment",
+        "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketWebsite", "s3:GetEncryptionConfiguration",
+        "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration", "s3:ListBucket", "s3:PutBucketOwnershipControls",
+        "s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:PutBucketVersioning",
+        "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration",
+      ],
+      Resource: buckets,
+    },
+    {
+      // Key ARNs hold a random id: keys are reached by the account's key ARNs, aliases by name.
+      Sid: "StackKeys", Effect: "Allow",
+      Action: [
+        "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
+        "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
+        "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
+      ],
+      Resource: [kmsKeysArn(account), ...aliases],
+    },
+    {
+      Sid: "RollbackAlarms", Effect: "Allow",
+      Action: ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"],
+      Resource: alarmArn(account, `${prefix}*`),
+    },
+  ];
+  if (scope.hostsRegistry) {
+    statements.push({
+      Sid: "RegistryGroups", Effect: "Allow",
+      Action: [
+        "sagemaker:AddTags", "sagemaker:CreateModelPackageGroup", "sagemaker:DeleteModelPackageGroup",
+        "sagemaker:DeleteModelPackageGroupPolicy", "sagemaker:DescribeModelPackageGroup", "sagemaker:GetModelPackageGroupPolicy",
+        "sagemaker:ListTags", "sagemaker:PutModelPackageGroupPolicy",
+      ],
+      Resource: groups.map((g) => modelPackageGroupArn(registry, g)),
+    });
+    if (scope.ecrRepository) {
+      statements.push({
+        Sid: "RegistryRepository", Effect: "Allow",
+        Action: [
+          "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DeleteRepositoryPolicy", "ecr:DescribeRepositories",
+          "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:PutImageScanningConfiguration",
+          "ecr:PutImageTagMutability", "ecr:SetRepositoryPolicy", "ecr:TagResource", "ecr:UntagResource",
+        ],
+        Resource: ecrRepositoryArn(registry, registryNames(serviceName, registry).ecrRepository),
+      });
+    }
+  }
+  return policy(...statements);
+}
+
+/** Who may assume the stage's CI roles (mirrors the `ciPrincipal` project config). */
+export type CiPrincipal =
+  | { readonly type: "github-oidc"; readonly repository: string }
+  | { readonly type: "iam-role"; readonly roleArn: string };
+
+/**
+ * Trust policy of a CI role. With GitHub OIDC the deployer is bound to the GitHub environment named
+ * after the stage (where approvals are configured), and the read-only previewer to pull requests.
+ */
+export function ciTrustPolicy(principal: CiPrincipal, account: AccountRef, subject: { environment: string } | "pull_request"): PolicyDocument {
+  if (principal.type === "iam-role") {
+    return policy({ Effect: "Allow", Principal: { AWS: principal.roleArn }, Action: "sts:AssumeRole" });
+  }
+  const sub = subject === "pull_request"
+    ? `repo:${principal.repository}:pull_request`
+    : `repo:${principal.repository}:environment:${subject.environment}`;
+  return policy({
+    Effect: "Allow",
+    Principal: { Federated: githubOidcProviderArn(account) },
+    Action: "sts:AssumeRoleWithWebIdentity",
+    Condition: { StringEquals: { [`${GITHUB_OIDC_HOST}:aud`]: "sts.amazonaws.com", [`${GITHUB_OIDC_HOST}:sub`]: sub } },
+  });
+}
+
+const READ_VERBS = /^[a-z0-9]+:(Describe|Get|List)/;
+
+/**
+ * The previewer's policy: the read-only part of the deployer's, for `pulumi preview` in pull
+ * requests. It can see what the stack owns and change nothing.
+ */
+export function previewerPolicy(scope: DeployerScope): PolicyDocument {
+  const statements = deployerPolicy(scope).Statement.flatMap((statement) => {
+    const actions = ([] as string[]).concat(statement.Action).filter((a) => READ_VERBS.test(a));
+    return actions.length === 0 ? [] : [{ ...statement, Action: actions }];
+  });
+  return policy(...statements);
+}

@@ -1,0 +1,107 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
+import { readStackConfigFiles } from "./config/files";
+import { runProgram, type StackOutputs } from "./program";
+
+/** One resource the program registered, as the engine would have seen it. */
+export interface RegisteredResource {
+  readonly urn: string;
+  readonly type: string;
+  /** Logical name. */
+  readonly name: string;
+  /** URN of the parent component, or undefined for the stack's direct children. */
+  readonly parent: string | undefined;
+  /** Reference of the explicit provider (`urn::id`), for custom resources. */
+  readonly provider: string | undefined;
+  /** True for cloud resources, false for components. */
+  readonly custom: boolean;
+  readonly inputs: Record<string, unknown>;
+}
+
+/** What a mock returns for a new resource: its id and output state. */
+export type ResourceResolver = (args: MockResourceArgs) => { id: string; state: Record<string, unknown> };
+
+/** The default resolver: id from the name, state echoing the inputs. */
+const echoInputs: ResourceResolver = (args) => ({ id: `${args.name}-id`, state: { ...args.inputs } });
+
+export interface OfflineRunOptions {
+  /** Pulumi project name (Pulumi.yaml `name`). */
+  readonly project: string;
+  /** Stack (stage) name. */
+  readonly stage: string;
+  /** Config as Pulumi hands it to the program (`namespace:key` to string). */
+  readonly config: Readonly<Record<string, string>>;
+  /**
+   * Computes ids and output state of new resources.
+   * @default - id "<name>-id", state echoes the inputs
+   */
+  readonly resolve?: ResourceResolver;
+}
+
+export interface OfflineRun {
+  readonly resources: RegisteredResource[];
+  readonly outputs: StackOutputs;
+}
+
+interface MonitorRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+}
+
+/**
+ * Runs the real program for one stack under Pulumi's mock runtime: no engine, no provider plugin,
+ * no credentials. Returns every registered resource with its parent and inputs once all
+ * registrations have settled. Config errors surface as the same RunError `pulumi up` would show.
+ */
+export async function runStackOffline(options: OfflineRunOptions): Promise<OfflineRun> {
+  const resolve = options.resolve ?? echoInputs;
+  const resources: RegisteredResource[] = [];
+  const parents = new Map<string, string>();
+  await pulumi.runtime.setMocks({
+    newResource: (args) => {
+      const parent = parents.get(`${args.type}::${args.name}`) || undefined;
+      resources.push({
+        urn: urnOf(options, parent, args.type, args.name),
+        type: args.type,
+        name: args.name,
+        parent,
+        provider: args.provider || undefined,
+        custom: args.custom ?? false,
+        inputs: args.inputs,
+      });
+      return resolve(args);
+    },
+    call: () => ({}),
+  }, options.project, options.stage, false);
+  // The mock monitor does not pass the parent to newResource; read it off the request.
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: MonitorRequest, cb: unknown): Promise<void> };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    parents.set(`${req.getType()}::${req.getName()}`, req.getParent());
+    return register(req, cb);
+  };
+  pulumi.runtime.setAllConfig({ ...options.config });
+
+  const outputs = runProgram();
+  await waitForRegistrations();
+  return { resources, outputs };
+}
+
+/** Runs one stack from the stack files in a project directory, as `pulumi up -s <stage>` would read them. */
+export async function runStackFromFiles(projectDir: string, stage: string, project: string, resolve?: ResourceResolver): Promise<OfflineRun> {
+  return runStackOffline({ project, stage, config: readStackConfigFiles(projectDir, stage), resolve });
+}
+
+/** Resolves once the runtime has no registration in flight. */
+async function waitForRegistrations(): Promise<void> {
+  // waitForRPCs is the runtime's own "queue drained" signal (used by pulumi before it exits).
+  const settings = await import("@pulumi/pulumi/runtime/settings");
+  await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+}
+
+/** The URN the engine gives a resource: the parent's type chain, then its own type and name. */
+function urnOf(options: OfflineRunOptions, parent: string | undefined, type: string, name: string): string {
+  const qualified = parent ? `${parent.split("::")[2]}$${type}` : type;
+  return `urn:pulumi:${options.stage}::${options.project}::${qualified}::${name}`;
+}

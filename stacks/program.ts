@@ -1,0 +1,112 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { BlueGreenEndpoint } from "../components/blue-green-endpoint";
+import { DeploymentAccount } from "../components/deployment-account";
+import { type AccountRef, endpointNames } from "../components/names";
+import type { Consumer } from "../components/policies";
+import { RegistryAccount } from "../components/registry-account";
+import { ConfigError, loadStackConfig } from "./config/load";
+import { accountOfStage, type StackConfig } from "./config/schema";
+
+/** What a stack exports. */
+export interface StackOutputs {
+  readonly stage: string;
+  readonly accountId: string;
+  readonly bucketName: pulumi.Output<string>;
+  readonly executionRoleArn: pulumi.Output<string>;
+  readonly deployerRoleArn: pulumi.Output<string>;
+  readonly previewerRoleArn: pulumi.Output<string>;
+  readonly endpointNames: Record<string, pulumi.Output<string>>;
+  readonly registry?: {
+    readonly artifactBucketName: pulumi.Output<string>;
+    readonly modelPackageGroupNames: pulumi.Output<string>[];
+    readonly ecrRepositoryUrl?: pulumi.Output<string>;
+    readonly trainingRoleArn: pulumi.Output<string>;
+  };
+}
+
+/**
+ * The Pulumi program: reads and validates the stack's config once (nothing is registered when it
+ * is wrong), then builds the stage's account, the registry when this stage hosts it, and one
+ * blue/green endpoint per configured endpoint. Called by stacks/index.ts, the tests and the
+ * offline tools, so all of them run exactly the same code.
+ */
+export function runProgram(): StackOutputs {
+  let config: StackConfig;
+  try {
+    config = loadStackConfig(pulumi.getStack(), pulumi.runtime.allConfig());
+  } catch (error) {
+    // A RunError ends the program with its message and no stack trace: a config mistake is the user's to fix.
+    if (error instanceof ConfigError) throw new pulumi.RunError(error.message);
+    throw error;
+  }
+  return createStack(config);
+}
+
+/** Builds every resource of one stack from its validated config. */
+export function createStack(config: StackConfig): StackOutputs {
+  const { project, stage, region } = config;
+  const serviceName = project.serviceName;
+  const account: AccountRef = { accountId: config.accountId, region };
+  const registry: AccountRef = { accountId: accountOfStage(project, project.registryStage) ?? "", region };
+  const consumers: Consumer[] = project.stages.map((s) => ({ stage: s.name, account: { accountId: s.accountId, region } }));
+  const hostsRegistry = stage === project.registryStage;
+
+  // The only AWS provider: pinned to the stage's account, so no resource can land anywhere else.
+  const provider = new aws.Provider("stage-account", {
+    region: region as aws.Region,
+    allowedAccountIds: [config.accountId],
+    defaultTags: { tags: { ...config.tags, "mlplatform:service": serviceName, "mlplatform:stage": stage } },
+  });
+  const opts = { provider };
+
+  let registryOutputs: StackOutputs["registry"];
+  if (hostsRegistry) {
+    const reg = new RegistryAccount(`${serviceName}-registry`, {
+      serviceName, account: registry, consumers, models: project.models, ecrRepository: project.ecrRepository,
+    }, opts);
+    registryOutputs = {
+      artifactBucketName: reg.artifactBucketName,
+      modelPackageGroupNames: reg.modelPackageGroupNames,
+      ecrRepositoryUrl: reg.ecrRepositoryUrl,
+      trainingRoleArn: reg.trainingRoleArn,
+    };
+  }
+
+  const ci = project.ciPrincipal;
+  const deployment = new DeploymentAccount(`${serviceName}-${stage}`, {
+    stage: { stage, account },
+    registry: { serviceName, registry, models: project.models, ecrRepository: project.ecrRepository },
+    hostsRegistry,
+    ciPrincipal: ci.type === "github-oidc" ? { type: ci.type, repository: ci.repository } : ci,
+    createOidcProvider: ci.type === "github-oidc" ? ci.createOidcProvider : false,
+    noncurrentVersionExpirationDays: config.noncurrentVersionExpirationDays,
+  }, opts);
+
+  const endpoints: Record<string, pulumi.Output<string>> = {};
+  for (const [key, endpoint] of Object.entries(config.endpoints)) {
+    const component = new BlueGreenEndpoint(endpointNames(serviceName, key).endpoint, {
+      variantName: endpoint.variantName,
+      model: endpoint.source,
+      executionRoleArn: deployment.executionRoleArn,
+      instanceType: endpoint.instanceType,
+      instanceCount: endpoint.instanceCount,
+      volumeSizeGiB: endpoint.volumeSizeGiB,
+      kmsKeyArn: deployment.kmsKeyArn,
+      deployment: endpoint.deployment,
+      alarms: endpoint.alarms,
+    }, opts);
+    endpoints[key] = component.endpointName;
+  }
+
+  return {
+    stage,
+    accountId: config.accountId,
+    bucketName: deployment.bucketName,
+    executionRoleArn: deployment.executionRoleArn,
+    deployerRoleArn: deployment.deployerRoleArn,
+    previewerRoleArn: deployment.previewerRoleArn,
+    endpointNames: endpoints,
+    registry: registryOutputs,
+  };
+}
