@@ -302,20 +302,25 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown, prefix: string):
     case "unrecognized_keys":
       return issue.keys.map((key) => ({ path: joinPath(path, [key]), message: "unknown key (check the spelling)" }));
     case "invalid_type":
-      return [{ path, message: value === undefined ? `is required (${issue.expected})` : `must be a ${issue.expected}, got ${show(value)}` }];
+      if (value === undefined) return [{ path, message: `is required (${issue.expected})` }];
+      return [{ path, message: `${isDefault(issue.message) ? `must be a ${issue.expected}` : issue.message}, got ${show(value)}` }];
     case "too_big":
     case "too_small":
     case "invalid_format":
     case "invalid_value":
     case "custom":
     case "invalid_union": {
-      const custom = !issue.message.startsWith("Too ") && !issue.message.startsWith("Invalid");
-      const message = custom ? issue.message : issue.message.replace(/^\w+:?\s*/, "must be ").toLowerCase();
+      const message = isDefault(issue.message) ? issue.message.replace(/^\w+:?\s*/, "must be ").toLowerCase() : issue.message;
       return [{ path, message: value === undefined || issue.code === "custom" ? message : `${message}, got ${show(value)}` }];
     }
     default:
       return [{ path, message: issue.message }];
   }
+}
+
+/** zod's own wording (rephrased); every other message is ours and already says what is expected. */
+function isDefault(message: string): boolean {
+  return message.startsWith("Too ") || message.startsWith("Invalid");
 }
 
 function joinPath(prefix: string, path: readonly PropertyKey[]): string {
