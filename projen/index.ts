@@ -1,5 +1,5 @@
 import { javascript, typescript } from "projen";
-import { formatProblems, parseProjectConfig } from "../stacks/config/schema";
+import { formatProblems, parseProjectConfig, REGION_PATTERN } from "../stacks/config/schema";
 import { addPulumiProjectFile } from "./pulumi-project";
 import type { ServiceDefinition } from "./service";
 import { addStageTasks } from "./tasks";
@@ -7,21 +7,31 @@ import { addStageTasks } from "./tasks";
 export type { ServiceDefinition } from "./service";
 
 /** Options of an ML service repository: its service definition. */
-export type MlServiceProjectOptions = ServiceDefinition;
+export type MlServiceProjectOptions = ServiceDefinition & {
+  /**
+   * Where projen writes the project (tests synthesize into a temporary directory).
+   * @default - the current directory
+   */
+  readonly outdir?: string;
+};
 
 /**
  * A TypeScript repository that serves SageMaker models with Pulumi, one stack per stage account.
  * projen owns package.json, tsconfig, jest, eslint and Pulumi.yaml; stack files stay hand-edited.
  */
 export class MlServiceProject extends typescript.TypeScriptProject {
-  constructor(def: MlServiceProjectOptions) {
+  constructor(options: MlServiceProjectOptions) {
+    const { outdir, ...def } = options;
     const { region, ...shared } = def;
     const parsed = parseProjectConfig(shared);
-    if (!parsed.ok) {
-      throw new Error(`.projenrc.ts: the service definition is invalid:\n${formatProblems(parsed.problems)}`);
+    const problems = parsed.ok ? [] : [...parsed.problems];
+    if (!REGION_PATTERN.test(region)) problems.push({ path: "region", message: `must be an AWS region such as eu-west-1, got "${region}"` });
+    if (problems.length > 0) {
+      throw new Error(`.projenrc.ts: the service definition is invalid:\n${formatProblems(problems, ".projenrc.ts")}`);
     }
     super({
       name: def.serviceName,
+      outdir,
       description: `SageMaker model serving for ${def.serviceName}`,
       defaultReleaseBranch: "main",
       packageManager: javascript.NodePackageManager.NPM,

@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Testing } from "projen";
+import { parse } from "yaml";
+import { MlServiceProject, type MlServiceProjectOptions } from "../../projen";
+
+const definition: MlServiceProjectOptions = {
+  serviceName: "churn-model",
+  region: "us-west-2",
+  stages: [
+    { name: "dev", accountId: "123456789012" },
+    { name: "live", accountId: "210987654321" },
+  ],
+  registryStage: "dev",
+  models: ["churn"],
+  ciPrincipal: { type: "iam-role", roleArn: "arn:aws:iam::999999999999:role/ci" },
+};
+
+let outdir: string;
+beforeEach(() => { outdir = mkdtempSync(join(tmpdir(), "mlplatform-projen-")); });
+afterEach(() => rmSync(outdir, { recursive: true, force: true }));
+
+function synth(def: Partial<MlServiceProjectOptions> = {}) {
+  return Testing.synth(new MlServiceProject({ ...definition, ...def, outdir }));
+}
+
+interface Task { description?: string; steps?: { exec?: string; execArgs?: string[] }[] }
+
+describe("MlServiceProject", () => {
+  it("GIVEN a service definition WHEN synthesized THEN Pulumi.yaml carries the shared config under the mlplatform namespace", () => {
+    const pulumiYaml = parse(synth()["Pulumi.yaml"]) as { name: string; main: string; runtime: { name: string }; config: Record<string, unknown> };
+    expect(pulumiYaml.name).toBe("churn-model");
+    expect(pulumiYaml.main).toBe("stacks/");
+    expect(pulumiYaml.runtime.name).toBe("nodejs");
+    expect(pulumiYaml.config["aws:region"]).toBe("us-west-2");
+    expect(pulumiYaml.config["mlplatform:serviceName"]).toBe("churn-model");
+    expect(pulumiYaml.config["mlplatform:stages"]).toEqual({ value: definition.stages });
+    expect(pulumiYaml.config["mlplatform:ciPrincipal"]).toEqual({ value: definition.ciPrincipal });
+    expect(pulumiYaml.config["pulumi:disable-default-providers"]).toEqual({ value: ["aws"] });
+  });
+
+  it("GIVEN the stages WHEN synthesized THEN each stage gets described preview and up tasks for its stack", () => {
+    const tasks = (synth()[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks;
+    expect(tasks["preview:dev"].steps?.[0].exec).toBe("pulumi preview --stack dev --diff");
+    expect(tasks["up:live"].steps?.[0].exec).toBe("pulumi up --stack live");
+    expect(tasks["up:live"].description).toContain("210987654321");
+    expect(Object.keys(tasks).filter((t) => t.startsWith("up:")).sort()).toEqual(["up:dev", "up:live"]);
+  });
+
+  it("GIVEN the test task THEN it type-checks, runs jest that fails without tests, and lints", () => {
+    const files = synth();
+    const steps = (files[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks.test.steps ?? [];
+    expect(steps[0].execArgs).toEqual(["tsc", "--noEmit", "-p", "tsconfig.dev.json"]);
+    expect(steps.some((s) => s.execArgs?.[0] === "jest" && !s.execArgs.includes("--passWithNoTests"))).toBe(true);
+    expect(JSON.stringify(steps)).toContain("eslint");
+  });
+
+  it("GIVEN the dependencies THEN the required packages are declared", () => {
+    const pkg = synth()["package.json"] as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    for (const dep of ["@pulumi/pulumi", "@pulumi/aws", "@aws-sdk/client-sagemaker", "@aws-sdk/client-sts"]) expect(pkg.dependencies[dep]).toBeDefined();
+    for (const dep of ["projen", "jest"]) expect(pkg.devDependencies[dep]).toBeDefined();
+    expect(pkg.devDependencies.typescript).toMatch(/^~5\./);
+  });
+
+  it("GIVEN two stages in one account without sharing WHEN constructed THEN it refuses, naming .projenrc.ts and the key", () => {
+    expect(() => synth({ stages: [{ name: "dev", accountId: "123456789012" }, { name: "live", accountId: "123456789012" }] }))
+      .toThrow(".projenrc.ts: stages[1].accountId: 123456789012 is already the account of stage \"dev\"");
+  });
+
+  it("GIVEN declared account sharing WHEN constructed THEN it is accepted", () => {
+    expect(() => synth({ stages: [{ name: "dev", accountId: "123456789012" }, { name: "live", accountId: "123456789012", shareAccountWith: "dev" }] }))
+      .not.toThrow();
+  });
+
+  it("GIVEN a bad region and a bad service name WHEN constructed THEN both are reported", () => {
+    expect(() => synth({ region: "europe", serviceName: "Churn_Model" })).toThrow(/serviceName: must be lowercase[\s\S]*region: must be an AWS region such as eu-west-1, got "europe"/);
+  });
+
+  it("GIVEN a registry stage that is not a stage WHEN constructed THEN it is refused", () => {
+    expect(() => synth({ registryStage: "sandbox" })).toThrow("registryStage: must be one of the stages (dev, live), got \"sandbox\"");
+  });
+
+  it("GIVEN a GitHub repository that is not owner/repo WHEN constructed THEN it is refused", () => {
+    expect(() => synth({ ciPrincipal: { type: "github-oidc", repository: "just-a-name" } })).toThrow("ciPrincipal.repository: must be \"owner/repo\"");
+  });
+});
