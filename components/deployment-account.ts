@@ -98,8 +98,12 @@ export class DeploymentAccount extends pulumi.ComponentResource {
       }, child));
     }
     const scope = {
-      serviceName: registry.serviceName, stage, registry: registry.registry, models: registry.models,
-      hostsRegistry: args.hostsRegistry, ecrRepository: registry.ecrRepository,
+      serviceName: registry.serviceName,
+      stage,
+      registry: registry.registry,
+      models: registry.models,
+      hostsRegistry: args.hostsRegistry,
+      ecrRepository: registry.ecrRepository,
     };
     const deployerRole = new aws.iam.Role(`${name}-deployer-role`, {
       name: names.deployerRole,

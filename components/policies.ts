@@ -135,7 +135,9 @@ export function modelPackageGroupPolicy(serviceName: string, model: string, regi
   return policy(
     { Sid: "ConsumersDescribeGroup", Effect: "Allow", Principal: principal, Action: "sagemaker:DescribeModelPackageGroup", Resource: modelPackageGroupArn(registry, group) },
     {
-      Sid: "ConsumersUseVersions", Effect: "Allow", Principal: principal,
+      Sid: "ConsumersUseVersions",
+      Effect: "Allow",
+      Principal: principal,
       Action: ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModel"],
       Resource: modelPackagesArn(registry, group),
     },
@@ -188,19 +190,26 @@ export function executionRolePolicy(stage: Consumer, ownKeyArn: string, access: 
     { Sid: "RegistryArtifacts", Effect: "Allow", Action: "s3:GetObject", Resource: `${registryBucket}/*` },
     { Sid: "RegistryArtifactsList", Effect: "Allow", Action: "s3:ListBucket", Resource: registryBucket },
     {
-      Sid: "RegistryKeyByAlias", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey"], Resource: kmsKeysArn(registry),
+      Sid: "RegistryKeyByAlias",
+      Effect: "Allow",
+      Action: ["kms:Decrypt", "kms:DescribeKey"],
+      Resource: kmsKeysArn(registry),
       Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": registryNames(serviceName, registry).kmsAlias } },
     },
     { Sid: "RegistryModelGroups", Effect: "Allow", Action: "sagemaker:DescribeModelPackageGroup", Resource: groups.map((g) => modelPackageGroupArn(registry, g)) },
     { Sid: "RegistryModelVersions", Effect: "Allow", Action: "sagemaker:DescribeModelPackage", Resource: groups.map((g) => modelPackagesArn(registry, g)) },
     {
-      Sid: "EndpointLogs", Effect: "Allow",
+      Sid: "EndpointLogs",
+      Effect: "Allow",
       Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
       Resource: [logGroupArn(stage.account, logGroup), logGroupArn(stage.account, `${logGroup}:log-stream:*`)],
     },
     {
       // PutMetricData has no resource type; the namespace condition narrows it.
-      Sid: "EndpointMetrics", Effect: "Allow", Action: "cloudwatch:PutMetricData", Resource: "*",
+      Sid: "EndpointMetrics",
+      Effect: "Allow",
+      Action: "cloudwatch:PutMetricData",
+      Resource: "*",
       Condition: { StringLike: { "cloudwatch:namespace": "/aws/sagemaker/Endpoints*" } },
     },
   ];
@@ -232,11 +241,16 @@ export function trainingRolePolicy(access: RegistryAccess, keyArn: string): Poli
     { Sid: "ArtifactObjects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${bucket}/*` },
     { Sid: "ArtifactList", Effect: "Allow", Action: "s3:ListBucket", Resource: bucket },
     { Sid: "RegistryKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], Resource: keyArn },
-    { Sid: "RegisterVersions", Effect: "Allow", Action: ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
-      Resource: [...groups.map((g) => modelPackageGroupArn(registry, g)), ...groups.map((g) => modelPackagesArn(registry, g))] },
+    {
+      Sid: "RegisterVersions",
+      Effect: "Allow",
+      Action: ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+      Resource: [...groups.map((g) => modelPackageGroupArn(registry, g)), ...groups.map((g) => modelPackagesArn(registry, g))],
+    },
     { Sid: "DescribeGroups", Effect: "Allow", Action: "sagemaker:DescribeModelPackageGroup", Resource: groups.map((g) => modelPackageGroupArn(registry, g)) },
     {
-      Sid: "TrainingLogs", Effect: "Allow",
+      Sid: "TrainingLogs",
+      Effect: "Allow",
       Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
       Resource: [logGroupArn(registry, logGroup), logGroupArn(registry, `${logGroup}:log-stream:*`)],
     },
@@ -278,7 +292,8 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
     // GetCallerIdentity, CreateKey and ListAliases have no resource type.
     { Sid: "AccountWide", Effect: "Allow", Action: ["sts:GetCallerIdentity", "kms:CreateKey", "kms:ListAliases"], Resource: "*" },
     {
-      Sid: "SageMakerServing", Effect: "Allow",
+      Sid: "SageMakerServing",
+      Effect: "Allow",
       Action: [
         "sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel",
         "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel", "sagemaker:DeleteTags",
@@ -288,11 +303,14 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Resource: [sm("model"), sm("endpoint-config"), sm("endpoint")],
     },
     {
-      Sid: "RegistryVersionsForModels", Effect: "Allow", Action: ["sagemaker:CreateModel", "sagemaker:DescribeModelPackage"],
+      Sid: "RegistryVersionsForModels",
+      Effect: "Allow",
+      Action: ["sagemaker:CreateModel", "sagemaker:DescribeModelPackage"],
       Resource: groups.map((g) => modelPackagesArn(registry, g)),
     },
     {
-      Sid: "StackRoles", Effect: "Allow",
+      Sid: "StackRoles",
+      Effect: "Allow",
       Action: [
         "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy",
         "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:PutRolePolicy",
@@ -301,12 +319,15 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Resource: roleArn(account, `${prefix}*`),
     },
     {
-      Sid: "PassExecutionRoles", Effect: "Allow", Action: "iam:PassRole",
+      Sid: "PassExecutionRoles",
+      Effect: "Allow",
+      Action: "iam:PassRole",
       Resource: [roleArn(account, names.executionRole), roleArn(account, registryNames(serviceName, registry).trainingRole)],
       Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
     },
     {
-      Sid: "StackBuckets", Effect: "Allow",
+      Sid: "StackBuckets",
+      Effect: "Allow",
       Action: [
         "s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:GetAccelerateConfiguration", "s3:GetBucketAcl",
         "s3:GetBucketCORS", "s3:GetBucketLocation", "s3:GetBucketLogging", "s3:GetBucketObjectLockConfiguration",
@@ -320,7 +341,8 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
     },
     {
       // Key ARNs hold a random id: keys are reached by the account's key ARNs, aliases by name.
-      Sid: "StackKeys", Effect: "Allow",
+      Sid: "StackKeys",
+      Effect: "Allow",
       Action: [
         "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
         "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
@@ -329,14 +351,16 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Resource: [kmsKeysArn(account), ...aliases],
     },
     {
-      Sid: "RollbackAlarms", Effect: "Allow",
+      Sid: "RollbackAlarms",
+      Effect: "Allow",
       Action: ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"],
       Resource: alarmArn(account, `${prefix}*`),
     },
   ];
   if (scope.hostsRegistry) {
     statements.push({
-      Sid: "RegistryGroups", Effect: "Allow",
+      Sid: "RegistryGroups",
+      Effect: "Allow",
       Action: [
         "sagemaker:AddTags", "sagemaker:CreateModelPackageGroup", "sagemaker:DeleteModelPackageGroup",
         "sagemaker:DeleteModelPackageGroupPolicy", "sagemaker:DescribeModelPackageGroup", "sagemaker:GetModelPackageGroupPolicy",
@@ -346,7 +370,8 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
     });
     if (scope.ecrRepository) {
       statements.push({
-        Sid: "RegistryRepository", Effect: "Allow",
+        Sid: "RegistryRepository",
+        Effect: "Allow",
         Action: [
           "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DeleteRepositoryPolicy", "ecr:DescribeRepositories",
           "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:PutImageScanningConfiguration",

@@ -1,8 +1,8 @@
 import { javascript, typescript } from "projen";
-import { formatProblems, parseProjectConfig, REGION_PATTERN } from "../stacks/config/schema";
 import { addPulumiProjectFile } from "./pulumi-project";
 import type { ServiceDefinition } from "./service";
 import { addStageTasks } from "./tasks";
+import { formatProblems, parseProjectConfig, REGION_PATTERN } from "../stacks/config/schema";
 
 export type { ServiceDefinition } from "./service";
 
@@ -60,13 +60,13 @@ export class MlServiceProject extends typescript.TypeScriptProject {
       tsconfig: {
         include: ["stacks/**/*.ts", "components/**/*.ts", "scripts/**/*.ts"],
         exclude: ["node_modules", "lib", "test"],
-        compilerOptions: { isolatedModules: true, rootDir: "." },
+        compilerOptions: { isolatedModules: true, rootDir: ".", skipLibCheck: true },
       },
       tsconfigDevFile: "tsconfig.dev.json",
       tsconfigDev: {
         include: ["stacks/**/*.ts", "components/**/*.ts", "scripts/**/*.ts", "test/**/*.ts", "projen/**/*.ts", ".projenrc.ts"],
         exclude: ["node_modules", "lib"],
-        compilerOptions: { isolatedModules: true },
+        compilerOptions: { isolatedModules: true, skipLibCheck: true },
       },
       jestOptions: {
         passWithNoTests: false,
@@ -76,8 +76,19 @@ export class MlServiceProject extends typescript.TypeScriptProject {
         jestConfig: { testMatch: ["<rootDir>/test/**/*.test.ts"], testTimeout: 30_000, collectCoverage: false },
       },
       tsJestOptions: { transformOptions: { isolatedModules: true } },
-      eslintOptions: { dirs: ["stacks", "components", "scripts"], devdirs: ["test", "projen"], ignorePatterns: ["lib/", "node_modules/"] },
+      eslintOptions: {
+        dirs: ["stacks", "components", "scripts"],
+        devdirs: ["test", "projen"],
+        ignorePatterns: ["lib/", "node_modules/"],
+        tsconfigPath: "./tsconfig.dev.json",
+        // The project service would parse test/ with tsconfig.json, which leaves tests out.
+        projectService: false,
+      },
       gitignore: ["/lib", "*.tsbuildinfo"],
+    });
+    this.eslint?.addRules({
+      "@stylistic/quotes": ["error", "double", { avoidEscape: true }],
+      "@stylistic/max-len": ["error", { code: 150, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreComments: true }],
     });
     addPulumiProjectFile(this, def);
     addStageTasks(this, def);

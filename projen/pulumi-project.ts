@@ -1,6 +1,6 @@
 import { Project, YamlFile } from "projen";
-import { CONFIG_NAMESPACE } from "../stacks/config/schema";
 import type { ServiceDefinition } from "./service";
+import { CONFIG_NAMESPACE } from "../stacks/config/schema";
 
 /**
  * Writes Pulumi.yaml: the nodejs/TypeScript runtime, the program in `stacks/`, and the

@@ -78,7 +78,8 @@ export function loadStackConfig(stage: string, rawConfig: Readonly<Record<string
       problems.push({ file: stackFile, path: fullKey, message: `unknown key${hint ? `; did you mean ${CONFIG_NAMESPACE}:${hint}?` : ""}` });
     } else if (!OTHER_NAMESPACES.includes(namespace)) {
       problems.push({
-        file: stackFile, path: fullKey,
+        file: stackFile,
+        path: fullKey,
         message: `unknown namespace "${namespace}": this program reads ${CONFIG_NAMESPACE}:<key> (and aws:, pulumi: settings)`,
       });
     }
@@ -97,7 +98,8 @@ export function loadStackConfig(stage: string, rawConfig: Readonly<Record<string
   const accountId = accountOfStage(projectConfig, stage);
   if (accountId === undefined) {
     problems.push({
-      file: PROJECT_FILE, path: `${CONFIG_NAMESPACE}:stages`,
+      file: PROJECT_FILE,
+      path: `${CONFIG_NAMESPACE}:stages`,
       message: `has no stage "${stage}" (the stack name); stages are ${projectConfig.stages.map((s) => s.name).join(", ")}`,
     });
     throw new ConfigError(problems);
@@ -119,7 +121,8 @@ function checkAllowedAccounts(raw: string | undefined, accountId: string, file: 
   const value = raw === undefined ? undefined : decodeConfigValue(raw);
   if (!Array.isArray(value) || value.length !== 1 || String(value[0]) !== accountId) {
     problems.push({
-      file, path: "aws:allowedAccountIds",
+      file,
+      path: "aws:allowedAccountIds",
       message: `must be ${expected}: the stage's account from Pulumi.yaml, so the provider refuses any other account; got ${raw === undefined ? "nothing" : raw}`,
     });
   }

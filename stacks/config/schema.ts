@@ -68,14 +68,16 @@ export const projectConfigSchema = z.strictObject({
     const owner = [...seen.entries()].find(([, s]) => s.accountId === stage.accountId);
     if (owner && stage.shareAccountWith !== owner[0]) {
       ctx.addIssue({
-        code: "custom", path: ["stages", i, "accountId"],
+        code: "custom",
+        path: ["stages", i, "accountId"],
         message: `${stage.accountId} is already the account of stage "${owner[0]}"; one account per stage, `
           + `or set shareAccountWith: "${owner[0]}" to share it deliberately`,
       });
     }
     if (stage.shareAccountWith !== undefined && seen.get(stage.shareAccountWith)?.accountId !== stage.accountId) {
       ctx.addIssue({
-        code: "custom", path: ["stages", i, "shareAccountWith"],
+        code: "custom",
+        path: ["stages", i, "shareAccountWith"],
         message: `must name an earlier stage with the same account id, got "${stage.shareAccountWith}"`,
       });
     }
@@ -83,7 +85,8 @@ export const projectConfigSchema = z.strictObject({
   });
   if (!seen.has(config.registryStage)) {
     ctx.addIssue({
-      code: "custom", path: ["registryStage"],
+      code: "custom",
+      path: ["registryStage"],
       message: `must be one of the stages (${[...seen.keys()].join(", ")}), got "${config.registryStage}"`,
     });
   }
@@ -178,7 +181,8 @@ const endpointSchema = z.strictObject({
   /** Size of the ML storage volume per instance, in GiB. */
   volumeSizeGiB: z.number().int().min(1).max(512).optional(),
   deployment: deploymentSchema,
-  alarms: alarmsSchema.default({ invocation5xxErrorsPerMinute: 1, modelLatencyP99Milliseconds: 1000, evaluationPeriods: 2, additionalRollbackAlarmNames: [] }),
+  // An absent `alarms` gets every alarm default.
+  alarms: alarmsSchema.prefault({}),
 });
 
 export type EndpointConfig = z.output<typeof endpointSchema>;
@@ -218,14 +222,16 @@ export function stageConfigSchema(context: StageContext) {
       } else if (longestEndpointName(project.serviceName, key) > SAGEMAKER_NAME_MAX) {
         const room = SAGEMAKER_NAME_MAX - (longestEndpointName(project.serviceName, key) - key.length);
         ctx.addIssue({
-          code: "custom", path: at(),
+          code: "custom",
+          path: at(),
           message: `name "${key}" is too long: with the service prefix and the auto-name suffix its SageMaker names `
             + `would reach ${longestEndpointName(project.serviceName, key)} characters (limit ${SAGEMAKER_NAME_MAX}); use at most ${room} characters`,
         });
       }
       if (!project.models.includes(endpoint.model)) {
         ctx.addIssue({
-          code: "custom", path: at("model"),
+          code: "custom",
+          path: at("model"),
           message: `must be one of the project's models (${project.models.join(", ")}), got "${endpoint.model}"`,
         });
       }
@@ -243,7 +249,8 @@ export function stageConfigSchema(context: StageContext) {
         const bucket = endpoint.source.modelDataUrl.slice("s3://".length).split("/")[0];
         if (bucket !== registryBucket && bucket !== stageBucket) {
           ctx.addIssue({
-            code: "custom", path: at("source", "modelDataUrl"),
+            code: "custom",
+            path: at("source", "modelDataUrl"),
             message: `must be in the registry bucket ${registryBucket} or the stage bucket ${stageBucket}, got bucket "${bucket}"`,
           });
         }

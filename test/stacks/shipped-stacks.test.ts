@@ -4,7 +4,7 @@ import { copyProject, endpointPath, runStack, STAGES } from "../support/stack-fi
 const ACCOUNTS: Record<string, string> = { sandbox: "111111111111", qa: "222222222222", prod: "333333333333" };
 const REGION = "eu-west-1";
 
-type Doc = { Statement: { Sid?: string; Effect: string; Principal?: unknown; Action: string | string[]; Resource?: string | string[]; Condition?: Record<string, Record<string, unknown>> }[] };
+type Doc = import("../../components/policies").PolicyDocument;
 
 const runs: Record<string, OfflineRun> = {};
 

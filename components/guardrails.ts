@@ -1,0 +1,177 @@
+import { ignoresDeploymentGuardrails } from "./instance-types";
+import type { DeploymentConfig } from "../stacks/config/schema";
+
+/**
+ * Deployment guardrails of a blue/green endpoint: the Endpoint's `deploymentConfig` and the checks
+ * on a strategy (DESIGN §5.5). Pure: no Pulumi, no AWS calls.
+ *
+ * AWS references: BlueGreenUpdatePolicy, TrafficRoutingConfig, RollingUpdatePolicy and
+ * AutoRollbackConfig in the SageMaker API reference, and
+ * https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html
+ */
+
+/** SageMaker takes 1-10 rollback alarms per endpoint. */
+export const MAX_ROLLBACK_ALARMS = 10;
+
+/**
+ * The Pulumi AWS provider waits at most 60 minutes for an endpoint to return to InService.
+ * Baking and termination waits get at most 40 of them; the rest is for provisioning the new fleet.
+ */
+export const MAX_GUARDRAIL_WAIT_SECONDS = 40 * 60;
+
+/** A batch size as a share of the variant's capacity. */
+export interface CapacityPercent {
+  readonly type: "CAPACITY_PERCENT";
+  readonly value: number;
+}
+
+/** The Endpoint's `deploymentConfig`, shaped like `aws.sagemaker.Endpoint`'s input. */
+export interface EndpointDeploymentConfig {
+  readonly autoRollbackConfiguration: { readonly alarms: { readonly alarmName: string }[] };
+  readonly blueGreenUpdatePolicy?: {
+    readonly trafficRoutingConfiguration: {
+      readonly type: "ALL_AT_ONCE" | "CANARY" | "LINEAR";
+      readonly waitIntervalInSeconds: number;
+      readonly canarySize?: CapacityPercent;
+      readonly linearStepSize?: CapacityPercent;
+    };
+    readonly terminationWaitInSeconds: number;
+    readonly maximumExecutionTimeoutInSeconds?: number;
+  };
+  readonly rollingUpdatePolicy?: {
+    readonly maximumBatchSize: CapacityPercent;
+    readonly waitIntervalInSeconds: number;
+    readonly rollbackMaximumBatchSize?: CapacityPercent;
+    readonly maximumExecutionTimeoutInSeconds?: number;
+  };
+}
+
+/** A problem with one field of the guardrail settings. */
+export interface FieldProblem {
+  readonly field: string;
+  readonly message: string;
+}
+
+function percent(value: number): CapacityPercent {
+  return { type: "CAPACITY_PERCENT", value };
+}
+
+/** Adds `key: value` only when the value is set, so absent settings stay absent. */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** The rollback alarms in their fixed order: the component's two, then the additional ones. */
+export function rollbackAlarmList(
+  created: { readonly errorAlarm: string; readonly latencyAlarm: string },
+  additional: readonly string[],
+): string[] {
+  return [created.errorAlarm, created.latencyAlarm, ...additional];
+}
+
+/**
+ * The Endpoint's `deploymentConfig` for a strategy. `rollbackAlarmNames` is used as given, in order:
+ * the list is part of the endpoint's identity (changing it replaces the endpoint, DESIGN §5.2).
+ */
+export function deploymentConfigFor(
+  deployment: DeploymentConfig,
+  rollbackAlarmNames: readonly string[],
+): EndpointDeploymentConfig {
+  const autoRollbackConfiguration = { alarms: rollbackAlarmNames.map((alarmName) => ({ alarmName })) };
+  if (deployment.strategy === "rolling") {
+    return {
+      autoRollbackConfiguration,
+      rollingUpdatePolicy: {
+        maximumBatchSize: percent(deployment.batchSizePercent),
+        waitIntervalInSeconds: deployment.waitSeconds,
+        ...optional("rollbackMaximumBatchSize", deployment.rollbackBatchSizePercent === undefined
+          ? undefined : percent(deployment.rollbackBatchSizePercent)),
+        ...optional("maximumExecutionTimeoutInSeconds", deployment.maximumExecutionTimeoutSeconds),
+      },
+    };
+  }
+  const routing = deployment.strategy === "canary"
+    ? { type: "CANARY" as const, canarySize: percent(deployment.canarySizePercent) }
+    : deployment.strategy === "linear"
+      ? { type: "LINEAR" as const, linearStepSize: percent(deployment.stepSizePercent) }
+      : { type: "ALL_AT_ONCE" as const };
+  return {
+    autoRollbackConfiguration,
+    blueGreenUpdatePolicy: {
+      trafficRoutingConfiguration: { ...routing, waitIntervalInSeconds: deployment.waitSeconds },
+      terminationWaitInSeconds: deployment.terminationWaitSeconds,
+      ...optional("maximumExecutionTimeoutInSeconds", deployment.maximumExecutionTimeoutSeconds),
+    },
+  };
+}
+
+/**
+ * The longest a deployment spends in baking periods and the termination wait, besides provisioning.
+ * Each traffic step bakes for `waitSeconds`; a step moves at least one instance, so there are at
+ * most `instanceCount` steps. Canary bakes twice (the canary, then the full fleet).
+ */
+export function guardrailWaitSeconds(deployment: DeploymentConfig, instanceCount: number): number {
+  const steps = (sizePercent: number) => Math.max(1, Math.min(Math.ceil(100 / sizePercent), instanceCount));
+  switch (deployment.strategy) {
+    case "all-at-once":
+      return deployment.waitSeconds + deployment.terminationWaitSeconds;
+    case "canary":
+      return 2 * deployment.waitSeconds + deployment.terminationWaitSeconds;
+    case "linear":
+      return steps(deployment.stepSizePercent) * deployment.waitSeconds + deployment.terminationWaitSeconds;
+    case "rolling":
+      return steps(deployment.batchSizePercent) * deployment.waitSeconds;
+  }
+}
+
+function range(problems: FieldProblem[], field: string, value: number | undefined, min: number, max: number, unit: string): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
+    problems.push({ field, message: `must be a whole number of ${unit} from ${min} to ${max}, got ${value}` });
+  }
+}
+
+/** Everything wrong with a strategy for an endpoint of `instanceCount` instances of `instanceType`. */
+export function deploymentProblems(deployment: DeploymentConfig, instanceType: string, instanceCount: number): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const at = (key: string) => `deployment.${key}`;
+  range(problems, at("waitSeconds"), deployment.waitSeconds, 0, 3600, "seconds");
+  range(problems, at("maximumExecutionTimeoutSeconds"), deployment.maximumExecutionTimeoutSeconds, 600, 14400, "seconds");
+  if (deployment.strategy === "rolling") {
+    range(problems, at("batchSizePercent"), deployment.batchSizePercent, 5, 50, "percent");
+    range(problems, at("rollbackBatchSizePercent"), deployment.rollbackBatchSizePercent, 5, 100, "percent");
+    if (instanceCount < 2) {
+      problems.push({
+        field: at("strategy"),
+        message: `rolling needs at least 2 instances (a batch is at least one instance and at most 50% of the fleet), got instanceCount ${instanceCount}; `
+          + "use all-at-once, canary or linear for a single instance",
+      });
+    }
+  } else {
+    range(problems, at("terminationWaitSeconds"), deployment.terminationWaitSeconds, 0, 3600, "seconds");
+    if (deployment.strategy === "canary") range(problems, at("canarySizePercent"), deployment.canarySizePercent, 1, 50, "percent");
+    if (deployment.strategy === "linear") range(problems, at("stepSizePercent"), deployment.stepSizePercent, 10, 50, "percent");
+  }
+  if (deployment.strategy !== "all-at-once" && ignoresDeploymentGuardrails(instanceType)) {
+    problems.push({
+      field: at("strategy"),
+      message: `${instanceType} endpoints ignore deployment guardrails (SageMaker falls back to all-at-once without baking); `
+        + `use strategy all-at-once or another instance type, got ${deployment.strategy}`,
+    });
+  }
+  const waitSeconds = guardrailWaitSeconds(deployment, instanceCount);
+  if (waitSeconds > MAX_GUARDRAIL_WAIT_SECONDS) {
+    problems.push({
+      field: "deployment",
+      message: `baking and termination waits add up to ${waitSeconds} s; the provider stops waiting for InService after 60 minutes, `
+        + `so keep them at or below ${MAX_GUARDRAIL_WAIT_SECONDS} s (shorter waits or larger steps)`,
+    });
+  }
+  const timeout = deployment.maximumExecutionTimeoutSeconds;
+  if (timeout !== undefined && timeout <= waitSeconds) {
+    problems.push({
+      field: at("maximumExecutionTimeoutSeconds"),
+      message: `${timeout} s does not cover the ${waitSeconds} s of baking and termination waits: every deployment would time out and roll back`,
+    });
+  }
+  return problems;
+}

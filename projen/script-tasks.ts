@@ -1,0 +1,26 @@
+import type { Project } from "projen";
+
+/** The command-line tools of scripts/ that users run through projen (`npx projen <task> ...`). */
+const SCRIPT_TASKS = [
+  {
+    name: "registry",
+    file: "registry",
+    description: "Model registry: register, list, approve or reject model versions, or print the newest approved one (registry --help)",
+  },
+  {
+    name: "assert-account",
+    file: "assert-account",
+    description: "Check that the AWS credentials belong to a stage's account: assert-account --stack <stage>",
+  },
+] as const;
+
+/** Adds one task per tool; each passes its arguments on to the script. */
+export function addScriptTasks(project: Project): void {
+  for (const task of SCRIPT_TASKS) {
+    project.addTask(task.name, {
+      description: task.description,
+      exec: `ts-node --transpile-only scripts/${task.file}.ts`,
+      receiveArgs: true,
+    });
+  }
+}

@@ -1,0 +1,281 @@
+import type * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type * as component from "../../components/blue-green-endpoint";
+import type { DeploymentConfig } from "../../stacks/config/schema";
+import { ofType, onlyOfType, RecordedResource, recordResources, valueOf } from "../support/mocks";
+
+const NAME = "fraud-detection-fraud-scorer";
+const REJECTED = "fraud-detection-rejected";
+const T = {
+  component: "mlplatform:sagemaker:BlueGreenEndpoint",
+  model: "aws:sagemaker/model:Model",
+  config: "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+  endpoint: "aws:sagemaker/endpoint:Endpoint",
+  alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
+};
+const PACKAGE = (version: number) => `arn:aws:sagemaker:eu-west-1:111111111111:model-package/fraud-detection-fraud-scorer/${version}`;
+const KEY = "arn:aws:kms:eu-west-1:333333333333:alias/fraud-detection-prod";
+const TAGS = { service: "fraud-detection", stage: "prod" };
+const canary: DeploymentConfig = { strategy: "canary", canarySizePercent: 25, waitSeconds: 300, terminationWaitSeconds: 0 };
+
+const baseArgs: component.BlueGreenEndpointArgs = {
+  variantName: "primary",
+  model: { modelPackageArn: PACKAGE(3) },
+  executionRoleArn: "arn:aws:iam::333333333333:role/fraud-detection-prod-sagemaker-execution",
+  instanceType: "ml.m5.large",
+  instanceCount: 2,
+  kmsKeyArn: KEY,
+  deployment: canary,
+  alarms: { invocation5xxErrorsPerMinute: 5, modelLatencyP99Milliseconds: 250, evaluationPeriods: 3, additionalRollbackAlarmNames: ["team-alarm"] },
+  tags: TAGS,
+};
+
+let resources: RecordedResource[];
+let mod: typeof component;
+
+beforeAll(async () => {
+  resources = await recordResources();
+  mod = await import("../../components/blue-green-endpoint");
+});
+
+/** Builds the component and waits until all its children are registered. */
+async function deploy(overrides: Partial<component.BlueGreenEndpointArgs> = {}, opts?: pulumi.ComponentResourceOptions) {
+  resources.length = 0;
+  const endpoint = new mod.BlueGreenEndpoint(NAME, { ...baseArgs, ...overrides }, opts);
+  await valueOf(pulumi.all([endpoint.urn, endpoint.endpointArn, endpoint.modelName]));
+  const recorded = [...resources];
+  const alarm = (name: string) => ofType(recorded, T.alarm).find((r) => r.name === name)?.inputs;
+  return {
+    endpoint,
+    model: onlyOfType(recorded, T.model),
+    config: onlyOfType(recorded, T.config),
+    resource: onlyOfType(recorded, T.endpoint),
+    errorAlarm: alarm(`${NAME}-invocation-5xx`),
+    latencyAlarm: alarm(`${NAME}-model-latency`),
+    recorded,
+  };
+}
+
+/** The message of the error the constructor throws. */
+function rejection(overrides: Partial<component.BlueGreenEndpointArgs>, name = REJECTED): string {
+  try {
+    new mod.BlueGreenEndpoint(name, { ...baseArgs, ...overrides });
+  } catch (error) {
+    expect(error).toBeInstanceOf(pulumi.ResourceError);
+    return (error as Error).message;
+  }
+  throw new Error("expected the constructor to throw");
+}
+
+describe("BlueGreenEndpoint resources", () => {
+  test("GIVEN an endpoint WHEN built THEN the component registers under its type token and stable name", async () => {
+    const { recorded } = await deploy();
+    expect(recorded.filter((r) => r.type === T.component).map((r) => r.name)).toEqual([NAME]);
+  });
+
+  test("GIVEN an endpoint WHEN built THEN the Model has no name input so Pulumi auto-names it", async () => {
+    const { model } = await deploy();
+    expect(model.name).toBe(`${NAME}-model`);
+    expect(model.inputs).not.toHaveProperty("name");
+  });
+
+  test("GIVEN an endpoint WHEN built THEN the EndpointConfiguration has no name input so Pulumi auto-names it", async () => {
+    const { config } = await deploy();
+    expect(config.name).toBe(`${NAME}-config`);
+    expect(config.inputs).not.toHaveProperty("name");
+  });
+
+  test("GIVEN an endpoint WHEN built THEN the Endpoint carries the explicit stable name", async () => {
+    const { resource, endpoint } = await deploy();
+    expect(resource.name).toBe(`${NAME}-endpoint`);
+    expect(resource.inputs.name).toBe(NAME);
+    expect(await valueOf(endpoint.endpointName)).toBe(NAME);
+  });
+
+  test("GIVEN an endpoint WHEN built THEN the config has one production variant with the explicit variant name", async () => {
+    const { config } = await deploy();
+    expect(config.inputs.productionVariants).toEqual([
+      { variantName: "primary", initialInstanceCount: 2, instanceType: "ml.m5.large", initialVariantWeight: 1 },
+    ]);
+  });
+
+  test("GIVEN a volume size WHEN built THEN the variant asks for that volume", async () => {
+    const { config } = await deploy({ volumeSizeGiB: 40 });
+    expect(config.inputs.productionVariants[0].volumeSizeInGb).toBe(40);
+  });
+
+  test("GIVEN a registry model package WHEN built THEN the container names only the package", async () => {
+    const { model } = await deploy();
+    expect(model.inputs.primaryContainer).toEqual({ modelPackageName: PACKAGE(3) });
+    expect(model.inputs.executionRoleArn).toBe(baseArgs.executionRoleArn);
+  });
+
+  test("GIVEN an image and model data WHEN built THEN the container carries image, data URL and environment", async () => {
+    const image = { image: "111111111111.dkr.ecr.eu-west-1.amazonaws.com/fraud-detection-inference:1.4.0", modelDataUrl: "s3://b/m.tar.gz" };
+    const { model } = await deploy({ model: { ...image, environment: { MODEL_SERVER_WORKERS: "2" } } });
+    expect(model.inputs.primaryContainer).toEqual({ ...image, environment: { MODEL_SERVER_WORKERS: "2" } });
+  });
+
+  test("GIVEN an EBS-backed instance type and a key WHEN built THEN the config encrypts the volume with the key", async () => {
+    const { config } = await deploy({ instanceType: "ml.m5.large" });
+    expect(config.inputs.kmsKeyArn).toBe(KEY);
+  });
+
+  test("GIVEN an instance type with local NVMe storage and a key WHEN built THEN the config leaves the key out", async () => {
+    const { config } = await deploy({ instanceType: "ml.g5.xlarge" });
+    expect(config.inputs).not.toHaveProperty("kmsKeyArn");
+  });
+
+  test("GIVEN thresholds WHEN built THEN the error alarm sums 5XX errors per minute of the endpoint variant", async () => {
+    const { errorAlarm } = await deploy();
+    expect(errorAlarm).toMatchObject({
+      name: `${NAME}-invocation-5xx`,
+      namespace: "AWS/SageMaker",
+      metricName: "Invocation5XXErrors",
+      dimensions: { EndpointName: NAME, VariantName: "primary" },
+      statistic: "Sum",
+      period: 60,
+      threshold: 5,
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      evaluationPeriods: 3,
+      treatMissingData: "notBreaching",
+    });
+  });
+
+  test("GIVEN a latency threshold in milliseconds WHEN built THEN the latency alarm compares p99 in microseconds", async () => {
+    const { latencyAlarm } = await deploy();
+    expect(latencyAlarm).toMatchObject({
+      name: `${NAME}-model-latency`,
+      namespace: "AWS/SageMaker",
+      metricName: "ModelLatency",
+      dimensions: { EndpointName: NAME, VariantName: "primary" },
+      extendedStatistic: "p99",
+      period: 60,
+      threshold: 250_000,
+      comparisonOperator: "GreaterThanThreshold",
+      evaluationPeriods: 3,
+      treatMissingData: "notBreaching",
+    });
+    expect(latencyAlarm).not.toHaveProperty("statistic");
+  });
+
+  test("GIVEN additional alarms WHEN built THEN the endpoint rolls back on its two alarms first, then the additional ones", async () => {
+    const { resource, endpoint } = await deploy();
+    const expected = [`${NAME}-invocation-5xx`, `${NAME}-model-latency`, "team-alarm"];
+    expect(resource.inputs.deploymentConfig.autoRollbackConfiguration.alarms.map((a: { alarmName: string }) => a.alarmName)).toEqual(expected);
+    expect(endpoint.rollbackAlarmNames).toEqual(expected);
+  });
+
+  test.each<[DeploymentConfig, string]>([
+    [{ strategy: "all-at-once", waitSeconds: 0, terminationWaitSeconds: 0 }, "ALL_AT_ONCE"],
+    [canary, "CANARY"],
+    [{ strategy: "linear", stepSizePercent: 50, waitSeconds: 60, terminationWaitSeconds: 0 }, "LINEAR"],
+  ])("GIVEN %o WHEN built THEN the endpoint uses blue/green traffic routing %s", async (deployment, type) => {
+    const { resource } = await deploy({ deployment });
+    expect(resource.inputs.deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.type).toBe(type);
+    expect(resource.inputs.deploymentConfig).not.toHaveProperty("rollingUpdatePolicy");
+  });
+
+  test("GIVEN rolling WHEN built THEN the endpoint uses a rolling update policy", async () => {
+    const { resource } = await deploy({ deployment: { strategy: "rolling", batchSizePercent: 50, waitSeconds: 120 } });
+    expect(resource.inputs.deploymentConfig.rollingUpdatePolicy.maximumBatchSize).toEqual({ type: "CAPACITY_PERCENT", value: 50 });
+    expect(resource.inputs.deploymentConfig).not.toHaveProperty("blueGreenUpdatePolicy");
+  });
+
+  test("GIVEN an endpoint WHEN built THEN the Endpoint depends on both rollback alarms", async () => {
+    const seen: pulumi.ResourceTransformationArgs[] = [];
+    await deploy({}, { transformations: [(args) => { seen.push(args); return undefined; }] });
+    const dependsOn = seen.find((args) => args.type === T.endpoint)?.opts.dependsOn as aws.cloudwatch.MetricAlarm[];
+    expect(await Promise.all(dependsOn.map((alarm) => valueOf(alarm.name)))).toEqual([`${NAME}-invocation-5xx`, `${NAME}-model-latency`]);
+  });
+
+  test("GIVEN tags WHEN built THEN every child resource carries them", async () => {
+    const { recorded } = await deploy();
+    const children = recorded.filter((r) => r.custom);
+    expect(children.map((r) => r.type).sort()).toEqual([T.alarm, T.alarm, T.endpoint, T.config, T.model].sort());
+    for (const child of children) expect(child.inputs.tags).toEqual(TAGS);
+  });
+
+  test("GIVEN a new model version WHEN built THEN the Endpoint name and rollback alarms stay the same", async () => {
+    const before = await deploy({ model: { modelPackageArn: PACKAGE(3) } });
+    const after = await deploy({ model: { modelPackageArn: PACKAGE(4) } });
+    expect(after.model.inputs.primaryContainer).not.toEqual(before.model.inputs.primaryContainer);
+    expect(after.resource.inputs.name).toBe(before.resource.inputs.name);
+    const rollbackOf = (deployed: { resource: RecordedResource }) => deployed.resource.inputs.deploymentConfig.autoRollbackConfiguration;
+    expect(rollbackOf(after)).toEqual(rollbackOf(before));
+  });
+
+  test("GIVEN a new instance type WHEN built THEN the Endpoint name and rollback alarms stay the same", async () => {
+    const before = await deploy({ instanceType: "ml.m5.large" });
+    const after = await deploy({ instanceType: "ml.g5.xlarge" });
+    expect(after.config.inputs.productionVariants[0].instanceType).toBe("ml.g5.xlarge");
+    expect(after.resource.inputs.name).toBe(before.resource.inputs.name);
+    const rollbackOf = (deployed: { resource: RecordedResource }) => deployed.resource.inputs.deploymentConfig.autoRollbackConfiguration;
+    expect(rollbackOf(after)).toEqual(rollbackOf(before));
+  });
+});
+
+describe("BlueGreenEndpoint argument checks", () => {
+  test("GIVEN a name with an underscore WHEN built THEN name is rejected", () => {
+    expect(rejection({}, "fraud_detection")).toContain('name: must be letters, digits and hyphens, starting and ending with a letter or digit, got "fraud_detection"');
+  });
+
+  test("GIVEN a name that leaves no room for the auto-name suffix WHEN built THEN name is rejected with the longest allowed", () => {
+    expect(rejection({}, "a".repeat(50))).toContain(
+      `name: "${"a".repeat(50)}" is too long: its auto-named endpoint config would reach 65 characters (limit 63); use at most 48 characters`);
+  });
+
+  test("GIVEN a variant name with a dot WHEN built THEN variantName is rejected", () => {
+    expect(rejection({ variantName: "v.1" })).toContain('variantName: must be letters, digits and hyphens, got "v.1"');
+  });
+
+  test("GIVEN an EC2 instance type WHEN built THEN instanceType is rejected", () => {
+    expect(rejection({ instanceType: "m5.large" })).toContain('instanceType: must be a hosting instance type such as ml.m5.large, got "m5.large"');
+  });
+
+  test("GIVEN no instances WHEN built THEN instanceCount is rejected", () => {
+    expect(rejection({ instanceCount: 0 })).toContain("instanceCount: must be a whole number >= 1, got 0");
+  });
+
+  test("GIVEN a volume size on an instance type with local NVMe storage WHEN built THEN volumeSizeGiB is rejected", () => {
+    expect(rejection({ instanceType: "ml.g5.xlarge", volumeSizeGiB: 100 }))
+      .toContain("volumeSizeGiB: ml.g5.xlarge has local NVMe instance storage of a fixed size and takes no volume size; remove volumeSizeGiB");
+  });
+
+  test("GIVEN a volume size above 512 GiB WHEN built THEN volumeSizeGiB is rejected", () => {
+    expect(rejection({ volumeSizeGiB: 600 })).toContain("volumeSizeGiB: must be a whole number of GiB from 1 to 512, got 600");
+  });
+
+  test("GIVEN nine additional rollback alarms WHEN built THEN the alarm list is rejected", () => {
+    const alarms = { ...baseArgs.alarms, additionalRollbackAlarmNames: Array.from({ length: 9 }, (_, i) => `alarm-${i}`) };
+    expect(rejection({ alarms })).toContain(
+      "alarms.additionalRollbackAlarmNames: allows at most 8 names: SageMaker takes at most 10 rollback alarms and the component creates 2, got 9");
+  });
+
+  test("GIVEN an additional alarm that repeats the component's own WHEN built THEN the alarm list is rejected", () => {
+    const alarms = { ...baseArgs.alarms, additionalRollbackAlarmNames: [`${REJECTED}-model-latency`] };
+    expect(rejection({ alarms })).toContain(
+      `alarms.additionalRollbackAlarmNames: must be non-empty and distinct from each other and from the component's own alarms, got "${REJECTED}-model-latency"`);
+  });
+
+  test("GIVEN a strategy the fleet cannot run WHEN built THEN the deployment problem is reported", () => {
+    expect(rejection({ instanceCount: 1, deployment: { strategy: "rolling", batchSizePercent: 50, waitSeconds: 60 } }))
+      .toContain("deployment.strategy: rolling needs at least 2 instances");
+  });
+
+  test("GIVEN several bad fields WHEN built THEN one error names the component and every field", () => {
+    const message = rejection({ instanceCount: 0, variantName: "v_1" });
+    expect(message.split("\n")).toEqual([
+      `BlueGreenEndpoint "${REJECTED}" has invalid arguments:`,
+      '  variantName: must be letters, digits and hyphens, got "v_1"',
+      "  instanceCount: must be a whole number >= 1, got 0",
+    ]);
+  });
+
+  test("GIVEN bad arguments WHEN built THEN no child resource is created", async () => {
+    resources.length = 0;
+    rejection({ instanceCount: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(resources.filter((r) => r.custom)).toEqual([]);
+  });
+});
