@@ -357,7 +357,10 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
     },
     {
       // SageMaker (endpoint storage) and ECR create grants on the caller's behalf, never for a person.
-      Sid: "ServiceGrants", Effect: "Allow", Action: "kms:CreateGrant", Resource: kmsKeysArn(account),
+      Sid: "ServiceGrants",
+      Effect: "Allow",
+      Action: "kms:CreateGrant",
+      Resource: kmsKeysArn(account),
       Condition: { Bool: { "kms:GrantIsForAWSResource": true } },
     },
     {
@@ -369,7 +372,8 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
   ];
   if (scope.manageOidcProvider) {
     statements.push({
-      Sid: "GithubOidcProvider", Effect: "Allow",
+      Sid: "GithubOidcProvider",
+      Effect: "Allow",
       Action: [
         "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:GetOpenIDConnectProvider",
         "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",

@@ -1,7 +1,7 @@
 import { javascript, typescript } from "projen";
 import { addPulumiProjectFile } from "./pulumi-project";
-import type { ServiceDefinition } from "./service";
 import { addScriptTasks } from "./script-tasks";
+import type { ServiceDefinition } from "./service";
 import { addStageTasks } from "./tasks";
 import { formatProblems, parseProjectConfig, REGION_PATTERN } from "../stacks/config/schema";
 

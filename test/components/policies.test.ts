@@ -522,17 +522,17 @@ describe("ciTrustPolicy", () => {
 });
 
 describe("deployer grants that services use on the deployer's behalf", () => {
-  const scope = { serviceName: SERVICE, stage: CONSUMERS[1], registry: REGISTRY, models: ["fraud-scorer"], hostsRegistry: false, ecrRepository: true };
+  const deployerScope = { serviceName: SERVICE, stage: CONSUMERS[1], registry: REGISTRY, models: ["fraud-scorer"], hostsRegistry: false, ecrRepository: true };
 
   test("GIVEN a deployer WHEN its policy is built THEN it may create KMS grants only for AWS services", () => {
-    const grant = bySid(deployerPolicy(scope), "ServiceGrants");
+    const grant = bySid(deployerPolicy(deployerScope), "ServiceGrants");
     expect(grant.Action).toBe("kms:CreateGrant");
     expect(grant.Condition).toEqual({ Bool: { "kms:GrantIsForAWSResource": true } });
   });
 
   test("GIVEN a stack that manages the GitHub OIDC provider WHEN the deployer policy is built THEN it may manage exactly that provider", () => {
-    const withProvider = bySid(deployerPolicy({ ...scope, manageOidcProvider: true }), "GithubOidcProvider");
+    const withProvider = bySid(deployerPolicy({ ...deployerScope, manageOidcProvider: true }), "GithubOidcProvider");
     expect(withProvider.Resource).toBe(`arn:aws:iam::${CONSUMERS[1].account.accountId}:oidc-provider/token.actions.githubusercontent.com`);
-    expect(deployerPolicy(scope).Statement.map((s) => s.Sid)).not.toContain("GithubOidcProvider");
+    expect(deployerPolicy(deployerScope).Statement.map((s) => s.Sid)).not.toContain("GithubOidcProvider");
   });
 });
