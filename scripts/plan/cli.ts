@@ -1,0 +1,134 @@
+import { resolve } from "node:path";
+import type { StackDiff } from "./diff";
+import { planStack, planStacks, type ProjectInfo, readProjectInfo } from "./engine";
+import { estimateStack } from "./estimates";
+import { diffJson, planJson, renderDiffs, renderPlans } from "./render";
+import type { Finding, StackPlan } from "./types";
+import { stackFileName } from "../../stacks/config/load";
+import { COMMON_OPTIONS, EXIT, type Io, parseOptions, print, processIo, runTool, UsageError } from "../lib/cli";
+
+const TOOL = "plan";
+
+export const HELP = `Usage:
+  plan [--stack <stage>|all] [--json] [--dir <project>]
+  plan diff --against <git-revision> [--stack <stage>|all] [--json] [--dir <project>]
+  plan diff --from <stage> --to <stage> [--json] [--dir <project>]
+
+Runs the real Pulumi program for each stack under Pulumi's mock runtime: no AWS credentials, no
+Pulumi CLI, no network. Prints every resource with its future physical name (auto-named resources get
+their name from a hash of the inputs that would replace them), the settings that matter, rollout-time
+and cost estimates, and findings: errors for what AWS or the provider would reject, warnings for hazards.
+
+  --stack <stage>    one stack, or all of them (default: all)
+  --json             one JSON document: { "stacks": [...] } or { "diffs": [...] }
+  --dir <project>    the directory holding Pulumi.yaml (default: the current directory)
+
+plan diff compares each resource: create, delete, update in place or REPLACE, with the properties
+that caused it. Replacing an Endpoint, a bucket or a KMS key is an error finding.
+  --against <rev>    the same stack with its stack files at a git revision (the program is today's)
+  --from/--to        one stack with another, for reviewing a promotion (e.g. --from qa --to prod)
+
+Exit status: 0 when no stack has an error finding, 1 when one has, 2 for a wrong command line.`;
+
+const PLAN_OPTIONS = { ...COMMON_OPTIONS, stack: { type: "string" }, dir: { type: "string" } } as const;
+const DIFF_OPTIONS = { ...PLAN_OPTIONS, against: { type: "string" }, from: { type: "string" }, to: { type: "string" } } as const;
+
+/** Runs `plan` with its arguments (without the program name); returns the exit code. */
+export function main(argv: readonly string[], io: Io = processIo, cwd = process.cwd()): Promise<number> {
+  return runTool(TOOL, io, async () => (argv[0] === "diff" ? diffMain(argv.slice(1), io, cwd) : planMain(argv, io, cwd)));
+}
+
+async function planMain(argv: readonly string[], io: Io, cwd: string): Promise<number> {
+  const opts = parseOptions(argv, PLAN_OPTIONS);
+  if (opts.help) return help(io);
+  const dir = resolve(cwd, opts.dir ?? ".");
+  const project = readProjectInfo(dir);
+  const plans = await planStacks(dir, selectStages(opts.stack, project));
+  print(io, opts.json, planJson(plans), () => renderPlans(plans));
+  return plans.some((p) => hasErrors(p.findings)) ? EXIT.failure : EXIT.ok;
+}
+
+async function diffMain(argv: readonly string[], io: Io, cwd: string): Promise<number> {
+  const opts = parseOptions(argv, DIFF_OPTIONS);
+  if (opts.help) return help(io);
+  const dir = resolve(cwd, opts.dir ?? ".");
+  const project = readProjectInfo(dir);
+  let diffs: StackDiff[];
+  if (opts.against !== undefined) {
+    if (opts.from !== undefined || opts.to !== undefined) throw new UsageError("use either --against <rev> or --from <stage> --to <stage>, not both");
+    diffs = await diffAgainst(dir, project, opts.against, selectStages(opts.stack, project));
+  } else if (opts.from !== undefined || opts.to !== undefined) {
+    if (opts.stack !== undefined) throw new UsageError("--stack does not go with --from/--to: the two stacks are the ones compared");
+    const from = selectStage(opts.from, "from", project);
+    const to = selectStage(opts.to, "to", project);
+    if (from === to) throw new UsageError(`--from and --to name the same stack "${from}"`);
+    // Loaded here so `plan` alone does not load (or, under ts-node, transpile) the diff modules.
+    const { diffPlans } = await import("./diff");
+    const before = await planStack(dir, from, project);
+    const after = await planStack(dir, to, project);
+    const diff = diffPlans(before, after, { mode: "promotion", beforeLabel: from, afterLabel: to, notes: invalidNotes(before) });
+    diffs = [{ ...diff, findings: [...diff.findings, ...errorsOf(before), ...errorsOf(after)] }];
+  } else {
+    throw new UsageError("plan diff needs --against <git-revision>, or --from <stage> and --to <stage>");
+  }
+  print(io, opts.json, diffJson(diffs), () => renderDiffs(diffs));
+  return diffs.some((d) => hasErrors(d.findings)) ? EXIT.failure : EXIT.ok;
+}
+
+async function diffAgainst(dir: string, project: ProjectInfo, rev: string, stages: readonly string[]): Promise<StackDiff[]> {
+  const [{ diffPlans }, { filesAtRevision }] = await Promise.all([import("./diff"), import("./git")]);
+  const files = filesAtRevision(dir, rev, stages);
+  try {
+    const label = `${rev} (${files.commit.slice(0, 12)})`;
+    const past = readProjectInfo(files.dir);
+    const diffs: StackDiff[] = [];
+    for (const stage of stages) {
+      const before = files.missing.includes(stage) ? emptyPlan(stage) : await planStack(files.dir, stage, past);
+      const after = await planStack(dir, stage, project);
+      const notes = [
+        `stack files from ${label}, program from the working tree`,
+        ...(files.missing.includes(stage) ? [`${stackFileName(stage)} did not exist at ${rev}: every resource is new`] : invalidNotes(before)),
+      ];
+      const diff = diffPlans(before, after, { mode: "revision", beforeLabel: label, afterLabel: "working tree", notes });
+      diffs.push({ ...diff, findings: [...diff.findings, ...errorsOf(after)] });
+    }
+    return diffs;
+  } finally {
+    files.cleanup();
+  }
+}
+
+function emptyPlan(stage: string): StackPlan {
+  return { stack: stage, file: stackFileName(stage), account: "", region: "", resources: [], findings: [], estimates: estimateStack([], () => null) };
+}
+
+function invalidNotes(plan: StackPlan): string[] {
+  return hasErrors(plan.findings) && plan.resources.length === 0
+    ? [`${plan.file} of ${plan.stack} is invalid there, so it registers nothing: ${plan.findings[0].message}`] : [];
+}
+
+function errorsOf(plan: StackPlan): Finding[] {
+  return plan.findings.filter((f) => f.severity === "error");
+}
+
+function hasErrors(findings: readonly Finding[]): boolean {
+  return findings.some((f) => f.severity === "error");
+}
+
+function selectStages(stack: string | undefined, project: ProjectInfo): string[] {
+  if (stack === undefined || stack === "all") return project.stages;
+  return [selectStage(stack, "stack", project)];
+}
+
+function selectStage(stack: string | undefined, option: string, project: ProjectInfo): string {
+  if (stack === undefined || stack === "") throw new UsageError(`--${option} needs a stack name (${project.stages.join(", ")})`);
+  if (!project.stages.includes(stack)) {
+    throw new UsageError(`--${option}: unknown stack "${stack}"; the stacks are ${project.stages.join(", ")} (mlplatform:stages in Pulumi.yaml)`);
+  }
+  return stack;
+}
+
+function help(io: Io): number {
+  for (const line of HELP.split("\n")) io.out(line);
+  return EXIT.ok;
+}

@@ -1,0 +1,232 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
+import { parse } from "yaml";
+import { estimateStack } from "./estimates";
+import { checkOfConfigProblem, checkOfFieldProblem, checkResources, checkRollouts, FindingSink, stackUrn } from "./findings";
+import { type Identity, identityOf } from "./naming";
+import type { PlannedResource, StackPlan } from "./types";
+import { deploymentProblems } from "../../components/guardrails";
+import { type AccountRef, endpointNames } from "../../components/names";
+import { readStackConfigFiles } from "../../stacks/config/files";
+import { ConfigError, type FileProblem, loadStackConfig, PROJECT_FILE, stackFileName } from "../../stacks/config/load";
+import { CONFIG_NAMESPACE, type StackConfig } from "../../stacks/config/schema";
+import { type RegisteredResource, runStackOffline } from "../../stacks/offline-run";
+
+/**
+ * The offline plan of one stack: validate its config with the program's own loader, run the real
+ * program under Pulumi's mock runtime with a resolver that behaves like the AWS provider (naming.ts),
+ * then check every registered resource and estimate each endpoint's rollout and cost.
+ */
+
+/** The project file's name and service name, read leniently (a broken file becomes findings later). */
+export interface ProjectInfo {
+  readonly name: string;
+  readonly serviceName: string | undefined;
+  /** Stage names, in order, as Pulumi.yaml lists them. */
+  readonly stages: string[];
+}
+
+export function readProjectInfo(projectDir: string): ProjectInfo {
+  let text: string;
+  try {
+    text = readFileSync(join(projectDir, PROJECT_FILE), "utf8");
+  } catch {
+    throw new ConfigError([{ file: PROJECT_FILE, path: "(file)", message: `cannot be read from ${projectDir}: is --dir the project directory?` }]);
+  }
+  let doc: { name?: unknown; config?: Record<string, unknown> };
+  try {
+    doc = (parse(text) ?? {}) as typeof doc;
+  } catch (error) {
+    throw new ConfigError([{ file: PROJECT_FILE, path: "(file)", message: `is not valid YAML: ${(error as Error).message.split("\n")[0]}` }]);
+  }
+  const config = doc.config ?? {};
+  const unwrap = (v: unknown) => (v !== null && typeof v === "object" && "value" in v ? (v as { value: unknown }).value : v);
+  const stages = unwrap(config[`${CONFIG_NAMESPACE}:stages`]);
+  const serviceName = unwrap(config[`${CONFIG_NAMESPACE}:serviceName`]);
+  if (typeof doc.name !== "string" || doc.name === "") {
+    throw new ConfigError([{ file: PROJECT_FILE, path: "name", message: "must be the Pulumi project name" }]);
+  }
+  return {
+    name: doc.name,
+    serviceName: typeof serviceName === "string" ? serviceName : undefined,
+    stages: Array.isArray(stages) ? stages.map((s) => String((s as { name?: unknown }).name)) : [],
+  };
+}
+
+/**
+ * Pulumi's runtime captures a stack trace for every promise it creates (runtime/debuggable.js) and
+ * every resource (Resource.callsites, with an unlimited depth), and formats each one as text; under
+ * ts-node every frame is also mapped through source maps. That was 85% of a stack's run time. The
+ * plan uses none of those traces (they locate resources in program source for the engine's
+ * diagnostics), so while the program runs, traces are captured at depth 0 and formatted as "".
+ * Set MLPLATFORM_PLAN_STACK_TRACES=1 to keep them when debugging the program.
+ */
+export async function withoutStackTraces<T>(fn: () => Promise<T>): Promise<T> {
+  if (process.env.MLPLATFORM_PLAN_STACK_TRACES === "1") return fn();
+  const { stackTraceLimit, prepareStackTrace } = Error;
+  Error.stackTraceLimit = 0;
+  Error.prepareStackTrace = () => "";
+  try {
+    return await fn();
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+    Error.prepareStackTrace = prepareStackTrace;
+  }
+}
+
+/** The provider resource's account and region, from its (JSON-encoded) inputs. */
+function providerAccount(inputs: Record<string, unknown>, fallback: AccountRef): AccountRef {
+  let accountId = fallback.accountId;
+  try {
+    const ids = JSON.parse(String(inputs.allowedAccountIds ?? "[]")) as unknown[];
+    if (ids.length === 1) accountId = String(ids[0]);
+  } catch {
+    // keep the stack's account
+  }
+  return { accountId, region: typeof inputs.region === "string" ? inputs.region : fallback.region };
+}
+
+/** Runs one stack from the stack files in `projectDir`. */
+export async function planStack(projectDir: string, stage: string, project = readProjectInfo(projectDir)): Promise<StackPlan> {
+  const sink = new FindingSink(stage);
+  const file = stackFileName(stage);
+  const rootUrn = stackUrn(stage, project.name);
+  const componentUrn = (key: string) => project.serviceName === undefined ? rootUrn
+    : `urn:pulumi:${stage}::${project.name}::mlplatform:sagemaker:BlueGreenEndpoint::${endpointNames(project.serviceName, key).endpoint}`;
+  const reportConfigProblems = (problems: readonly FileProblem[]) => {
+    for (const p of problems) {
+      const key = /^mlplatform:endpoints\.([^.[]+)/.exec(p.path)?.[1];
+      const urn = key === undefined ? rootUrn : componentUrn(key);
+      sink.add(checkOfConfigProblem(p), { urn, name: urn.split("::").pop() ?? stage }, p.path === "(file)" ? null : p.path, `${p.file}: ${p.message}`);
+    }
+  };
+  const empty = (account = "", region = ""): StackPlan => ({
+    stack: stage, file, account, region, resources: [], findings: sink.findings, estimates: estimateStack([], () => null),
+  });
+
+  let raw: Record<string, string>;
+  let config: StackConfig;
+  try {
+    raw = readStackConfigFiles(projectDir, stage);
+    config = loadStackConfig(stage, raw);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    reportConfigProblems(error.problems);
+    return empty();
+  }
+  const account: AccountRef = { accountId: config.accountId, region: config.region };
+
+  // The component checks its guardrails and throws on the first bad endpoint; report all of them, by key.
+  for (const [key, endpoint] of Object.entries(config.endpoints)) {
+    for (const problem of deploymentProblems(endpoint.deployment, endpoint.instanceType, endpoint.instanceCount)) {
+      const urn = componentUrn(key);
+      sink.add(checkOfFieldProblem(problem), { urn, name: urn.split("::").pop() ?? key }, `${CONFIG_NAMESPACE}:endpoints.${key}.${problem.field}`,
+        `${file}: ${problem.message}`);
+    }
+  }
+  const preChecked = sink.findings.length > 0;
+
+  const identities = new Map<string, Identity>();
+  const accounts = new Map<string, AccountRef>();
+  const resolve = (args: MockResourceArgs) => {
+    const inputs = (args.inputs ?? {}) as Record<string, unknown>;
+    const where = args.type.startsWith("pulumi:providers:") ? providerAccount(inputs, account) : providerOf(args.provider) ?? account;
+    const identity = identityOf(args.type, args.name, inputs, where);
+    identities.set(`${args.type}::${args.name}`, identity);
+    accounts.set(`${args.type}::${args.name}`, where);
+    return { id: identity.id, state: identity.state };
+  };
+  // Provider references are "urn::id"; the provider registered first, under its own URN.
+  const providerOf = (ref: string | undefined): AccountRef | undefined => {
+    if (!ref) return undefined;
+    const urn = ref.slice(0, ref.lastIndexOf("::"));
+    const [type, name] = [urn.split("::")[2]?.split("$").pop() ?? "", urn.split("::").pop() ?? ""];
+    return accounts.get(`${type}::${name}`);
+  };
+
+  let registered: RegisteredResource[] = [];
+  try {
+    registered = (await withoutStackTraces(() => runStackOffline({ project: project.name, stage, config: raw, resolve }))).resources;
+  } catch (error) {
+    await drainRuntime();
+    if (!preChecked) reportProgramError(sink, error, rootUrn, componentUrn, config);
+    return { ...empty(config.accountId, config.region), config };
+  }
+
+  const resources: PlannedResource[] = registered.map((r) => {
+    const identity = identities.get(`${r.type}::${r.name}`);
+    const where = accounts.get(`${r.type}::${r.name}`) ?? account;
+    return {
+      urn: r.urn,
+      type: r.type,
+      name: r.name,
+      parent: r.parent ?? null,
+      custom: r.custom,
+      physicalName: r.custom ? identity?.physicalName ?? null : null,
+      autoNamed: r.custom ? identity?.autoNamed ?? false : false,
+      id: r.custom ? identity?.id ?? null : null,
+      accountId: where.accountId,
+      region: where.region,
+      inputs: r.inputs,
+    };
+  });
+
+  const endpointKeyOf = endpointKeyResolver(resources, config, project.serviceName);
+  checkResources(sink, { resources, endpointKeyOf });
+  const estimates = estimateStack(resources, endpointKeyOf);
+  checkRollouts(sink, estimates.endpoints);
+  return { stack: stage, file, account: config.accountId, region: config.region, resources, findings: sink.findings, estimates, config };
+}
+
+/** Plans several stacks one after another (the mock runtime is process-wide). */
+export async function planStacks(projectDir: string, stages: readonly string[]): Promise<StackPlan[]> {
+  const project = readProjectInfo(projectDir);
+  const plans: StackPlan[] = [];
+  for (const stage of stages) plans.push(await planStack(projectDir, stage, project));
+  return plans;
+}
+
+/** Maps each resource to the stack-file endpoint whose component (or descendant) it is. */
+function endpointKeyResolver(resources: readonly PlannedResource[], config: StackConfig, serviceName: string | undefined) {
+  const keyByComponent = new Map<string, string>();
+  for (const key of Object.keys(config.endpoints)) {
+    keyByComponent.set(endpointNames(serviceName ?? config.project.serviceName, key).endpoint, key);
+  }
+  const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  return (resource: PlannedResource): string | null => {
+    for (let r: PlannedResource | undefined = resource; r; r = r.parent ? byUrn.get(r.parent) : undefined) {
+      if (r.type === "mlplatform:sagemaker:BlueGreenEndpoint") return keyByComponent.get(r.name) ?? null;
+    }
+    return null;
+  };
+}
+
+/** A component's argument check failed: one finding per problem line, named by endpoint and field when the message says so. */
+function reportProgramError(
+  sink: FindingSink, error: unknown, rootUrn: string, componentUrn: (key: string) => string, config: StackConfig,
+): void {
+  const message = error instanceof Error ? error.message : String(error);
+  const head = /^(\w+) "([^"]+)" has invalid arguments:/.exec(message);
+  const key = head ? Object.keys(config.endpoints).find((k) => endpointNames(config.project.serviceName, k).endpoint === head[2]) : undefined;
+  const urn = key === undefined ? rootUrn : componentUrn(key);
+  const at = { urn, name: urn.split("::").pop() ?? "" };
+  const lines = message.split("\n").slice(1).map((l) => /^\s+([\w.]+): (.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
+  if (!head || lines.length === 0) {
+    sink.add("program", at, null, `the program stopped: ${message.split("\n")[0]}`);
+    return;
+  }
+  for (const [, field, text] of lines) {
+    sink.add("program", at, key === undefined ? null : `${CONFIG_NAMESPACE}:endpoints.${key}.${field}`, `${head[1]} "${head[2]}": ${text}`);
+  }
+}
+
+/** After a failed run, let in-flight registrations settle before the next stack resets the mocks. */
+async function drainRuntime(): Promise<void> {
+  const settings = await import("@pulumi/pulumi/runtime/settings");
+  try {
+    await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+  } catch {
+    // the failed run's own rejections: already reported
+  }
+}

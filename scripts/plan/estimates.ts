@@ -1,0 +1,160 @@
+import { hourlyPrice, PRICE_TABLE } from "./prices";
+import type { EndpointEstimate, PlannedResource, StackEstimates } from "./types";
+import { guardrailWaitSeconds } from "../../components/guardrails";
+import { instanceFamily } from "../../components/instance-types";
+import type { DeploymentConfig } from "../../stacks/config/schema";
+
+/**
+ * Rollout time and cost of each endpoint, from the Endpoint and EndpointConfiguration the program
+ * registered (the provider's view), not from the stack file, so the estimate is of what would deploy.
+ *
+ * Rollout = provisioning + every wait. Blue/green provisions the whole green fleet once, then bakes
+ * (canary twice, linear once per step) and waits before terminating the blue fleet. Rolling
+ * provisions one batch per step and bakes after each. The waits come from the same function the
+ * endpoint component checks its settings with (components/guardrails.ts guardrailWaitSeconds).
+ */
+
+/**
+ * ASSUMPTION: minutes SageMaker needs to bring new instances InService (launch, pull the image,
+ * download and load the model, pass the health check). CPU endpoints of modest images typically
+ * take 5-10 minutes; GPU and accelerator images (CUDA, Triton, Neuron) are larger. Stated in the
+ * plan output; change here if your endpoints are measurably slower.
+ */
+export const PROVISIONING_MINUTES = { cpu: 10, accelerated: 15 } as const;
+
+/** The provider waits at most 60 minutes for InService (terraform-provider-aws sagemaker/endpoint.go waitEndpointInService). */
+export const PROVIDER_WAIT_MINUTES = 60;
+/** Rollouts within 25% of that limit get a warning. */
+export const WARN_ABOVE_MINUTES = PROVIDER_WAIT_MINUTES * 0.75;
+
+const ACCELERATED = /^(g\d|p\d|inf\d|trn\d|dl\d)/;
+
+export function provisioningMinutes(instanceType: string): number {
+  return ACCELERATED.test(instanceFamily(instanceType) ?? "") ? PROVISIONING_MINUTES.accelerated : PROVISIONING_MINUTES.cpu;
+}
+
+/** The Endpoint's `deploymentConfig` input, as the provider receives it. */
+interface DeploymentConfigInput {
+  readonly blueGreenUpdatePolicy?: {
+    readonly trafficRoutingConfiguration?: {
+      readonly type?: string;
+      readonly waitIntervalInSeconds?: number;
+      readonly canarySize?: CapacityInput;
+      readonly linearStepSize?: CapacityInput;
+    };
+    readonly terminationWaitInSeconds?: number;
+    readonly maximumExecutionTimeoutInSeconds?: number;
+  };
+  readonly rollingUpdatePolicy?: {
+    readonly maximumBatchSize?: CapacityInput;
+    readonly waitIntervalInSeconds?: number;
+    readonly maximumExecutionTimeoutInSeconds?: number;
+  };
+}
+
+interface CapacityInput {
+  readonly type?: string;
+  readonly value?: number;
+}
+
+/** A capacity size as a percentage of the fleet (INSTANCE_COUNT sizes converted). */
+function percentOf(size: CapacityInput | undefined, instanceCount: number): number {
+  const value = Number(size?.value ?? 100);
+  return size?.type === "INSTANCE_COUNT" ? Math.min(100, (100 * value) / Math.max(1, instanceCount)) : value;
+}
+
+/** The guardrail settings of an Endpoint input in the shape of the stack-file schema. */
+export function deploymentOf(input: unknown, instanceCount: number): DeploymentConfig {
+  const config = (input ?? {}) as DeploymentConfigInput;
+  const rolling = config.rollingUpdatePolicy;
+  if (rolling) {
+    return {
+      strategy: "rolling",
+      batchSizePercent: percentOf(rolling.maximumBatchSize, instanceCount),
+      waitSeconds: Number(rolling.waitIntervalInSeconds ?? 0),
+      maximumExecutionTimeoutSeconds: rolling.maximumExecutionTimeoutInSeconds,
+    };
+  }
+  const blueGreen = config.blueGreenUpdatePolicy ?? {};
+  const routing = blueGreen.trafficRoutingConfiguration ?? {};
+  const common = {
+    waitSeconds: Number(routing.waitIntervalInSeconds ?? 0),
+    terminationWaitSeconds: Number(blueGreen.terminationWaitInSeconds ?? 0),
+    maximumExecutionTimeoutSeconds: blueGreen.maximumExecutionTimeoutInSeconds,
+  };
+  if (routing.type === "CANARY") return { strategy: "canary", canarySizePercent: percentOf(routing.canarySize, instanceCount), ...common };
+  if (routing.type === "LINEAR") return { strategy: "linear", stepSizePercent: percentOf(routing.linearStepSize, instanceCount), ...common };
+  return { strategy: "all-at-once", ...common };
+}
+
+/** Rolling batches: at least one instance, at most `instanceCount` steps (as guardrailWaitSeconds counts them). */
+function rollingSteps(batchSizePercent: number, instanceCount: number): number {
+  return Math.max(1, Math.min(Math.ceil(100 / Math.max(1, batchSizePercent)), instanceCount));
+}
+
+/** Rollout time and cost of one Endpoint, from its inputs and its EndpointConfiguration's first variant. */
+export function estimateEndpoint(
+  endpoint: PlannedResource,
+  variant: { instanceType: string; instanceCount: number },
+  endpointKey: string | null,
+): EndpointEstimate {
+  const { instanceType, instanceCount } = variant;
+  const deployment = deploymentOf(endpoint.inputs.deploymentConfig, instanceCount);
+  const waitSeconds = guardrailWaitSeconds(deployment, instanceCount);
+  const steps = deployment.strategy === "rolling" ? rollingSteps(deployment.batchSizePercent, instanceCount) : 1;
+  const perRound = provisioningMinutes(instanceType);
+  const rolloutMinutes = steps * perRound + waitSeconds / 60;
+  const hourly = hourlyPrice(instanceType) ?? null;
+  // Blue/green runs a second full fleet for the whole rollout; rolling runs one extra batch.
+  const extraInstances = deployment.strategy === "rolling" ? Math.ceil(instanceCount / steps) : instanceCount;
+  return {
+    endpointName: endpoint.physicalName ?? endpoint.name,
+    urn: endpoint.urn,
+    endpointKey,
+    instanceType,
+    instanceCount,
+    strategy: deployment.strategy,
+    provisioningMinutes: perRound,
+    provisioningRounds: steps,
+    waitMinutes: round(waitSeconds / 60, 1),
+    rolloutMinutes: round(rolloutMinutes, 1),
+    maximumExecutionTimeoutMinutes: deployment.maximumExecutionTimeoutSeconds === undefined
+      ? null : round(deployment.maximumExecutionTimeoutSeconds / 60, 1),
+    hourlyUsd: hourly,
+    deployCostUsd: hourly === null ? null : round((extraInstances * hourly * rolloutMinutes) / 60, 2),
+    monthlyCostUsd: hourly === null ? null : round(instanceCount * hourly * PRICE_TABLE.hoursPerMonth, 2),
+  };
+}
+
+/** Every endpoint's estimate and the stack's monthly instance cost. */
+export function estimateStack(resources: readonly PlannedResource[], endpointKeyOf: (r: PlannedResource) => string | null): StackEstimates {
+  const configs = new Map<string, PlannedResource>();
+  for (const r of resources) {
+    if (r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration" && r.physicalName) configs.set(r.physicalName, r);
+  }
+  const endpoints: EndpointEstimate[] = [];
+  for (const endpoint of resources) {
+    if (endpoint.type !== "aws:sagemaker/endpoint:Endpoint") continue;
+    const config = configs.get(String(endpoint.inputs.endpointConfigName));
+    const variants = (config?.inputs.productionVariants ?? []) as { instanceType?: string; initialInstanceCount?: number }[];
+    if (variants.length === 0) continue;
+    const instanceType = String(variants[0].instanceType ?? "");
+    const instanceCount = variants.reduce((n, v) => n + Number(v.initialInstanceCount ?? 0), 0);
+    endpoints.push(estimateEndpoint(endpoint, { instanceType, instanceCount }, endpointKeyOf(endpoint)));
+  }
+  return {
+    monthlyCostUsd: round(endpoints.reduce((sum, e) => sum + (e.monthlyCostUsd ?? 0), 0), 2),
+    endpoints,
+    assumptions: {
+      provisioningMinutes: { ...PROVISIONING_MINUTES },
+      providerWaitMinutes: PROVIDER_WAIT_MINUTES,
+      warnAboveMinutes: WARN_ABOVE_MINUTES,
+      prices: { source: PRICE_TABLE.source, date: PRICE_TABLE.date, region: PRICE_TABLE.region, hoursPerMonth: PRICE_TABLE.hoursPerMonth },
+    },
+  };
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}

@@ -1,0 +1,410 @@
+import { ProductionVariantInstanceType } from "@aws-sdk/client-sagemaker";
+import { PROVIDER_WAIT_MINUTES, WARN_ABOVE_MINUTES } from "./estimates";
+import { hourlyPrice, PRICE_TABLE } from "./prices";
+import type { EndpointEstimate, Finding, PlannedResource, Severity } from "./types";
+import { type FieldProblem, MAX_ROLLBACK_ALARMS } from "../../components/guardrails";
+import { SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "../../components/names";
+import type { FileProblem } from "../../stacks/config/load";
+
+/**
+ * The checks of the offline plan. Errors are what AWS or the provider would reject; warnings are
+ * hazards. The program's own config validation (stacks/config) runs first and its problems become
+ * findings too, classified by the key they concern, so a stack file that the schema already refuses
+ * still reports the class of the mistake and the key to fix.
+ */
+export const CHECKS: Readonly<Record<string, { readonly severity: Severity; readonly description: string }>> = {
+  "config": { severity: "error", description: "the stack or project file fails the program's config validation" },
+  "name": { severity: "error", description: "a physical name breaks its type's pattern or length (SageMaker, S3, IAM, CloudWatch, KMS alias, ECR)" },
+  "tags": { severity: "error", description: "a tag AWS rejects: reserved aws: prefix, length, characters, or more than 50 per resource" },
+  "environment": { severity: "error", description: "a model container environment variable SageMaker rejects" },
+  "guardrail-range": { severity: "error", description: "a deployment guardrail setting outside SageMaker's range" },
+  "instance-type": { severity: "error", description: "an instance type that is not a SageMaker hosting (production variant) type" },
+  "rollout-timeout": { severity: "error", description: "the estimated rollout exceeds the provider's 60-minute wait for InService" },
+  "rollback-alarm-account": { severity: "error", description: "a rollback alarm outside the endpoint's own account and region" },
+  "program": { severity: "error", description: "the program refused the config (a component's own argument check)" },
+  "rollout-near-limit": { severity: "warning", description: "the estimated rollout is within 25% of the provider's 60-minute wait" },
+  "execution-timeout": { severity: "warning", description: "the maximum execution timeout is shorter than the estimated rollout" },
+  "rollback-alarm-window": { severity: "warning", description: "the baking period is too short for the rollback alarms to fire" },
+  "rollback-alarm-external": { severity: "warning", description: "a rollback alarm this stack does not create, so the plan cannot check it" },
+  "price-unknown": { severity: "warning", description: "an instance type without a price in the price table" },
+  "replacement": { severity: "error", description: "(plan diff) a change replaces an Endpoint, a bucket or a KMS key" },
+  "replacement-hazard": { severity: "warning", description: "(plan diff) a delete-first replacement or a deletion of a stateful resource" },
+};
+
+/** Builds findings that all name one stack. */
+export class FindingSink {
+  public readonly findings: Finding[] = [];
+  constructor(private readonly stack: string) {}
+
+  add(check: string, at: { urn: string; name: string }, configKey: string | null, message: string, severity?: Severity): void {
+    const known = CHECKS[check];
+    this.findings.push({ severity: severity ?? known?.severity ?? "error", check, stack: this.stack, urn: at.urn, resource: at.name, configKey, message });
+  }
+}
+
+/** The URN of the stack itself, for problems no resource could be registered for. */
+export function stackUrn(stage: string, project: string): string {
+  return `urn:pulumi:${stage}::${project}::pulumi:pulumi:Stack::${project}-${stage}`;
+}
+
+/** The check a config-validation problem belongs to, from the key it concerns. */
+export function checkOfConfigProblem(problem: FileProblem): string {
+  if (/\.instanceType$/.test(problem.path)) return "instance-type";
+  if (/\.deployment(\.|$)/.test(problem.path)) return "guardrail-range";
+  if (/\.alarms\.additionalRollbackAlarmNames/.test(problem.path)) return "guardrail-range";
+  if (/^mlplatform:endpoints\.[^.]+$/.test(problem.path) && /too long|letters, digits/.test(problem.message)) return "name";
+  if (/\.variantName$/.test(problem.path)) return "name";
+  if (/\.source\.environment/.test(problem.path)) return "environment";
+  return "config";
+}
+
+/** The check a component-level guardrail problem (components/guardrails.ts) belongs to. */
+export function checkOfFieldProblem(problem: FieldProblem): string {
+  if (/60 minutes/.test(problem.message)) return "rollout-timeout";
+  return "guardrail-range";
+}
+
+/** What the checks need to know about the stack. */
+export interface CheckContext {
+  readonly resources: readonly PlannedResource[];
+  /** The stack-file endpoint key a resource belongs to (`fraud-scorer`), or null. */
+  readonly endpointKeyOf: (resource: PlannedResource) => string | null;
+}
+
+const at = (r: PlannedResource) => ({ urn: r.urn, name: r.name });
+
+/** Every resource-level check. */
+export function checkResources(sink: FindingSink, ctx: CheckContext): void {
+  const alarmsByName = new Map<string, PlannedResource>();
+  for (const r of ctx.resources) {
+    if (r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" && r.physicalName) alarmsByName.set(r.physicalName, r);
+  }
+  for (const r of ctx.resources) {
+    if (!r.custom) continue;
+    checkName(sink, ctx, r);
+    checkTags(sink, ctx, r);
+    if (r.type === "aws:sagemaker/model:Model") checkEnvironment(sink, ctx, r);
+    if (r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration") checkInstanceTypes(sink, ctx, r);
+    if (r.type === "aws:sagemaker/endpoint:Endpoint") {
+      checkGuardrails(sink, ctx, r);
+      checkRollbackAlarms(sink, ctx, r, alarmsByName);
+    }
+  }
+}
+
+function endpointKey(ctx: CheckContext, r: PlannedResource, ...rest: string[]): string | null {
+  const key = ctx.endpointKeyOf(r);
+  return key === null ? null : ["mlplatform:endpoints." + key, ...rest].join(".");
+}
+
+// ---- names ---------------------------------------------------------------------------------------
+
+interface NameRule {
+  readonly what: string;
+  readonly min: number;
+  readonly max: number;
+  readonly pattern: RegExp;
+  readonly expected: string;
+  readonly extra?: (name: string) => string | undefined;
+}
+
+const SAGEMAKER_NAME: NameRule = {
+  what: "SageMaker name",
+  min: 1,
+  max: SAGEMAKER_NAME_MAX,
+  pattern: SAGEMAKER_NAME_PATTERN,
+  expected: "letters, digits and hyphens, starting and ending with a letter or digit (DESIGN §5.3)",
+};
+
+/**
+ * Name rules per type. Sources: SageMaker API reference (EndpointName, ModelName,
+ * EndpointConfigName: `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`); S3 general purpose bucket naming rules
+ * (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html); IAM quotas (role names
+ * 64, inline policy names 128, `[\w+=,.@-]+`); CloudWatch PutMetricAlarm AlarmName 1-255;
+ * KMS CreateAlias (`alias/` + `[a-zA-Z0-9/_-]`, up to 256, not `alias/aws/`); ECR CreateRepository
+ * repositoryName (2-256, lowercase path components).
+ */
+const NAME_RULES: Readonly<Record<string, NameRule>> = {
+  "aws:sagemaker/model:Model": SAGEMAKER_NAME,
+  "aws:sagemaker/endpointConfiguration:EndpointConfiguration": SAGEMAKER_NAME,
+  "aws:sagemaker/endpoint:Endpoint": SAGEMAKER_NAME,
+  "aws:sagemaker/modelPackageGroup:ModelPackageGroup": SAGEMAKER_NAME,
+  "aws:s3/bucket:Bucket": {
+    what: "S3 bucket name",
+    min: 3,
+    max: 63,
+    pattern: /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/,
+    expected: "lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit",
+    extra: (name) => {
+      if (name.includes("..")) return "must not contain two adjacent dots";
+      if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return "must not look like an IP address";
+      if (/^(xn--|sthree-|amzn-s3-demo-)/.test(name)) return "must not start with a reserved prefix (xn--, sthree-, amzn-s3-demo-)";
+      if (/(-s3alias|--ol-s3|--x-s3|\.mrap)$/.test(name)) return "must not end with a reserved suffix (-s3alias, --ol-s3, --x-s3, .mrap)";
+      return undefined;
+    },
+  },
+  "aws:iam/role:Role": { what: "IAM role name", min: 1, max: 64, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
+  "aws:iam/rolePolicy:RolePolicy": { what: "IAM inline policy name", min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
+  "aws:cloudwatch/metricAlarm:MetricAlarm": {
+    what: "CloudWatch alarm name",
+    min: 1,
+    max: 255,
+    pattern: /^[^\p{Cc}]+$/u,
+    expected: "printable characters (no control characters)",
+  },
+  "aws:kms/alias:Alias": {
+    what: "KMS alias",
+    min: 7,
+    max: 256,
+    pattern: /^alias\/[a-zA-Z0-9/_-]+$/,
+    expected: "alias/ followed by letters, digits, /, _ and -",
+    extra: (name) => (name.startsWith("alias/aws/") ? "must not start with alias/aws/ (reserved for AWS managed keys)" : undefined),
+  },
+  "aws:ecr/repository:Repository": {
+    what: "ECR repository name",
+    min: 2,
+    max: 256,
+    pattern: /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/,
+    expected: "lowercase path components of letters and digits separated by . _ -",
+  },
+};
+
+function checkName(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
+  const rule = NAME_RULES[r.type];
+  if (!rule || r.physicalName === null) return;
+  const name = r.physicalName;
+  const problems: string[] = [];
+  if (name.length < rule.min || name.length > rule.max) {
+    problems.push(`is ${name.length} characters, outside the ${rule.min}-${rule.max} allowed`
+      + (r.autoNamed ? ` (auto-naming added ${name.length - r.name.length} to the logical name "${r.name}", and never truncates)` : ""));
+  }
+  if (!rule.pattern.test(name)) problems.push(`must be ${rule.expected}`);
+  const extra = rule.extra?.(name);
+  if (extra) problems.push(extra);
+  if (problems.length === 0) return;
+  const configKey = endpointKey(ctx, r) ?? "mlplatform:serviceName";
+  sink.add("name", at(r), configKey, `${rule.what} "${name}" ${problems.join("; ")}`);
+}
+
+// ---- tags ----------------------------------------------------------------------------------------
+
+/** AWS tag rules (docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html, "Tag naming limits and requirements"). */
+const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+const MAX_TAGS = 50;
+
+/** A map input; provider inputs arrive JSON-encoded. */
+function objectOf(value: unknown): Record<string, unknown> {
+  const parsed = typeof value === "string" ? safeJson(value) : value;
+  return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed as Record<string, unknown> : {};
+}
+
+function tagsOf(value: unknown): Record<string, string> {
+  return Object.fromEntries(Object.entries(objectOf(value)).map(([k, v]) => [k, String(v)]));
+}
+
+function checkTags(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
+  const isProvider = r.type === "pulumi:providers:aws";
+  // Default tags live on the provider (config key mlplatform:tags); the resources' own tags come from the components.
+  const own = tagsOf(isProvider ? objectOf(r.inputs.defaultTags).tags : r.inputs.tags);
+  for (const [key, value] of Object.entries(own)) {
+    const problems: string[] = [];
+    if (/^aws:/i.test(key)) problems.push("the aws: prefix is reserved for AWS");
+    if (key.length < 1 || key.length > 128) problems.push(`the key must be 1-128 characters, got ${key.length}`);
+    if (value.length > 256) problems.push(`the value must be at most 256 characters, got ${value.length}`);
+    if (!TAG_CHARS.test(key) || !TAG_CHARS.test(value)) problems.push("keys and values take letters, digits, spaces and _ . : / = + - @ only");
+    if (problems.length > 0) {
+      sink.add("tags", at(r), isProvider ? `mlplatform:tags.${key}` : endpointKey(ctx, r), `tag "${key}": ${problems.join("; ")}`);
+    }
+  }
+  if (Object.keys(own).length > MAX_TAGS) {
+    sink.add("tags", at(r), isProvider ? "mlplatform:tags" : null, `${Object.keys(own).length} tags; AWS allows at most ${MAX_TAGS} per resource`);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- model environment ---------------------------------------------------------------------------
+
+/** ContainerDefinition.Environment: keys `[a-zA-Z_][a-zA-Z0-9_]*` up to 1024, values up to 1024, at most 100 (terraform-provider-aws sagemaker/validate.go validEnvironment). */
+function checkEnvironment(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
+  const containers = [r.inputs.primaryContainer, ...((r.inputs.containers as unknown[] | undefined) ?? [])];
+  for (const container of containers) {
+    const env = (container as { environment?: Record<string, unknown> } | undefined)?.environment ?? {};
+    const entries = Object.entries(env);
+    if (entries.length > 100) {
+      sink.add("environment", at(r), endpointKey(ctx, r, "source", "environment"), `${entries.length} environment variables; SageMaker takes at most 100`);
+    }
+    for (const [key, value] of entries) {
+      const problems: string[] = [];
+      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(key)) problems.push("names take letters, digits and _ and must not start with a digit");
+      if (key.length > 1024 || String(value).length > 1024) problems.push("names and values take at most 1024 characters");
+      if (problems.length > 0) {
+        sink.add("environment", at(r), endpointKey(ctx, r, "source", "environment", key), `environment variable "${key}": ${problems.join("; ")}`);
+      }
+    }
+  }
+}
+
+// ---- instance types ------------------------------------------------------------------------------
+
+/** The SDK's list of production-variant types, the same list terraform-provider-aws validates instance_type against. */
+const HOSTING_TYPES = new Set<string>(Object.values(ProductionVariantInstanceType));
+
+function checkInstanceTypes(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
+  const variants = (r.inputs.productionVariants ?? []) as { instanceType?: string; variantName?: string }[];
+  for (const variant of variants) {
+    const type = variant.instanceType;
+    if (type === undefined) continue;
+    const key = endpointKey(ctx, r, "instanceType");
+    if (!HOSTING_TYPES.has(type)) {
+      sink.add("instance-type", at(r), key, `"${type}" is not a SageMaker hosting instance type (ProductionVariantInstanceType); use one such as ml.m5.large`);
+    } else if (hourlyPrice(type) === undefined) {
+      sink.add("price-unknown", at(r), key, `no price for ${type} in the price table (${PRICE_TABLE.region}, ${PRICE_TABLE.date}); `
+        + "the monthly estimate leaves it out: add it to scripts/plan/prices.ts");
+    }
+  }
+}
+
+// ---- deployment guardrails -----------------------------------------------------------------------
+
+interface Capacity {
+  readonly type?: string;
+  readonly value?: number;
+}
+
+/**
+ * Ranges of the Endpoint's DeploymentConfig (SageMaker API BlueGreenUpdatePolicy, TrafficRoutingConfig,
+ * RollingUpdatePolicy, AutoRollbackConfig; terraform-provider-aws sagemaker/endpoint.go ValidateFunc;
+ * DESIGN §5.5). Checked on the registered input, so a program change that bypasses the stack-file
+ * schema is still caught.
+ */
+function checkGuardrails(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
+  const config = (r.inputs.deploymentConfig ?? {}) as {
+    blueGreenUpdatePolicy?: {
+      trafficRoutingConfiguration?: { type?: string; waitIntervalInSeconds?: number; canarySize?: Capacity; linearStepSize?: Capacity };
+      terminationWaitInSeconds?: number;
+      maximumExecutionTimeoutInSeconds?: number;
+    };
+    rollingUpdatePolicy?: {
+      maximumBatchSize?: Capacity;
+      rollbackMaximumBatchSize?: Capacity;
+      waitIntervalInSeconds?: number;
+      maximumExecutionTimeoutInSeconds?: number;
+    };
+    autoRollbackConfiguration?: { alarms?: unknown[] };
+  };
+  const range = (value: unknown, min: number, max: number, field: string, configField: string, unit: string) => {
+    if (value === undefined) return;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      sink.add("guardrail-range", at(r), endpointKey(ctx, r, ...configField.split(".")), `${field} must be ${min}-${max} ${unit}, got ${String(value)}`);
+    }
+  };
+  const percent = (size: Capacity | undefined, min: number, max: number, field: string, configField: string) => {
+    if (size === undefined) return;
+    if (size.type === "CAPACITY_PERCENT") range(size.value, min, max, field, configField, "percent");
+    else range(size.value, 1, Number.MAX_SAFE_INTEGER, field, configField, "instances");
+  };
+  const blueGreen = config.blueGreenUpdatePolicy;
+  if (blueGreen) {
+    const routing = blueGreen.trafficRoutingConfiguration ?? {};
+    range(routing.waitIntervalInSeconds, 0, 3600, "waitIntervalInSeconds", "deployment.waitSeconds", "seconds");
+    range(blueGreen.terminationWaitInSeconds, 0, 3600, "terminationWaitInSeconds", "deployment.terminationWaitSeconds", "seconds");
+    range(blueGreen.maximumExecutionTimeoutInSeconds, 600, 14400, "maximumExecutionTimeoutInSeconds", "deployment.maximumExecutionTimeoutSeconds", "seconds");
+    if (routing.type === "CANARY") percent(routing.canarySize, 1, 50, "canarySize", "deployment.canarySizePercent");
+    if (routing.type === "LINEAR") percent(routing.linearStepSize, 10, 50, "linearStepSize", "deployment.stepSizePercent");
+  }
+  const rolling = config.rollingUpdatePolicy;
+  if (rolling) {
+    range(rolling.waitIntervalInSeconds, 0, 3600, "waitIntervalInSeconds", "deployment.waitSeconds", "seconds");
+    range(rolling.maximumExecutionTimeoutInSeconds, 600, 14400, "maximumExecutionTimeoutInSeconds", "deployment.maximumExecutionTimeoutSeconds", "seconds");
+    percent(rolling.maximumBatchSize, 5, 50, "maximumBatchSize", "deployment.batchSizePercent");
+    percent(rolling.rollbackMaximumBatchSize, 5, 100, "rollbackMaximumBatchSize", "deployment.rollbackBatchSizePercent");
+  }
+  const alarms = config.autoRollbackConfiguration?.alarms;
+  if (alarms !== undefined && (alarms.length < 1 || alarms.length > MAX_ROLLBACK_ALARMS)) {
+    sink.add("guardrail-range", at(r), endpointKey(ctx, r, "alarms", "additionalRollbackAlarmNames"),
+      `autoRollbackConfiguration takes 1-${MAX_ROLLBACK_ALARMS} alarms, got ${alarms.length}`);
+  }
+}
+
+// ---- rollback alarms -----------------------------------------------------------------------------
+
+const ALARM_ARN = /^arn:[a-z-]+:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.+)$/;
+
+function checkRollbackAlarms(
+  sink: FindingSink, ctx: CheckContext, endpoint: PlannedResource, alarmsByName: ReadonlyMap<string, PlannedResource>,
+): void {
+  const config = (endpoint.inputs.deploymentConfig ?? {}) as {
+    autoRollbackConfiguration?: { alarms?: { alarmName?: string }[] };
+    blueGreenUpdatePolicy?: { trafficRoutingConfiguration?: { waitIntervalInSeconds?: number } };
+    rollingUpdatePolicy?: { waitIntervalInSeconds?: number };
+  };
+  const names = (config.autoRollbackConfiguration?.alarms ?? []).map((a) => String(a.alarmName ?? ""));
+  const key = endpointKey(ctx, endpoint, "alarms", "additionalRollbackAlarmNames");
+  const bakeSeconds = Number(config.blueGreenUpdatePolicy?.trafficRoutingConfiguration?.waitIntervalInSeconds
+    ?? config.rollingUpdatePolicy?.waitIntervalInSeconds ?? 0);
+  let longestWindow: { seconds: number; alarm: string } | undefined;
+  for (const name of names) {
+    const arn = ALARM_ARN.exec(name);
+    if (arn) {
+      const [, region, account] = arn;
+      const where = account === endpoint.accountId && region === endpoint.region
+        ? "is an ARN; SageMaker takes the alarm's name"
+        : `is in account ${account} (${region}), not the endpoint's account ${endpoint.accountId} (${endpoint.region})`;
+      sink.add("rollback-alarm-account", at(endpoint), key, `rollback alarm "${name}" ${where}: SageMaker looks rollback alarms up by name `
+        + "in the endpoint's own account and region; create the alarm there (a MetricAlarm in this stack) and list its name");
+      continue;
+    }
+    const alarm = alarmsByName.get(name);
+    if (!alarm) {
+      sink.add("rollback-alarm-external", at(endpoint), key, `rollback alarm "${name}" is not created by this stack: it must exist in account `
+        + `${endpoint.accountId} (${endpoint.region}) before every deployment, and the plan cannot check that it does`);
+      continue;
+    }
+    if (alarm.accountId !== endpoint.accountId || alarm.region !== endpoint.region) {
+      sink.add("rollback-alarm-account", at(endpoint), key, `rollback alarm "${name}" is created in account ${alarm.accountId} (${alarm.region}), `
+        + `not the endpoint's account ${endpoint.accountId} (${endpoint.region})`);
+    }
+    const window = Number(alarm.inputs.period ?? 60) * Number(alarm.inputs.evaluationPeriods ?? 1);
+    if (!longestWindow || window > longestWindow.seconds) longestWindow = { seconds: window, alarm: name };
+  }
+  if (names.length === 0) return;
+  const waitKey = endpointKey(ctx, endpoint, "deployment", "waitSeconds");
+  if (bakeSeconds === 0) {
+    sink.add("rollback-alarm-window", at(endpoint), waitKey, "no baking period (waitSeconds 0): SageMaker watches the rollback alarms during "
+      + "the baking period, so this endpoint never rolls back automatically; set waitSeconds to at least the alarms' evaluation window");
+  } else if (longestWindow && bakeSeconds < longestWindow.seconds) {
+    sink.add("rollback-alarm-window", at(endpoint), waitKey, `the baking period (${bakeSeconds} s) is shorter than alarm "${longestWindow.alarm}" `
+      + `needs to fire (${longestWindow.seconds} s = period x evaluation periods): a bad version can finish deploying before it rolls back`);
+  }
+}
+
+// ---- rollout time --------------------------------------------------------------------------------
+
+/** Errors and warnings from the rollout estimates. */
+export function checkRollouts(sink: FindingSink, estimates: readonly EndpointEstimate[]): void {
+  for (const e of estimates) {
+    const where = { urn: e.urn, name: e.urn.split("::").pop() ?? e.endpointName };
+    const configKey = e.endpointKey === null ? null : `mlplatform:endpoints.${e.endpointKey}.deployment`;
+    const how = `${e.provisioningRounds} x ${e.provisioningMinutes} min provisioning (assumed) + ${e.waitMinutes} min of waits`;
+    if (e.rolloutMinutes > PROVIDER_WAIT_MINUTES) {
+      sink.add("rollout-timeout", where, configKey, `estimated rollout ${e.rolloutMinutes} min (${how}) exceeds the provider's `
+        + `${PROVIDER_WAIT_MINUTES}-minute wait for InService: pulumi up would fail while SageMaker carries on; shorten the waits or use larger steps`);
+    } else if (e.rolloutMinutes > WARN_ABOVE_MINUTES) {
+      sink.add("rollout-near-limit", where, configKey, `estimated rollout ${e.rolloutMinutes} min (${how}) is within 25% of the provider's `
+        + `${PROVIDER_WAIT_MINUTES}-minute wait for InService; a slow provisioning would fail pulumi up`);
+    }
+    if (e.maximumExecutionTimeoutMinutes !== null && e.maximumExecutionTimeoutMinutes < e.rolloutMinutes) {
+      sink.add("execution-timeout", where, configKey === null ? null : `${configKey}.maximumExecutionTimeoutSeconds`,
+        `maximum execution timeout ${e.maximumExecutionTimeoutMinutes} min is shorter than the estimated rollout ${e.rolloutMinutes} min (${how}): `
+        + "the deployment would likely time out and roll back");
+    }
+  }
+}

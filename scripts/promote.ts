@@ -1,0 +1,215 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ecrRegistryHost, registryNames } from "../components/names";
+import { AWS_CLI_HELP, AWS_CLI_OPTIONS, awsSettings, clientsForAccount, createAwsClients, type ToolDeps } from "./lib/aws";
+import {
+  CliError, COMMON_OPTIONS, describeKnownError, EXIT, type Io, isError, parseOptions, print, processIo, required, runTool, table,
+} from "./lib/cli";
+import { checkImageChanges, parseStackFile, planPromotion, type PromotionPlan, type StackFile } from "./promote/changes";
+import { applyChanges, withValidatedProposal, writeWhole } from "./promote/edit";
+import { offlinePlanDiff, type PlanDiffHook, type PlanDiffInput } from "./promote/plan-diff";
+import { type CheckedVersion, checkApprovedVersions } from "./promote/registry-check";
+import { promotionRoute } from "./promote/stages";
+import { groupOf, type Registry, registryAccount, registryTarget } from "./registry";
+import { readProjectConfig } from "../stacks/config/files";
+import { stackFileName } from "../stacks/config/load";
+
+/**
+ * `promote --from <stage> --to <stage>`: copies the promotable values (model package versions,
+ * image tags with their model data) from one stage's stack file to the next one's, after the
+ * registry has confirmed, live, that every promoted version is Approved. Only those values change;
+ * the target file keeps its comments and layout, and is written whole or not at all.
+ */
+
+const TOOL = "promote";
+
+const HELP = [
+  `Usage: ${TOOL} --from STAGE --to STAGE [--model NAME] [--dry-run] [--skip-stage --reason TEXT] [options]`,
+  "",
+  "Promotes model versions from one stage's stack file (Pulumi.<from>.yaml) to the next stage's:",
+  "each endpoint's source.modelPackageArn, or source.image with source.modelDataUrl, matched by",
+  "endpoint name. Stage values (accounts, instance types and counts, strategies, alarms, tags) never",
+  "move. Every promoted model package must be Approved in the registry (checked live); images cannot",
+  "be approval-checked, only that they come from the registry's repository and bucket.",
+  "",
+  "Options:",
+  "  --from STAGE        Stage to promote from",
+  "  --to STAGE          Stage to promote to: the next one in Pulumi.yaml's stage order",
+  "  --model NAME        Only endpoints serving this model",
+  "  --dry-run           Check and show the change, write nothing",
+  "  --skip-stage        Allow promoting past stages (needs --reason)",
+  "  --reason TEXT       Why stages are skipped; written as a comment beside each promoted value",
+  "                      (projen re-splits arguments: through `npx projen promote`, quote it twice,",
+  "                      --reason \"'INC-42 hotfix'\")",
+  "  --role-arn ARN      Role to assume when the credentials are not in the registry account",
+  "                      (default: the registry stage's deployer role)",
+  ...AWS_CLI_HELP,
+  "  --json              Print the result as JSON",
+  "  -h, --help          Show this help",
+  "",
+  "Exit codes: 0 promoted (or nothing to promote), 1 refused or failed (file unchanged), 2 bad usage.",
+];
+
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  ...AWS_CLI_OPTIONS,
+  "role-arn": { type: "string" },
+  "from": { type: "string" },
+  "to": { type: "string" },
+  "model": { type: "string" },
+  "dry-run": { type: "boolean" },
+  "skip-stage": { type: "boolean" },
+  "reason": { type: "string" },
+} as const;
+
+/** What main() can be given instead of the real thing: ToolDeps, and the plan diff. */
+export interface PromoteDeps extends ToolDeps {
+  /** @default offlinePlanDiff */
+  readonly planDiff?: PlanDiffHook;
+}
+
+/** What a promotion did, as `--json` prints it. */
+export interface PromotionResult {
+  readonly from: string;
+  readonly to: string;
+  readonly file: string;
+  readonly model?: string;
+  readonly skippedStages: readonly string[];
+  readonly reason?: string;
+  readonly changes: PromotionPlan["changes"];
+  readonly unchanged: readonly string[];
+  readonly notInTarget: readonly string[];
+  /** Model package versions the registry confirmed as Approved. */
+  readonly checkedVersions: readonly CheckedVersion[];
+  /** Images promoted: checked to be in the registry repository, not approval-checked. */
+  readonly imagesNotApprovalChecked: readonly string[];
+  readonly planDiff?: readonly string[];
+  readonly dryRun: boolean;
+  readonly written: boolean;
+}
+
+/** `promote --from STAGE --to STAGE ...`: returns the exit code. */
+export async function main(argv: readonly string[], deps: PromoteDeps = {}): Promise<number> {
+  const io = deps.io ?? processIo;
+  return runTool(TOOL, io, async () => {
+    const v = parseOptions(argv, OPTIONS);
+    if (v.help) {
+      HELP.forEach((line) => io.out(line));
+      return EXIT.ok;
+    }
+    const cwd = deps.cwd ?? process.cwd();
+    const from = required(v.from, "from");
+    const to = required(v.to, "to");
+    const registry = readProjectConfig(cwd);
+    const route = promotionRoute(registry.project.stages.map((s) => s.name), { from, to, skipStage: v["skip-stage"] === true, reason: v.reason });
+    if (v.model !== undefined) groupOf(registry, v.model);
+
+    const source = readStack(cwd, from);
+    const target = readStack(cwd, to);
+    const plan = planPromotion(source, target, { model: v.model });
+    const result = {
+      from,
+      to,
+      file: target.file,
+      model: v.model,
+      skippedStages: route.skipped,
+      reason: route.reason,
+      changes: plan.changes,
+      unchanged: plan.unchanged,
+      notInTarget: plan.notInTarget,
+      dryRun: v["dry-run"] === true,
+    };
+    if (plan.changes.length === 0) {
+      print(io, v.json, { ...result, checkedVersions: [], imagesNotApprovalChecked: [], written: false }, report);
+      return EXIT.ok;
+    }
+
+    checkImageChanges(plan.changes, registryLocations(registry));
+    const text = applyChanges(target, plan.changes, route);
+    // Offline checks first, then the registry (live), then the plan diff for the reviewer.
+    const { checkedVersions, planDiff } = await withValidatedProposal(cwd, to, text, async (proposal) => ({
+      checkedVersions: await checkRegistry(registry, plan, v, deps, io),
+      planDiff: await showPlanDiff(deps.planDiff ?? offlinePlanDiff, { stage: to, currentDir: cwd, proposedDir: proposal.dir }, io),
+    }));
+    if (!result.dryRun) writeWhole(join(cwd, target.file), target.text, text);
+    print(io, v.json, {
+      ...result,
+      checkedVersions,
+      imagesNotApprovalChecked: plan.changes.filter((c) => c.key === "image").map((c) => c.newValue),
+      planDiff,
+      written: !result.dryRun,
+    }, report);
+    return EXIT.ok;
+  });
+}
+
+function readStack(cwd: string, stage: string): StackFile {
+  const file = stackFileName(stage);
+  let text: string;
+  try {
+    text = readFileSync(join(cwd, file), "utf8");
+  } catch (error) {
+    throw new CliError(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? "unknown error"}); does the ${stage} stack exist?`);
+  }
+  return parseStackFile(file, text);
+}
+
+/**
+ * The plan diff informs the reviewer; it does not decide the promotion (validation and the registry
+ * do). If the plan tool fails, say so and go on without it.
+ */
+async function showPlanDiff(hook: PlanDiffHook, input: PlanDiffInput, io: Io): Promise<readonly string[] | undefined> {
+  try {
+    return await hook(input);
+  } catch (error) {
+    io.err(`${TOOL}: no plan diff (the offline plan failed: ${describeKnownError(error) ?? (isError(error) ? error.message.split("\n")[0] : String(error))})`);
+    return undefined;
+  }
+}
+
+function registryLocations(registry: Registry) {
+  const account = registryAccount(registry);
+  const names = registryNames(registry.project.serviceName, account);
+  return { ecrRepositoryUri: `${ecrRegistryHost(account)}/${names.ecrRepository}`, artifactBucket: names.artifactBucket };
+}
+
+/** Every promoted model package version, checked live in the registry account (assuming its role from elsewhere). */
+async function checkRegistry(
+  registry: Registry, plan: PromotionPlan, values: { "region"?: string; "profile"?: string; "max-attempts"?: string; "role-arn"?: string },
+  deps: ToolDeps, io: Io,
+): Promise<CheckedVersion[]> {
+  const arns = plan.changes.filter((c) => c.key === "modelPackageArn").map((c) => c.newValue);
+  if (arns.length === 0) return [];
+  const { aws, retry } = awsSettings(TOOL, values, registry.region, deps);
+  const createClients = deps.createClients ?? createAwsClients;
+  const access = await clientsForAccount(createClients(aws).sts, registryTarget(registry, values["role-arn"]), { aws, retry, createClients });
+  if (access.assumedRoleArn !== undefined) io.err(`${TOOL}: account ${access.caller.accountId} is not the registry's; assumed ${access.assumedRoleArn}`);
+  return checkApprovedVersions(access.sagemaker, arns, retry);
+}
+
+function report(r: PromotionResult): string[] {
+  const lines = [`promote ${r.from} -> ${r.to}${r.model !== undefined ? ` (model ${r.model})` : ""}: ${r.file}`];
+  if (r.skippedStages.length > 0) lines.push(`skipping ${r.skippedStages.join(", ")}: ${r.reason ?? ""}`);
+  if (r.changes.length === 0) {
+    lines.push(`nothing to promote: ${r.to} already serves what ${r.from} serves${r.unchanged.length > 0 ? ` (${r.unchanged.join(", ")})` : ""}`);
+  } else {
+    lines.push(...table([["ENDPOINT", "KEY", "CHANGE"], ...r.changes.map((c) => [c.endpoint, `source.${c.key}`, `${c.oldValue} -> ${c.newValue}`])]));
+  }
+  if (r.unchanged.length > 0 && r.changes.length > 0) lines.push(`unchanged: ${r.unchanged.join(", ")}`);
+  for (const name of r.notInTarget) lines.push(`not promoted: endpoint ${name} is not in ${r.file} (promote never creates endpoints; add it there by hand)`);
+  for (const version of r.checkedVersions) lines.push(`registry: ${version.arn} is ${version.approvalStatus}`);
+  if (r.imagesNotApprovalChecked.length > 0) {
+    lines.push("note: images are not approval-checked (the model registry does not track them); "
+      + `checked only that they come from the registry repository: ${r.imagesNotApprovalChecked.join(", ")}`);
+  }
+  if (r.changes.length > 0) {
+    if (r.planDiff === undefined) lines.push("plan diff: not available");
+    else lines.push(`plan diff of ${r.to} (offline):`, ...r.planDiff.map((line) => `  ${line}`));
+  }
+  if (r.changes.length > 0) lines.push(r.written ? `wrote ${r.file}` : `dry run: ${r.file} not written`);
+  return lines;
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}

@@ -1,0 +1,183 @@
+import { isMap, parseDocument, type Document } from "yaml";
+import { CliError } from "../lib/cli";
+
+/**
+ * What a promotion moves: the promotable values of each endpoint's `source`, matched by endpoint
+ * name between two stack files. Everything else in a stack file (accounts, instance types and
+ * counts, strategies, alarms, tags, an image's environment) is the stage's own and never moves.
+ * Pure: works on parsed documents, no files, no AWS.
+ */
+
+/** The promotable keys of an endpoint's `source`, by source kind. */
+export const PROMOTABLE_KEYS = {
+  registry: ["modelPackageArn"],
+  // The artifact version moves with the image tag: they are one release.
+  image: ["image", "modelDataUrl"],
+} as const;
+
+export type PromotableKey = (typeof PROMOTABLE_KEYS)[keyof typeof PROMOTABLE_KEYS][number];
+
+/** Where the endpoints live in a stack file. */
+export const ENDPOINTS_PATH = ["config", "mlplatform:endpoints"] as const;
+
+/** The YAML path of one promotable value. */
+export function valuePath(endpoint: string, key: PromotableKey): string[] {
+  return [...ENDPOINTS_PATH, endpoint, "source", key];
+}
+
+/** One value that changes in the target stack file. */
+export interface ValueChange {
+  readonly endpoint: string;
+  /** The model the endpoint serves. */
+  readonly model: string;
+  /** The key under `source`. */
+  readonly key: PromotableKey;
+  readonly oldValue: string;
+  readonly newValue: string;
+}
+
+/** What promoting from one stack file to another would do. */
+export interface PromotionPlan {
+  /** Endpoints of the source stage that were considered (after `--model`), in file order. */
+  readonly endpoints: readonly string[];
+  readonly changes: readonly ValueChange[];
+  /** Endpoints already serving what the source serves. */
+  readonly unchanged: readonly string[];
+  /** Endpoints of the source stage that the target stage does not have: reported, never created. */
+  readonly notInTarget: readonly string[];
+}
+
+/** A stack file, parsed for editing. */
+export interface StackFile {
+  /** File name, for messages (`Pulumi.qa.yaml`). */
+  readonly file: string;
+  readonly text: string;
+  readonly doc: Document;
+}
+
+/** Parses a stack file; refuses YAML errors, naming the file and the first error. */
+export function parseStackFile(file: string, text: string): StackFile {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    throw new CliError(`${file} is not valid YAML: ${doc.errors[0].message.split("\n")[0]}`);
+  }
+  return { file, text, doc };
+}
+
+interface RawEndpoint {
+  readonly model: string;
+  readonly kind: keyof typeof PROMOTABLE_KEYS;
+  readonly values: Partial<Record<PromotableKey, string>>;
+}
+
+/** The endpoints of a stack file with their model and source values, in file order. */
+function endpointsOf(stack: StackFile, problems: string[]): Map<string, RawEndpoint> {
+  const node = stack.doc.getIn(ENDPOINTS_PATH, true);
+  const endpoints = new Map<string, RawEndpoint>();
+  if (node === undefined) return endpoints;
+  if (!isMap(node)) {
+    problems.push(`${stack.file}: ${ENDPOINTS_PATH.join(".")} must be a map of endpoints`);
+    return endpoints;
+  }
+  // Through the document, so aliases resolve to what they stand for.
+  const all = (stack.doc.toJS() as { config: Record<string, Record<string, unknown>> }).config[ENDPOINTS_PATH[1]];
+  for (const [name, raw] of Object.entries(all)) {
+    const endpoint = (raw ?? {}) as { model?: unknown; source?: Record<string, unknown> };
+    const source = endpoint.source ?? {};
+    const kind = typeof source.modelPackageArn === "string" ? "registry" : typeof source.image === "string" ? "image" : undefined;
+    if (kind === undefined || typeof endpoint.model !== "string") {
+      problems.push(`${stack.file}: endpoint ${name} needs a model and a source with modelPackageArn, or image and modelDataUrl`);
+      continue;
+    }
+    const values: Partial<Record<PromotableKey, string>> = {};
+    for (const key of PROMOTABLE_KEYS[kind]) {
+      if (typeof source[key] !== "string") problems.push(`${stack.file}: endpoint ${name}: source.${key} must be a string`);
+      else values[key] = source[key];
+    }
+    endpoints.set(name, { model: endpoint.model, kind, values });
+  }
+  return endpoints;
+}
+
+/**
+ * Matches the endpoints of `source` and `target` by name and lists the promotable values that
+ * differ. With `model`, only endpoints serving that model take part. Refuses (one CliError naming
+ * every problem) when an endpoint cannot be promoted as it stands: a different model or a different
+ * kind of source in the two stages is a structural change for a reviewed edit, not a promotion.
+ */
+export function planPromotion(source: StackFile, target: StackFile, options: { model?: string } = {}): PromotionPlan {
+  const problems: string[] = [];
+  const from = endpointsOf(source, problems);
+  const to = endpointsOf(target, problems);
+  const endpoints = [...from.keys()].filter((name) => options.model === undefined || from.get(name)?.model === options.model);
+  if (options.model !== undefined && endpoints.length === 0 && problems.length === 0) {
+    throw new CliError(`no endpoint of ${source.file} serves model "${options.model}"; nothing to promote`);
+  }
+  const changes: ValueChange[] = [];
+  const unchanged: string[] = [];
+  const notInTarget: string[] = [];
+  for (const name of endpoints) {
+    const a = from.get(name)!;
+    const b = to.get(name);
+    if (b === undefined) {
+      if (!target.doc.hasIn([...ENDPOINTS_PATH, name])) notInTarget.push(name);
+      continue;
+    }
+    if (a.model !== b.model) {
+      problems.push(`endpoint ${name} serves model ${a.model} in ${source.file} but ${b.model} in ${target.file}`);
+      continue;
+    }
+    if (a.kind !== b.kind) {
+      problems.push(`endpoint ${name} is served from ${describeKind(a.kind)} in ${source.file} but from ${describeKind(b.kind)} in ${target.file}; `
+        + "changing the kind of source is a reviewed edit of the stack file, not a promotion");
+      continue;
+    }
+    const before = changes.length;
+    for (const key of PROMOTABLE_KEYS[a.kind]) {
+      const newValue = a.values[key];
+      const oldValue = b.values[key];
+      if (newValue !== undefined && oldValue !== undefined && newValue !== oldValue) {
+        changes.push({ endpoint: name, model: a.model, key, oldValue, newValue });
+      }
+    }
+    if (changes.length === before) unchanged.push(name);
+  }
+  if (problems.length > 0) throw new CliError(problems.join("; "));
+  return { endpoints, changes, unchanged, notInTarget };
+}
+
+function describeKind(kind: keyof typeof PROMOTABLE_KEYS): string {
+  return kind === "registry" ? "a registry model package" : "an image and model data";
+}
+
+/** Where the registry keeps images and artifacts, which every stage can read. */
+export interface RegistryLocations {
+  /** `<account>.dkr.ecr.<region>.amazonaws.com/<repository>`. */
+  readonly ecrRepositoryUri: string;
+  /** The registry's artifact bucket. */
+  readonly artifactBucket: string;
+}
+
+/**
+ * Image sources cannot be checked for approval in the model registry; what can be checked is
+ * that they come from the registry: the image from its ECR repository (with a tag or digest), the
+ * model data from its artifact bucket (a stage bucket belongs to one stage and the next cannot read it).
+ */
+export function checkImageChanges(changes: readonly ValueChange[], registry: RegistryLocations): void {
+  const image = new RegExp(`^${escapeRegExp(registry.ecrRepositoryUri)}(:\\w[\\w.-]{0,127}|@sha256:[0-9a-f]{64})$`);
+  const problems: string[] = [];
+  for (const change of changes) {
+    if (change.key === "image" && !image.test(change.newValue)) {
+      problems.push(`endpoint ${change.endpoint}: image ${change.newValue} is not in the registry repository ${registry.ecrRepositoryUri} (with a :tag or @sha256 digest)`);
+    }
+    if (change.key === "modelDataUrl" && !change.newValue.startsWith(`s3://${registry.artifactBucket}/`)) {
+      problems.push(`endpoint ${change.endpoint}: model data ${change.newValue} is not in the registry bucket ${registry.artifactBucket}, `
+        + "which every stage can read; register the artifact in the registry first");
+    }
+  }
+  if (problems.length > 0) throw new CliError(`refusing to promote: ${problems.join("; ")}`);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

@@ -1,0 +1,169 @@
+import { Project, Testing } from "projen";
+import type { Document } from "yaml";
+import { addPlanTasks } from "../../projen/plan-tasks";
+import { HELP, main } from "../../scripts/plan/cli";
+import { copyProject, endpointPath, REPO_ROOT } from "../support/stack-files";
+
+/** The `plan` command line: output formats, exit statuses and mistakes in how it is called. */
+
+interface Run {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+async function plan(argv: string[], cwd = REPO_ROOT): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, cwd);
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+interface JsonResource {
+  urn: string;
+  type: string;
+  name: string;
+  parent: string | null;
+  physicalName: string | null;
+  autoNamed: boolean;
+  id: string | null;
+  inputs: Record<string, any>;
+}
+
+interface JsonPlan {
+  stacks: {
+    stack: string;
+    account: string;
+    region: string;
+    resources: JsonResource[];
+    findings: { severity: string; urn: string; configKey: string | null; message: string }[];
+    estimates: {
+      monthlyCostUsd: number;
+      endpoints: { endpointName: string; rolloutMinutes: number; deployCostUsd: number | null }[];
+      assumptions: { provisioningMinutes: Record<string, number>; prices: { source: string; date: string; region: string } };
+    };
+  }[];
+}
+
+let prod: JsonPlan["stacks"][number];
+
+beforeAll(async () => {
+  const run = await plan(["--stack", "prod", "--json"]);
+  expect(run.code).toBe(0);
+  const doc = JSON.parse(run.out) as JsonPlan;
+  expect(doc.stacks.map((s) => s.stack)).toEqual(["prod"]);
+  prod = doc.stacks[0];
+});
+
+const ofType = (type: string) => prod.resources.filter((r) => r.type === type);
+
+describe("plan --json", () => {
+  it("GIVEN prod WHEN planned THEN the document names its account and region", () => {
+    expect(prod).toMatchObject({ stack: "prod", account: "333333333333", region: "eu-west-1" });
+  });
+
+  it("GIVEN the auto-named Models and EndpointConfigurations WHEN planned THEN each future name is the logical name, '-' and 7 hex digits", () => {
+    for (const r of [...ofType("aws:sagemaker/model:Model"), ...ofType("aws:sagemaker/endpointConfiguration:EndpointConfiguration")]) {
+      expect(r.autoNamed).toBe(true);
+      expect(r.physicalName).toMatch(new RegExp(`^${r.name}-[0-9a-f]{7}$`));
+      expect(r.inputs.name).toBeUndefined();
+    }
+  });
+
+  it("GIVEN a model's future name WHEN planned THEN it flows into its EndpointConfiguration, whose name flows into the Endpoint", () => {
+    const model = ofType("aws:sagemaker/model:Model").find((r) => r.name.includes("fraud-scorer"))!;
+    const config = ofType("aws:sagemaker/endpointConfiguration:EndpointConfiguration").find((r) => r.name.includes("fraud-scorer"))!;
+    const endpoint = ofType("aws:sagemaker/endpoint:Endpoint").find((r) => r.name.includes("fraud-scorer"))!;
+    expect(config.inputs.productionVariants[0].modelName).toBe(model.physicalName);
+    expect(endpoint.inputs.endpointConfigName).toBe(config.physicalName);
+    expect(endpoint).toMatchObject({ physicalName: "fraud-detection-fraud-scorer", autoNamed: false, id: "fraud-detection-fraud-scorer" });
+    expect(endpoint.parent).toBe(prod.resources.find((r) => r.type === "mlplatform:sagemaker:BlueGreenEndpoint" && r.name === "fraud-detection-fraud-scorer")?.urn);
+  });
+
+  it("GIVEN the KMS key WHEN planned THEN its id is a UUID and its ARN, in the stage's account and region, reaches the alias and the bucket encryption", () => {
+    const [key] = ofType("aws:kms/key:Key");
+    expect(key.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(ofType("aws:kms/alias:Alias")[0].inputs.targetKeyId).toBe(key.id);
+    const sse = ofType("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")[0];
+    expect(sse.inputs.rules[0].applyServerSideEncryptionByDefault.kmsMasterKeyId).toBe(`arn:aws:kms:eu-west-1:333333333333:key/${key.id}`);
+  });
+
+  it("GIVEN the endpoints WHEN planned THEN rollout time and deployment cost follow the guardrails and the price table", () => {
+    const scorer = prod.estimates.endpoints.find((e) => e.endpointName === "fraud-detection-fraud-scorer");
+    // Canary: 10 min provisioning (CPU) + 2 x 600 s baking + 600 s termination wait = 40 min; 3 extra ml.c5.2xlarge at $0.408 for 40 min.
+    expect(scorer).toMatchObject({ rolloutMinutes: 40, deployCostUsd: 0.82 });
+    // 3 x 0.408 x 730 + 2 x 1.515 x 730
+    expect(prod.estimates.monthlyCostUsd).toBe(3105.42);
+    expect(prod.estimates.assumptions).toMatchObject({ provisioningMinutes: { cpu: 10, accelerated: 15 }, prices: { region: "us-east-1", date: "2026-11-22" } });
+  });
+
+  it("GIVEN every finding WHEN planned THEN it names the stack's resource by URN", () => {
+    const urns = new Set(prod.resources.map((r) => r.urn));
+    expect(prod.findings.length).toBeGreaterThan(0);
+    for (const f of prod.findings) expect(urns.has(f.urn)).toBe(true);
+  });
+});
+
+describe("plan (human output)", () => {
+  it("GIVEN qa WHEN planned THEN a table shows type, logical and physical names, account/region and settings, then estimates", async () => {
+    const run = await plan(["--stack", "qa"]);
+    expect(run.code).toBe(0);
+    expect(run.out).toContain("Stack qa (Pulumi.qa.yaml): account 222222222222, region eu-west-1");
+    expect(run.out).toMatch(/TYPE\s+NAME\s+PHYSICAL NAME\s+ACCOUNT\/REGION\s+SETTINGS/);
+    expect(run.out).toMatch(new RegExp("sagemaker:EndpointConfiguration\\s+fraud-detection-fraud-scorer-config\\s+"
+      + "fraud-detection-fraud-scorer-config-[0-9a-f]{7} \\(auto\\)\\s+222222222222/eu-west-1\\s+primary: ml\\.m5\\.xlarge x2"));
+    expect(run.out).toMatch(
+      /sagemaker:Endpoint\s+fraud-detection-fraud-scorer-endpoint\s+fraud-detection-fraud-scorer\s+\S+\s+linear 50%, wait 300s, terminate after 300s, 2 rollback/);
+    expect(run.out).toMatch(/iam:Role\s+fraud-detection-qa-execution-role\s+fraud-detection-qa-sagemaker-execution\s+222222222222\/global/);
+    expect(run.out).toContain("provisioning assumed 10 min (CPU) / 15 min (GPU/accelerator)");
+    expect(run.out).toMatch(/fraud-detection-fraud-scorer\s+ml\.m5\.xlarge x2\s+linear\s+25 min/);
+  });
+
+  it("GIVEN a stack with an error finding WHEN planned THEN it is printed and the exit status is 1", async () => {
+    const copy = copyProject("qa", { stack: (d: Document) => d.setIn(endpointPath("fraud-scorer", "instanceType"), "ml.m5.huge") });
+    try {
+      const run = await plan(["--stack", "all", "--dir", copy.dir]);
+      expect(run.code).toBe(1);
+      expect(run.out).toContain("ERROR [instance-type] fraud-detection-fraud-scorer (mlplatform:endpoints.fraud-scorer.instanceType)");
+      expect(run.out).toContain("Stack prod (Pulumi.prod.yaml)");
+    } finally {
+      copy.cleanup();
+    }
+  });
+});
+
+describe("mistakes in how plan is called", () => {
+  it("GIVEN --help WHEN run THEN it prints the usage and exits 0", async () => {
+    expect(await plan(["--help"])).toEqual({ code: 0, out: HELP, err: "" });
+    expect((await plan(["diff", "--help"])).out).toBe(HELP);
+  });
+
+  it.each([
+    [["--stack", "staging"], "plan: --stack: unknown stack \"staging\"; the stacks are sandbox, qa, prod (mlplatform:stages in Pulumi.yaml) (see plan --help)"],
+    [["--stack", ""], "plan: --stack needs a stack name (sandbox, qa, prod) (see plan --help)"],
+    [["--stakc", "qa"], "plan: Unknown option '--stakc' (see plan --help)"],
+    [["qa"], "plan: Unexpected argument 'qa' (see plan --help)"],
+  ])("GIVEN %j WHEN run THEN it exits 2 with %s", async (argv, message) => {
+    expect(await plan(argv)).toEqual({ code: 2, out: "", err: message });
+  });
+
+  it("GIVEN a directory without Pulumi.yaml WHEN planned THEN it names the file and the directory and exits 1", async () => {
+    const run = await plan(["--dir", "/nonexistent"]);
+    expect(run).toEqual({ code: 1, out: "", err: "plan: Pulumi.yaml: (file): cannot be read from /nonexistent: is --dir the project directory?" });
+  });
+});
+
+describe("the projen tasks", () => {
+  it("GIVEN a project WHEN the plan tasks are added THEN plan, plan:diff and bench:plan run ts-node with the caller's arguments", () => {
+    const project = new Project({ name: "plan-tasks" });
+    addPlanTasks(project);
+    const tasks = Testing.synth(project)[".projen/tasks.json"].tasks;
+    expect(tasks.plan).toEqual({
+      name: "plan",
+      description: expect.stringContaining("Offline plan"),
+      steps: [{ exec: "ts-node --transpile-only scripts/plan.ts", receiveArgs: true }],
+    });
+    expect(tasks["plan:diff"].steps).toEqual([{ exec: "ts-node --transpile-only scripts/plan.ts diff", receiveArgs: true }]);
+    expect(tasks["bench:plan"].steps).toEqual([{ exec: "ts-node --transpile-only scripts/bench/plan-bench.ts", receiveArgs: true }]);
+  });
+});
