@@ -86,7 +86,7 @@ async function diffAgainst(dir: string, project: ProjectInfo, rev: string, stage
       const before = files.missing.includes(stage) ? emptyPlan(stage) : await planStack(files.dir, stage, past);
       const after = await planStack(dir, stage, project);
       const notes = [
-        `stack files from ${label}, program from the working tree`,
+        `only the stack files come from ${rev}; the program is the working tree's`,
         ...(files.missing.includes(stage) ? [`${stackFileName(stage)} did not exist at ${rev}: every resource is new`] : invalidNotes(before)),
       ];
       const diff = diffPlans(before, after, { mode: "revision", beforeLabel: label, afterLabel: "working tree", notes });

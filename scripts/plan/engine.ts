@@ -3,7 +3,9 @@ import { join } from "node:path";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import { parse } from "yaml";
 import { estimateStack } from "./estimates";
-import { checkOfConfigProblem, checkOfFieldProblem, checkResources, checkRollouts, FindingSink, stackUrn } from "./findings";
+import {
+  checkOfConfigProblem, checkOfFieldProblem, checkResources, checkRollouts, FindingSink, hostingTypesFor, instanceTypesOf, stackUrn,
+} from "./findings";
 import { type Identity, identityOf } from "./naming";
 import type { PlannedResource, StackPlan } from "./types";
 import { deploymentProblems } from "../../components/guardrails";
@@ -19,12 +21,15 @@ import { type RegisteredResource, runStackOffline } from "../../stacks/offline-r
  * then check every registered resource and estimate each endpoint's rollout and cost.
  */
 
-/** The project file's name and service name, read leniently (a broken file becomes findings later). */
+/** What the plan needs of Pulumi.yaml before any stack runs: the project name, service name and stages. */
 export interface ProjectInfo {
   readonly name: string;
   readonly serviceName: string | undefined;
   /** Stage names, in order, as Pulumi.yaml lists them. */
   readonly stages: string[];
+  /** Account of each stage and the project's region, as written (for stacks whose config fails validation). */
+  readonly accounts: Readonly<Record<string, string>>;
+  readonly region: string;
 }
 
 export function readProjectInfo(projectDir: string): ProjectInfo {
@@ -47,10 +52,21 @@ export function readProjectInfo(projectDir: string): ProjectInfo {
   if (typeof doc.name !== "string" || doc.name === "") {
     throw new ConfigError([{ file: PROJECT_FILE, path: "name", message: "must be the Pulumi project name" }]);
   }
+  const names = Array.isArray(stages) ? stages.map((s) => (s as { name?: unknown } | null)?.name).filter((n): n is string => typeof n === "string") : [];
+  if (names.length === 0) {
+    throw new ConfigError([{ file: PROJECT_FILE, path: `${CONFIG_NAMESPACE}:stages`, message: "must list the stages, each with a name and an accountId" }]);
+  }
+  const accounts: Record<string, string> = {};
+  for (const stage of Array.isArray(stages) ? stages as { name?: unknown; accountId?: unknown }[] : []) {
+    if (typeof stage?.name === "string") accounts[stage.name] = String(stage.accountId ?? "");
+  }
+  const region = unwrap(config["aws:region"]);
   return {
     name: doc.name,
     serviceName: typeof serviceName === "string" ? serviceName : undefined,
-    stages: Array.isArray(stages) ? stages.map((s) => String((s as { name?: unknown }).name)) : [],
+    stages: names,
+    accounts,
+    region: typeof region === "string" ? region : "",
   };
 }
 
@@ -101,7 +117,7 @@ export async function planStack(projectDir: string, stage: string, project = rea
       sink.add(checkOfConfigProblem(p), { urn, name: urn.split("::").pop() ?? stage }, p.path === "(file)" ? null : p.path, `${p.file}: ${p.message}`);
     }
   };
-  const empty = (account = "", region = ""): StackPlan => ({
+  const empty = (account = project.accounts[stage] ?? "", region = project.region): StackPlan => ({
     stack: stage, file, account, region, resources: [], findings: sink.findings, estimates: estimateStack([], () => null),
   });
 
@@ -125,7 +141,7 @@ export async function planStack(projectDir: string, stage: string, project = rea
         `${file}: ${problem.message}`);
     }
   }
-  const preChecked = sink.findings.length > 0;
+  const preChecked = (key: string) => sink.findings.some((f) => f.configKey?.startsWith(`${CONFIG_NAMESPACE}:endpoints.${key}.`) ?? false);
 
   const identities = new Map<string, Identity>();
   const accounts = new Map<string, AccountRef>();
@@ -150,7 +166,7 @@ export async function planStack(projectDir: string, stage: string, project = rea
     registered = (await withoutStackTraces(() => runStackOffline({ project: project.name, stage, config: raw, resolve }))).resources;
   } catch (error) {
     await drainRuntime();
-    if (!preChecked) reportProgramError(sink, error, rootUrn, componentUrn, config);
+    reportProgramError(sink, error, rootUrn, componentUrn, config, preChecked);
     return { ...empty(config.accountId, config.region), config };
   }
 
@@ -173,7 +189,7 @@ export async function planStack(projectDir: string, stage: string, project = rea
   });
 
   const endpointKeyOf = endpointKeyResolver(resources, config, project.serviceName);
-  checkResources(sink, { resources, endpointKeyOf });
+  checkResources(sink, { resources, endpointKeyOf, hostingTypes: await hostingTypesFor(instanceTypesOf(resources)) });
   const estimates = estimateStack(resources, endpointKeyOf);
   checkRollouts(sink, estimates.endpoints);
   return { stack: stage, file, account: config.accountId, region: config.region, resources, findings: sink.findings, estimates, config };
@@ -202,13 +218,18 @@ function endpointKeyResolver(resources: readonly PlannedResource[], config: Stac
   };
 }
 
-/** A component's argument check failed: one finding per problem line, named by endpoint and field when the message says so. */
+/**
+ * A component's argument check failed: one finding per problem line, named by endpoint and field
+ * when the message says so; skipped when the guardrail pre-check already reported that endpoint.
+ */
 function reportProgramError(
   sink: FindingSink, error: unknown, rootUrn: string, componentUrn: (key: string) => string, config: StackConfig,
+  alreadyReported: (key: string) => boolean,
 ): void {
   const message = error instanceof Error ? error.message : String(error);
   const head = /^(\w+) "([^"]+)" has invalid arguments:/.exec(message);
   const key = head ? Object.keys(config.endpoints).find((k) => endpointNames(config.project.serviceName, k).endpoint === head[2]) : undefined;
+  if (key !== undefined && alreadyReported(key)) return;
   const urn = key === undefined ? rootUrn : componentUrn(key);
   const at = { urn, name: urn.split("::").pop() ?? "" };
   const lines = message.split("\n").slice(1).map((l) => /^\s+([\w.]+): (.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);

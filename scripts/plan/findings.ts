@@ -1,4 +1,3 @@
-import { ProductionVariantInstanceType } from "@aws-sdk/client-sagemaker";
 import { PROVIDER_WAIT_MINUTES, WARN_ABOVE_MINUTES } from "./estimates";
 import { hourlyPrice, PRICE_TABLE } from "./prices";
 import type { EndpointEstimate, Finding, PlannedResource, Severity } from "./types";
@@ -69,6 +68,8 @@ export interface CheckContext {
   readonly resources: readonly PlannedResource[];
   /** The stack-file endpoint key a resource belongs to (`fraud-scorer`), or null. */
   readonly endpointKeyOf: (resource: PlannedResource) => string | null;
+  /** The SageMaker hosting instance types (at least those the stack uses), from hostingTypesFor. */
+  readonly hostingTypes: ReadonlySet<string>;
 }
 
 const at = (r: PlannedResource) => ({ urn: r.urn, name: r.name });
@@ -253,8 +254,24 @@ function checkEnvironment(sink: FindingSink, ctx: CheckContext, r: PlannedResour
 
 // ---- instance types ------------------------------------------------------------------------------
 
-/** The SDK's list of production-variant types, the same list terraform-provider-aws validates instance_type against. */
-const HOSTING_TYPES = new Set<string>(Object.values(ProductionVariantInstanceType));
+/** The instance types of the stack's EndpointConfigurations. */
+export function instanceTypesOf(resources: readonly PlannedResource[]): string[] {
+  return resources.filter((r) => r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+    .flatMap((r) => ((r.inputs.productionVariants ?? []) as { instanceType?: string }[]).map((v) => v.instanceType))
+    .filter((t): t is string => t !== undefined);
+}
+
+/**
+ * The hosting instance types to check the stack's against: the AWS SDK's ProductionVariantInstanceType,
+ * the list terraform-provider-aws validates instance_type against. The SDK client is large, so it is
+ * loaded only when the stack uses a type the price table does not list (every priced type is a hosting
+ * type; a test keeps it so).
+ */
+export async function hostingTypesFor(instanceTypes: readonly string[]): Promise<ReadonlySet<string>> {
+  if (instanceTypes.every((t) => hourlyPrice(t) !== undefined)) return new Set(instanceTypes);
+  const { ProductionVariantInstanceType } = await import("@aws-sdk/client-sagemaker");
+  return new Set<string>(Object.values(ProductionVariantInstanceType));
+}
 
 function checkInstanceTypes(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
   const variants = (r.inputs.productionVariants ?? []) as { instanceType?: string; variantName?: string }[];
@@ -262,7 +279,7 @@ function checkInstanceTypes(sink: FindingSink, ctx: CheckContext, r: PlannedReso
     const type = variant.instanceType;
     if (type === undefined) continue;
     const key = endpointKey(ctx, r, "instanceType");
-    if (!HOSTING_TYPES.has(type)) {
+    if (!ctx.hostingTypes.has(type)) {
       sink.add("instance-type", at(r), key, `"${type}" is not a SageMaker hosting instance type (ProductionVariantInstanceType); use one such as ml.m5.large`);
     } else if (hourlyPrice(type) === undefined) {
       sink.add("price-unknown", at(r), key, `no price for ${type} in the price table (${PRICE_TABLE.region}, ${PRICE_TABLE.date}); `

@@ -32,7 +32,7 @@ export const AUTO_NAME_HEX_DIGITS = AUTO_NAME_SUFFIX_LENGTH - 1;
 interface TypeModel {
   /** Input property holding the physical name; the provider fills it in when the program does not. */
   readonly nameProperty?: string;
-  /** Applied to the logical name before the suffix (S3 and ECR names are lowercase). */
+  /** Applied to the logical name before the suffix (S3 lowercases; KMS aliases get "alias/"). */
   readonly transform?: (name: string) => string;
   /** IAM is global: names and ARNs carry the account but no region. */
   readonly global?: boolean;
@@ -131,6 +131,7 @@ const TYPES: Readonly<Record<string, TypeModel>> = {
   },
   "aws:ecr/repository:Repository": {
     nameProperty: "name",
+    // ECR takes lowercase names only; lowercasing like S3 is assumed (not re-checked; the program names it).
     transform: (name) => name.toLowerCase(),
     outputs: ({ name, account }) => ({
       id: name,
@@ -162,7 +163,10 @@ export interface Identity {
   readonly nameProperty: string | undefined;
 }
 
-/** Where a resource is created: its account and region (from the stack's provider). */
+/**
+ * What the provider would report for a new resource of `type` with these inputs, created in
+ * `account` (the account and region of the resource's provider).
+ */
 export function identityOf(type: string, logicalName: string, inputs: Readonly<Record<string, unknown>>, account: AccountRef): Identity {
   const model = TYPES[type] ?? UNKNOWN;
   const digest = hashOf(account, type, logicalName, inputs);
@@ -183,7 +187,7 @@ export function autoName(logicalName: string, digest: string, transform?: (name:
   return `${transform ? transform(logicalName) : logicalName}-${digest.slice(0, AUTO_NAME_HEX_DIGITS)}`;
 }
 
-/** True for types whose name the provider would generate when the program leaves it out. */
+/** The input property that holds a type's physical name, when the type has one. */
 export function nameProperty(type: string): string | undefined {
   return (TYPES[type] ?? UNKNOWN).nameProperty;
 }

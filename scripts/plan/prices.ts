@@ -3,11 +3,12 @@
  *
  * SOURCE: AWS's SageMaker pricing page, "Real-Time Inference", region US East (N. Virginia):
  *   https://aws.amazon.com/sagemaker/pricing/
- * DATE: 2026-11-22. No network was available when this table was written, so the values were taken
- * from that page as quoted by public write-ups found in the stored-page index on that date
- * (figures agreeing in at least two of them, for example ml.m5.large 0.115, ml.c5.2xlarge 0.408,
- * ml.g4dn.xlarge 0.736, ml.g5.xlarge 1.408, ml.g5.2xlarge 1.515). Instance types whose quoted
- * prices disagreed were left out; the plan warns for any type without a price.
+ * DATE: 2026-11-22. No network was available when this table was written, so the values are that
+ * page's figures as quoted by public sources found in the stored-page and code indexes on that date
+ * (hosting price lists and cost guides; e.g. ml.m5.large 0.115, ml.c5.2xlarge 0.408, ml.g4dn.xlarge
+ * 0.736, ml.g5.xlarge 1.408, ml.g5.2xlarge 1.515). Types quoted only in notebook or training price
+ * lists, or with disagreeing figures, were left out; the plan warns for any type without a price.
+ * Every type here must be a hosting (production variant) type: test/scripts/plan-findings checks it.
  *
  * The stacks deploy to eu-west-1, whose prices are somewhat higher than us-east-1's; the plan
  * prints which region the prices are for. To refresh from the AWS Price List offer file (products
@@ -25,23 +26,11 @@ export const PRICE_TABLE = {
 
 /** USD per instance-hour, by hosting instance type. */
 export const HOURLY_USD: Readonly<Record<string, number>> = {
-  "ml.t3.medium": 0.05,
-  "ml.t3.large": 0.1,
-  "ml.t3.xlarge": 0.2,
-  "ml.t3.2xlarge": 0.399,
   "ml.m5.large": 0.115,
   "ml.m5.xlarge": 0.23,
   "ml.m5.2xlarge": 0.461,
-  "ml.c5.xlarge": 0.204,
   "ml.c5.2xlarge": 0.408,
-  "ml.c5.4xlarge": 0.816,
-  "ml.c5.9xlarge": 1.836,
-  "ml.r5.2xlarge": 0.605,
-  "ml.r5.4xlarge": 1.21,
-  "ml.r5.8xlarge": 2.419,
   "ml.g4dn.xlarge": 0.736,
-  "ml.g4dn.4xlarge": 1.505,
-  "ml.g4dn.8xlarge": 2.72,
   "ml.g4dn.12xlarge": 4.89,
   "ml.g5.xlarge": 1.408,
   "ml.g5.2xlarge": 1.515,

@@ -94,10 +94,11 @@ export function renderPlans(plans: readonly StackPlan[]): string[] {
     const errors = p.findings.filter((f) => f.severity === "error").length;
     lines.push(`Stack ${p.stack} (${p.file}): account ${p.account || "?"}, region ${p.region || "?"}, `
       + `${p.resources.filter((r) => r.custom).length} resources, ${errors} errors, ${p.findings.length - errors} warnings`);
-    const rows = p.resources.filter((r) => r.custom).map((r) => [
+    // Sorted by URN: a component's resources stay together.
+    const rows = p.resources.filter((r) => r.custom).sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0)).map((r) => [
       shortType(r.type),
       r.name,
-      r.physicalName === null ? "-" : `${r.physicalName}${r.autoNamed ? " (auto)" : ""}`,
+      r.physicalName === null ? (r.id === null ? "-" : `${r.id} (id)`) : `${r.physicalName}${r.autoNamed ? " (auto)" : ""}`,
       isGlobalType(r.type) ? `${r.accountId}/global` : `${r.accountId}/${r.region}`,
       settingsOf(r),
     ]);
@@ -154,7 +155,9 @@ export function renderDiffs(diffs: readonly StackDiff[]): string[] {
     }
     if (d.endpoints.length > 0 || d.stackSettings.length > 0) lines.push("", "  Endpoint settings that differ:");
     for (const e of d.endpoints) {
-      lines.push(`    ${e.endpoint}: model ${e.model.before ?? "(none)"} -> ${e.model.after ?? "(none)"}`);
+      lines.push(e.model.before === e.model.after
+        ? `    ${e.endpoint}: model ${e.model.after ?? "(none)"} (the same)`
+        : `    ${e.endpoint}: model ${e.model.before ?? "(none)"} -> ${e.model.after ?? "(none)"}`);
       for (const s of e.settings) lines.push(`      ${s.setting}: ${JSON.stringify(s.before) ?? "(unset)"} -> ${JSON.stringify(s.after) ?? "(unset)"}`);
     }
     for (const s of d.stackSettings) lines.push(`    (stack) ${s.setting}: ${JSON.stringify(s.before) ?? "(unset)"} -> ${JSON.stringify(s.after) ?? "(unset)"}`);

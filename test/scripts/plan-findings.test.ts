@@ -1,6 +1,8 @@
+import { ProductionVariantInstanceType } from "@aws-sdk/client-sagemaker";
 import type { Document } from "yaml";
 import { planStack, planStacks } from "../../scripts/plan/engine";
-import { checkResources, FindingSink } from "../../scripts/plan/findings";
+import { checkResources, FindingSink, hostingTypesFor } from "../../scripts/plan/findings";
+import { HOURLY_USD } from "../../scripts/plan/prices";
 import type { Finding, PlannedResource, StackPlan } from "../../scripts/plan/types";
 import { copyProject, endpointPath, type ProjectEdits, REPO_ROOT, STAGES } from "../support/stack-files";
 
@@ -164,9 +166,16 @@ describe("the resource-level checks, on registered inputs the schema never saw",
 
   function check(resources: PlannedResource[]): Finding[] {
     const sink = new FindingSink("prod");
-    checkResources(sink, { resources, endpointKeyOf: (r) => (r.name.includes("fraud-scorer") ? "fraud-scorer" : null) });
+    const hostingTypes = new Set<string>(Object.values(ProductionVariantInstanceType));
+    checkResources(sink, { resources, endpointKeyOf: (r) => (r.name.includes("fraud-scorer") ? "fraud-scorer" : null), hostingTypes });
     return sink.findings;
   }
+
+  it("GIVEN the price table WHEN compared with the SDK THEN every priced type is a hosting type (so priced types need no SDK lookup)", async () => {
+    const hosting = new Set<string>(Object.values(ProductionVariantInstanceType));
+    expect(Object.keys(HOURLY_USD).filter((t) => !hosting.has(t))).toEqual([]);
+    expect(await hostingTypesFor(["ml.m5.large", "ml.made.up"])).toEqual(hosting);
+  });
 
   it("GIVEN an Endpoint whose canary is 60% and whose wait is 4000 s WHEN checked THEN each range is an error naming its stack-file key", () => {
     const findings = check(withEndpoint(shipped.prod, (i) => {
