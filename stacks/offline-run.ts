@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
+import * as runtimeSettings from "@pulumi/pulumi/runtime/settings";
 import { readStackConfigFiles } from "./config/files";
 import { runProgram, type StackOutputs } from "./program";
 
@@ -94,10 +95,10 @@ export async function runStackFromFiles(projectDir: string, stage: string, proje
 }
 
 /** Resolves once the runtime has no registration in flight. */
-async function waitForRegistrations(): Promise<void> {
-  // waitForRPCs is the runtime's own "queue drained" signal (used by pulumi before it exits).
-  const settings = await import("@pulumi/pulumi/runtime/settings");
-  await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+export async function waitForRegistrations(): Promise<void> {
+  // waitForRPCs is the runtime's own "queue drained" signal (used by pulumi before it exits); it is
+  // internal, so not in the type definitions.
+  await (runtimeSettings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
 }
 
 /** The URN the engine gives a resource: the parent's type chain, then its own type and name. */

@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { PLAN_BUNDLE, PLAN_BUNDLE_ARGS } from "../../projen/plan-tasks";
 
 /**
  * Benchmark of the offline plan, in one run:
@@ -13,10 +14,10 @@ import { performance } from "node:perf_hooks";
  *     peak memory (max RSS) at most 600 MB.
  *
  * Every measurement is a fresh Node process, timed from spawn to exit (median of --runs, plan and
- * baseline interleaved so machine noise hits both alike). Both sides run as JavaScript compiled
- * once, up front, with tsc (emit only): the comparison is of the plan and the program against
- * Pulumi's floor, not of the TypeScript transpiler. The same figures under ts-node (the way the
- * projen task runs `plan`) are printed too, for information.
+ * baseline interleaved so machine noise hits both alike). The plan runs as users run it: the
+ * esbuild bundle the `plan` task builds (projen/plan-tasks.ts). The baseline and the program-alone
+ * figure run as JavaScript compiled once, up front, with tsc (emit only). The same comparison under
+ * ts-node is printed too, for information.
  *
  * Usage: ts-node --transpile-only scripts/bench/plan-bench.ts [--runs 7] [--json]
  * Internal: --child baseline|list|scale (run by the benchmark itself).
@@ -44,6 +45,14 @@ function run(args: readonly string[], cwd = ROOT): ChildResult {
     throw new Error(`node ${args.join(" ")} exited ${String(child.status)}: ${child.stderr.slice(0, 2000)}`);
   }
   return { wallMs, stdout: child.stdout };
+}
+
+/** Builds the plan bundle exactly as the `plan` task does; returns its path. */
+function buildPlanBundle(): string {
+  const esbuild = join(ROOT, "node_modules", "esbuild", "bin", "esbuild");
+  const result = spawnSync(esbuild, PLAN_BUNDLE_ARGS, { cwd: ROOT, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`esbuild failed:\n${result.stdout}${result.stderr}`);
+  return join(ROOT, PLAN_BUNDLE);
 }
 
 /** Compiles the plan, the program and this file to JavaScript (emit only, no type check). */
@@ -192,7 +201,8 @@ async function benchmark(runs: number): Promise<Report> {
   const js = compile();
   process.env.PLAN_BENCH_ROOT = ROOT;
   const benchJs = join(js, "scripts", "bench", "plan-bench.js");
-  const planJs = join(js, "scripts", "plan.js");
+  // The plan is measured as users run it (`npx projen plan`): the esbuild bundle the task builds.
+  const planJs = buildPlanBundle();
   const work = mkdtempSync(join(tmpdir(), "plan-bench-"));
   try {
     const listFile = join(work, "resources.json");

@@ -13,7 +13,7 @@ import { type AccountRef, endpointNames } from "../../components/names";
 import { readStackConfigFiles } from "../../stacks/config/files";
 import { ConfigError, type FileProblem, loadStackConfig, PROJECT_FILE, stackFileName } from "../../stacks/config/load";
 import { CONFIG_NAMESPACE, type StackConfig } from "../../stacks/config/schema";
-import { type RegisteredResource, runStackOffline } from "../../stacks/offline-run";
+import { type RegisteredResource, runStackOffline, waitForRegistrations } from "../../stacks/offline-run";
 
 /**
  * The offline plan of one stack: validate its config with the program's own loader, run the real
@@ -244,9 +244,8 @@ function reportProgramError(
 
 /** After a failed run, let in-flight registrations settle before the next stack resets the mocks. */
 async function drainRuntime(): Promise<void> {
-  const settings = await import("@pulumi/pulumi/runtime/settings");
   try {
-    await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    await waitForRegistrations();
   } catch {
     // the failed run's own rejections: already reported
   }

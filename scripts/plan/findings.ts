@@ -3,6 +3,7 @@ import { hourlyPrice, PRICE_TABLE } from "./prices";
 import type { EndpointEstimate, Finding, PlannedResource, Severity } from "./types";
 import { type FieldProblem, MAX_ROLLBACK_ALARMS } from "../../components/guardrails";
 import { SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "../../components/names";
+import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../stacks/config/instance-types";
 import type { FileProblem } from "../../stacks/config/load";
 
 /**
@@ -269,8 +270,7 @@ export function instanceTypesOf(resources: readonly PlannedResource[]): string[]
  */
 export async function hostingTypesFor(instanceTypes: readonly string[]): Promise<ReadonlySet<string>> {
   if (instanceTypes.every((t) => hourlyPrice(t) !== undefined)) return new Set(instanceTypes);
-  const { ProductionVariantInstanceType } = await import("@aws-sdk/client-sagemaker");
-  return new Set<string>(Object.values(ProductionVariantInstanceType));
+  return new Set<string>(PRODUCTION_VARIANT_INSTANCE_TYPES);
 }
 
 function checkInstanceTypes(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {

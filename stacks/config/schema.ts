@@ -1,5 +1,5 @@
-import { ProductionVariantInstanceType } from "@aws-sdk/client-sagemaker";
 import { z } from "zod";
+import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "./instance-types";
 import {
   ecrRegistryHost,
   longestEndpointName,
@@ -163,7 +163,7 @@ const modelFromImage = z.strictObject({
   environment: z.record(z.string(), z.string()).default({}),
 });
 
-const instanceTypes = Object.values(ProductionVariantInstanceType) as [string, ...string[]];
+const instanceTypes = PRODUCTION_VARIANT_INSTANCE_TYPES;
 
 const endpointSchema = z.strictObject({
   /** The model (one of the project's `models`) this endpoint serves. */

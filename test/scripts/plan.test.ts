@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Project, Testing } from "projen";
 import type { Document } from "yaml";
-import { addPlanTasks } from "../../projen/plan-tasks";
+import { addPlanTasks, PLAN_BUNDLE, PLAN_BUNDLE_ARGS } from "../../projen/plan-tasks";
 import { HELP, main } from "../../scripts/plan/cli";
 import { copyProject, endpointPath, REPO_ROOT } from "../support/stack-files";
 
@@ -157,19 +158,37 @@ describe("mistakes in how plan is called", () => {
 });
 
 describe("the projen tasks", () => {
-  it("GIVEN a project WHEN the plan tasks are added THEN plan, plan:diff and bench:plan run ts-node with the caller's arguments", () => {
+  it("GIVEN a project WHEN the plan tasks are added THEN plan and plan:diff build the bundle, then run it with the caller's arguments", () => {
     // An explicit outdir: in a test run under the temp dir (as CI clones are) projen would use the cwd.
     const outdir = mkdtempSync(join(tmpdir(), "plan-tasks-"));
     const project = new Project({ name: "plan-tasks", outdir });
     addPlanTasks(project);
     const tasks = Testing.synth(project)[".projen/tasks.json"].tasks;
-    expect(tasks.plan).toEqual({
-      name: "plan",
-      description: expect.stringContaining("Offline plan"),
-      steps: [{ exec: "ts-node --transpile-only scripts/plan.ts", receiveArgs: true }],
-    });
-    expect(tasks["plan:diff"].steps).toEqual([{ exec: "ts-node --transpile-only scripts/plan.ts diff", receiveArgs: true }]);
+    const build = { exec: `esbuild ${PLAN_BUNDLE_ARGS.join(" ")}` };
+    expect(tasks.plan.description).toContain("Offline plan");
+    expect(tasks.plan.steps).toEqual([build, { exec: `node ${PLAN_BUNDLE}`, receiveArgs: true }]);
+    expect(tasks["plan:diff"].steps).toEqual([build, { exec: `node ${PLAN_BUNDLE} diff`, receiveArgs: true }]);
     expect(tasks["bench:plan"].steps).toEqual([{ exec: "ts-node --transpile-only scripts/bench/plan-bench.ts", receiveArgs: true }]);
+    expect(PLAN_BUNDLE_ARGS).toEqual(expect.arrayContaining(["scripts/plan.ts", "--bundle", "--external:@pulumi/*", `--outfile=${PLAN_BUNDLE}`]));
     rmSync(outdir, { recursive: true, force: true });
+  });
+});
+
+describe("the plan bundle", () => {
+  it("GIVEN the bundle the plan task builds WHEN run as plain node THEN it plans a shipped stack", () => {
+    // Inside the project, so the bundle's external packages (Pulumi) resolve from its node_modules.
+    mkdirSync(join(REPO_ROOT, "node_modules", ".cache"), { recursive: true });
+    const out = mkdtempSync(join(REPO_ROOT, "node_modules", ".cache", "plan-bundle-test-"));
+    try {
+      const bundle = join(out, "plan.js");
+      const args = PLAN_BUNDLE_ARGS.map((a) => (a.startsWith("--outfile=") ? `--outfile=${bundle}` : a));
+      execFileSync(join(REPO_ROOT, "node_modules", ".bin", "esbuild"), args, { cwd: REPO_ROOT, stdio: "pipe" });
+      const json = JSON.parse(execFileSync(process.execPath, [bundle, "--stack", "qa", "--json"], { cwd: REPO_ROOT, encoding: "utf8" })) as
+        { stacks: { stack: string; account: string; resources: unknown[] }[] };
+      expect(json.stacks.map((s) => [s.stack, s.account])).toEqual([["qa", "222222222222"]]);
+      expect(json.stacks[0].resources.length).toBeGreaterThan(20);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
