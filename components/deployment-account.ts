@@ -12,6 +12,7 @@ import {
   type RegistryAccess,
   sagemakerTrustPolicy,
   stageKeyPolicy,
+  workloadBoundaryPolicy,
 } from "./policies";
 import { SecureBucket } from "./secure-bucket";
 
@@ -52,6 +53,8 @@ export class DeploymentAccount extends pulumi.ComponentResource {
   public readonly executionRoleArn: pulumi.Output<string>;
   public readonly deployerRoleArn: pulumi.Output<string>;
   public readonly previewerRoleArn: pulumi.Output<string>;
+  /** Boundary every workload role of the stage must carry (the registry's training role too). */
+  public readonly workloadBoundaryArn: pulumi.Output<string>;
 
   constructor(name: string, args: DeploymentAccountArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mlplatform:account:DeploymentAccount", name, {}, opts);
@@ -78,10 +81,17 @@ export class DeploymentAccount extends pulumi.ComponentResource {
       tags,
     }, child);
 
+    const boundary = new aws.iam.Policy(`${name}-workload-boundary`, {
+      name: names.workloadBoundary,
+      description: `${registry.serviceName} ${stage.stage}: permissions boundary of the roles the deployer creates`,
+      policy: JSON.stringify(workloadBoundaryPolicy(stage, registry, args.hostsRegistry)),
+      tags,
+    }, child);
     const executionRole = new aws.iam.Role(`${name}-execution-role`, {
       name: names.executionRole,
       description: `${registry.serviceName} ${stage.stage}: role the SageMaker endpoints run as`,
       assumeRolePolicy: JSON.stringify(sagemakerTrustPolicy(stage.account)),
+      permissionsBoundary: boundary.arn,
       tags,
     }, child);
     new aws.iam.RolePolicy(`${name}-execution-policy`, {
@@ -128,7 +138,9 @@ export class DeploymentAccount extends pulumi.ComponentResource {
     this.executionRoleArn = executionRole.arn;
     this.deployerRoleArn = deployerRole.arn;
     this.previewerRoleArn = previewerRole.arn;
+    this.workloadBoundaryArn = boundary.arn;
     this.registerOutputs({
+      workloadBoundaryArn: this.workloadBoundaryArn,
       bucketName: this.bucketName,
       kmsKeyArn: this.kmsKeyArn,
       executionRoleArn: this.executionRoleArn,

@@ -43,6 +43,8 @@ export interface StageNames {
   readonly executionRole: string;
   readonly deployerRole: string;
   readonly previewerRole: string;
+  /** Permissions boundary of every role the deployer creates (execution and training roles). */
+  readonly workloadBoundary: string;
 }
 
 export function stageNames(serviceName: string, stage: string, account: AccountRef): StageNames {
@@ -52,6 +54,7 @@ export function stageNames(serviceName: string, stage: string, account: AccountR
     executionRole: `${serviceName}-${stage}-sagemaker-execution`,
     deployerRole: `${serviceName}-${stage}-deployer`,
     previewerRole: `${serviceName}-${stage}-previewer`,
+    workloadBoundary: `${serviceName}-${stage}-workload-boundary`,
   };
 }
 
@@ -101,6 +104,10 @@ function partitionOf(account: AccountRef): string {
 
 export function roleArn(account: AccountRef, roleName: string): string {
   return `arn:${partitionOf(account)}:iam::${account.accountId}:role/${roleName}`;
+}
+
+export function policyArn(account: AccountRef, policyName: string): string {
+  return `arn:${partitionOf(account)}:iam::${account.accountId}:policy/${policyName}`;
 }
 
 export function accountRootArn(account: AccountRef): string {

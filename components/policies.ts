@@ -20,6 +20,7 @@ import {
   modelPackageGroupArn,
   modelPackageGroupName,
   modelPackagesArn,
+  policyArn,
   registryNames,
   roleArn,
   sagemakerArn,
@@ -288,6 +289,9 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
   const buckets = [bucketArn(account, names.bucket)];
   const aliases = [kmsAliasArn(account, names.kmsAlias)];
   const groups = scope.models.map((m) => modelPackageGroupName(serviceName, m));
+  const boundary = policyArn(account, names.workloadBoundary);
+  const workloadRoles = [roleArn(account, names.executionRole)];
+  if (scope.hostsRegistry) workloadRoles.push(roleArn(account, registryNames(serviceName, registry).trainingRole));
   if (scope.hostsRegistry) {
     const reg = registryNames(serviceName, registry);
     buckets.push(bucketArn(account, reg.artifactBucket));
@@ -314,14 +318,39 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Resource: groups.map((g) => modelPackagesArn(registry, g)),
     },
     {
-      Sid: "StackRoles",
+      // Roles the stack creates carry the workload boundary: the deployer can create and change
+      // roles only with it (iam:PermissionsBoundary), so it cannot mint a role stronger than the
+      // workloads need, nor change its own role or the previewer's (they have no boundary).
+      Sid: "BoundedRoles",
       Effect: "Allow",
-      Action: [
-        "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy",
-        "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:PutRolePolicy",
-        "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
-      ],
+      Action: ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
       Resource: roleArn(account, `${prefix}*`),
+      Condition: { StringEquals: { "iam:PermissionsBoundary": boundary } },
+    },
+    {
+      // These actions take no boundary condition: they are limited to the workload roles by name.
+      Sid: "WorkloadRoles",
+      Effect: "Allow",
+      Action: ["iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole"],
+      Resource: workloadRoles,
+    },
+    {
+      Sid: "ReadStackRoles",
+      Effect: "Allow",
+      Action: ["iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies"],
+      Resource: roleArn(account, `${prefix}*`),
+    },
+    {
+      Sid: "ReadBoundary",
+      Effect: "Allow",
+      Action: ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"],
+      Resource: boundary,
+    },
+    {
+      Sid: "KeepBoundaries",
+      Effect: "Deny",
+      Action: "iam:DeleteRolePermissionsBoundary",
+      Resource: roleArn(account, "*"),
     },
     {
       Sid: "PassExecutionRoles",
@@ -443,5 +472,54 @@ export function previewerPolicy(scope: DeployerScope): PolicyDocument {
     const actions = ([] as string[]).concat(statement.Action).filter((a) => READ_VERBS.test(a));
     return actions.length === 0 ? [] : [{ ...statement, Action: actions }];
   });
+  return policy(...statements);
+}
+
+/**
+ * The workload boundary: the most any role the deployer creates may do (the execution role and,
+ * in the registry stage, the training role). It is a superset of their identity policies, written
+ * with the service's name prefix so adding a model does not change it (only an administrator may).
+ */
+export function workloadBoundaryPolicy(stage: Consumer, access: RegistryAccess, hostsRegistry: boolean): PolicyDocument {
+  const { serviceName, registry } = access;
+  const account = stage.account;
+  const ownBucket = bucketArn(account, stageNames(serviceName, stage.stage, account).bucket);
+  const registryBucket = bucketArn(registry, registryNames(serviceName, registry).artifactBucket);
+  const logGroups = logGroupArn(account, "/aws/sagemaker/*");
+  const sagemakerActions = ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"];
+  if (hostsRegistry) sagemakerActions.push("sagemaker:CreateModelPackage", "sagemaker:ListModelPackages");
+  const statements: Statement[] = [
+    { Sid: "Objects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: [`${ownBucket}/*`, `${registryBucket}/*`] },
+    { Sid: "Buckets", Effect: "Allow", Action: "s3:ListBucket", Resource: [ownBucket, registryBucket] },
+    { Sid: "OwnKeys", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], Resource: kmsKeysArn(account) },
+    {
+      Sid: "RegistryKey",
+      Effect: "Allow",
+      Action: ["kms:Decrypt", "kms:DescribeKey"],
+      Resource: kmsKeysArn(registry),
+      Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": registryNames(serviceName, registry).kmsAlias } },
+    },
+    {
+      Sid: "Registry",
+      Effect: "Allow",
+      Action: sagemakerActions,
+      Resource: [sagemakerArn(registry, `model-package-group/${serviceName}-*`), sagemakerArn(registry, `model-package/${serviceName}-*/*`)],
+    },
+    {
+      Sid: "Logs",
+      Effect: "Allow",
+      Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+      Resource: [logGroups, `${logGroups}:log-stream:*`],
+    },
+    {
+      // PutMetricData has no resource type; the namespace condition narrows it.
+      Sid: "Metrics",
+      Effect: "Allow",
+      Action: "cloudwatch:PutMetricData",
+      Resource: "*",
+      Condition: { StringLike: { "cloudwatch:namespace": "/aws/sagemaker/*" } },
+    },
+  ];
+  if (access.ecrRepository) statements.push(...ecrPullStatements(access));
   return policy(...statements);
 }

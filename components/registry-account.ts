@@ -33,6 +33,12 @@ export interface RegistryAccountArgs {
    */
   readonly noncurrentVersionExpirationDays?: number;
   /**
+   * Permissions boundary of the training role (the registry stage's workload boundary, which the
+   * stage's deployer requires on every role it creates).
+   * @default - no boundary
+   */
+  readonly permissionsBoundaryArn?: pulumi.Input<string>;
+  /**
    * Tags on every resource.
    * @default {}
    */
@@ -116,6 +122,7 @@ export class RegistryAccount extends pulumi.ComponentResource {
       name: names.trainingRole,
       description: `${args.serviceName}: SageMaker training jobs and model registration`,
       assumeRolePolicy: JSON.stringify(sagemakerTrustPolicy(args.account)),
+      permissionsBoundary: args.permissionsBoundaryArn,
       tags,
     }, child);
     new aws.iam.RolePolicy(`${name}-training-policy`, {

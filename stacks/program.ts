@@ -60,19 +60,6 @@ export function createStack(config: StackConfig): StackOutputs {
   });
   const opts = { provider };
 
-  let registryOutputs: StackOutputs["registry"];
-  if (hostsRegistry) {
-    const reg = new RegistryAccount(`${serviceName}-registry`, {
-      serviceName, account: registry, consumers, models: project.models, ecrRepository: project.ecrRepository,
-    }, opts);
-    registryOutputs = {
-      artifactBucketName: reg.artifactBucketName,
-      modelPackageGroupNames: reg.modelPackageGroupNames,
-      ecrRepositoryUrl: reg.ecrRepositoryUrl,
-      trainingRoleArn: reg.trainingRoleArn,
-    };
-  }
-
   const ci = project.ciPrincipal;
   const deployment = new DeploymentAccount(`${serviceName}-${stage}`, {
     stage: { stage, account },
@@ -82,6 +69,24 @@ export function createStack(config: StackConfig): StackOutputs {
     createOidcProvider: ci.type === "github-oidc" ? ci.createOidcProvider : false,
     noncurrentVersionExpirationDays: config.noncurrentVersionExpirationDays,
   }, opts);
+
+  let registryOutputs: StackOutputs["registry"];
+  if (hostsRegistry) {
+    const reg = new RegistryAccount(`${serviceName}-registry`, {
+      serviceName,
+      account: registry,
+      consumers,
+      models: project.models,
+      ecrRepository: project.ecrRepository,
+      permissionsBoundaryArn: deployment.workloadBoundaryArn,
+    }, opts);
+    registryOutputs = {
+      artifactBucketName: reg.artifactBucketName,
+      modelPackageGroupNames: reg.modelPackageGroupNames,
+      ecrRepositoryUrl: reg.ecrRepositoryUrl,
+      trainingRoleArn: reg.trainingRoleArn,
+    };
+  }
 
   const endpoints: Record<string, pulumi.Output<string>> = {};
   for (const [key, endpoint] of Object.entries(config.endpoints)) {

@@ -146,6 +146,7 @@ const NAME_RULES: Readonly<Record<string, NameRule>> = {
     },
   },
   "aws:iam/role:Role": { what: "IAM role name", min: 1, max: 64, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
+  "aws:iam/policy:Policy": { what: "IAM managed policy name", min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
   "aws:iam/rolePolicy:RolePolicy": { what: "IAM inline policy name", min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
   "aws:cloudwatch/metricAlarm:MetricAlarm": {
     what: "CloudWatch alarm name",

@@ -7,6 +7,7 @@ import {
   ecrRegistryHost,
   ecrRepositoryArn,
   kmsAliasArn,
+  policyArn,
   roleArn,
   sagemakerArn,
   type AccountRef,
@@ -79,6 +80,14 @@ const TYPES: Readonly<Record<string, TypeModel>> = {
       id: name,
       state: { arn: roleArn(account, name), uniqueId: `AROA${uuid.replace(/-/g, "").slice(0, 17).toUpperCase()}` },
     }),
+  },
+  "aws:iam/policy:Policy": {
+    nameProperty: "name",
+    global: true,
+    outputs: ({ name, account, uuid }) => {
+      const arn = policyArn(account, name);
+      return { id: arn, state: { arn, policyId: `ANPA${uuid.replace(/-/g, "").slice(0, 17).toUpperCase()}` } };
+    },
   },
   "aws:iam/rolePolicy:RolePolicy": {
     nameProperty: "name",
@@ -185,6 +194,11 @@ export function identityOf(type: string, logicalName: string, inputs: Readonly<R
 /** Logical name + "-" + 7 hex digits, transformed as the provider does; never truncated (DESIGN §5.3). */
 export function autoName(logicalName: string, digest: string, transform?: (name: string) => string): string {
   return `${transform ? transform(logicalName) : logicalName}-${digest.slice(0, AUTO_NAME_HEX_DIGITS)}`;
+}
+
+/** True when the plan models this resource type's naming, ids and outputs (not the generic fallback). */
+export function isModelledType(type: string): boolean {
+  return TYPES[type] !== undefined;
 }
 
 /** The input property that holds a type's physical name, when the type has one. */

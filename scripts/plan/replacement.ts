@@ -52,6 +52,10 @@ export const REPLACEMENT_RULES: Readonly<Record<string, ReplacementRule>> = {
     forceNew: ["name", "namePrefix", "path"],
     source: "iam/role.go: name, name_prefix and path are ForceNew",
   },
+  "aws:iam/policy:Policy": {
+    forceNew: ["name", "namePrefix", "path", "description"],
+    source: "iam/policy.go and docs r/iam_policy: name, name_prefix, path and description force a new resource; policy is a new policy version in place",
+  },
   "aws:iam/rolePolicy:RolePolicy": {
     forceNew: ["name", "namePrefix", "role"],
     source: "iam/role_policy.go: name, name_prefix and role are ForceNew; policy is PutRolePolicy in place",

@@ -101,7 +101,7 @@ describe("DeploymentAccount key and bucket", () => {
     expect(ofType(recorded, T.component).map((r) => r.name)).toEqual([NAME]);
     expect(ofType(recorded, T.encryptionKey).map((r) => r.name)).toEqual([`${NAME}-key`]);
     expect(ofType(recorded, T.secureBucket).map((r) => r.name)).toEqual([`${NAME}-bucket`]);
-    expect(ofType(recorded, T.role).map((r) => r.name)).toEqual([`${NAME}-execution-role`, `${NAME}-deployer-role`, `${NAME}-previewer-role`]);
+    expect(ofType(recorded, T.role).map((r) => r.name).sort()).toEqual([`${NAME}-deployer-role`, `${NAME}-execution-role`, `${NAME}-previewer-role`]);
   });
 
   test("GIVEN a stage WHEN built THEN its key rotates, has the stage alias and a policy for its own account only", async () => {

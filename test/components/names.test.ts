@@ -61,6 +61,7 @@ describe("stageNames", () => {
       executionRole: "fraud-detection-qa-sagemaker-execution",
       deployerRole: "fraud-detection-qa-deployer",
       previewerRole: "fraud-detection-qa-previewer",
+      workloadBoundary: "fraud-detection-qa-workload-boundary",
     });
   });
 

@@ -21,6 +21,7 @@ import {
   type Statement,
   tlsOnlyStatement,
   trainingRolePolicy,
+  workloadBoundaryPolicy,
 } from "../../components/policies";
 
 const SERVICE = "fraud-detection";
@@ -440,7 +441,7 @@ describe("deployerPolicy", () => {
       "arn:aws:sagemaker:eu-west-1:222222222222:endpoint-config/fraud-detection-*",
       "arn:aws:sagemaker:eu-west-1:222222222222:endpoint/fraud-detection-*",
     ]);
-    expect(bySid(consumer, "StackRoles").Resource).toBe("arn:aws:iam::222222222222:role/fraud-detection-*");
+    expect(bySid(consumer, "BoundedRoles").Resource).toBe("arn:aws:iam::222222222222:role/fraud-detection-*");
     expect(bySid(consumer, "RollbackAlarms").Resource).toBe("arn:aws:cloudwatch:eu-west-1:222222222222:alarm:fraud-detection-*");
   });
 
@@ -534,5 +535,74 @@ describe("deployer grants that services use on the deployer's behalf", () => {
     const withProvider = bySid(deployerPolicy({ ...deployerScope, manageOidcProvider: true }), "GithubOidcProvider");
     expect(withProvider.Resource).toBe(`arn:aws:iam::${CONSUMERS[1].account.accountId}:oidc-provider/token.actions.githubusercontent.com`);
     expect(deployerPolicy(deployerScope).Statement.map((s) => s.Sid)).not.toContain("GithubOidcProvider");
+  });
+});
+
+describe("the workload permissions boundary", () => {
+  const BOUNDARY = "arn:aws:iam::222222222222:policy/fraud-detection-qa-workload-boundary";
+  const consumerScope = { serviceName: SERVICE, stage: QA, registry: REGISTRY, models: ["fraud-scorer"], hostsRegistry: false, ecrRepository: true };
+  const registryScope = { ...consumerScope, stage: SANDBOX, hostsRegistry: true };
+  const access = { serviceName: SERVICE, registry: REGISTRY, models: ["fraud-scorer", "risk-ranker"], ecrRepository: true };
+
+  /** IAM-style match of a resource pattern (with * wildcards) against a concrete resource (which may hold * too). */
+  const covers = (pattern: string, resource: string) =>
+    new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`).test(resource);
+
+  /** Every (action, resource) an identity policy allows that no boundary statement allows. */
+  function uncovered(identity: PolicyDocument, boundary: PolicyDocument): string[] {
+    const missing: string[] = [];
+    for (const s of identity.Statement.filter((x) => x.Effect === "Allow")) {
+      for (const action of ([] as string[]).concat(s.Action)) {
+        for (const resource of ([] as string[]).concat(s.Resource ?? "*")) {
+          const ok = boundary.Statement.some((b) => b.Effect === "Allow" && ([] as string[]).concat(b.Action).includes(action)
+            && ([] as string[]).concat(b.Resource ?? "*").some((p) => covers(p, resource)));
+          if (!ok) missing.push(`${action} on ${resource}`);
+        }
+      }
+    }
+    return missing;
+  }
+
+  test("GIVEN a consumer stage THEN its boundary allows everything its execution role's policy allows", () => {
+    const boundary = workloadBoundaryPolicy(QA, access, false);
+    expect(uncovered(executionRolePolicy(QA, "arn:aws:kms:eu-west-1:222222222222:key/k", access), boundary)).toEqual([]);
+  });
+
+  test("GIVEN the registry stage THEN its boundary also allows everything the training role's policy allows", () => {
+    const boundary = workloadBoundaryPolicy(SANDBOX, access, true);
+    expect(uncovered(trainingRolePolicy(access, "arn:aws:kms:eu-west-1:111111111111:key/k"), boundary)).toEqual([]);
+    expect(uncovered(executionRolePolicy(SANDBOX, "arn:aws:kms:eu-west-1:111111111111:key/k", access), boundary)).toEqual([]);
+  });
+
+  test("GIVEN a consumer stage THEN its boundary does not let a workload register model versions", () => {
+    const boundary = workloadBoundaryPolicy(QA, access, false);
+    expect(uncovered(trainingRolePolicy(access, "arn:aws:kms:eu-west-1:111111111111:key/k"), boundary))
+      .toEqual(expect.arrayContaining([expect.stringMatching(/^sagemaker:CreateModelPackage on /)]));
+  });
+
+  test("GIVEN the coverage check THEN it reports an action the boundary lacks", () => {
+    const boundary = policy({ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::b/*" });
+    expect(uncovered(policy({ Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: "arn:aws:s3:::b/k" }), boundary))
+      .toEqual(["s3:PutObject on arn:aws:s3:::b/k"]);
+  });
+
+  test("GIVEN a deployer THEN it creates and changes role policies only on roles that carry the stage's boundary", () => {
+    const bounded = bySid(deployerPolicy(consumerScope), "BoundedRoles");
+    expect(bounded.Action).toEqual(expect.arrayContaining(["iam:CreateRole", "iam:PutRolePolicy"]));
+    expect(bounded.Condition).toEqual({ StringEquals: { "iam:PermissionsBoundary": BOUNDARY } });
+  });
+
+  test("GIVEN a deployer THEN no unconditioned role-writing action reaches beyond the workload roles", () => {
+    const writes = deployerPolicy(registryScope).Statement.filter((s) => s.Effect === "Allow" && s.Condition === undefined
+      && ([] as string[]).concat(s.Action).some((a) => /^iam:(Create|Put|Update|Delete|Attach|Tag|Untag)/.test(a)));
+    expect(writes.flatMap((s) => ([] as string[]).concat(s.Resource ?? [])).sort()).toEqual([
+      "arn:aws:iam::111111111111:role/fraud-detection-sagemaker-training",
+      "arn:aws:iam::111111111111:role/fraud-detection-sandbox-sagemaker-execution",
+    ]);
+  });
+
+  test("GIVEN a deployer THEN removing a role's boundary is denied", () => {
+    const deny = bySid(deployerPolicy(consumerScope), "KeepBoundaries");
+    expect(deny).toMatchObject({ Effect: "Deny", Action: "iam:DeleteRolePermissionsBoundary" });
   });
 });

@@ -1,10 +1,12 @@
 import { changedPaths } from "../../scripts/plan/diff";
+import { planStack } from "../../scripts/plan/engine";
 import { deploymentOf, estimateEndpoint } from "../../scripts/plan/estimates";
-import { identityOf } from "../../scripts/plan/naming";
+import { identityOf, isModelledType } from "../../scripts/plan/naming";
 import { HOURLY_USD, PRICE_TABLE } from "../../scripts/plan/prices";
 import { shortType } from "../../scripts/plan/render";
 import { forcesReplacement, REPLACEMENT_RULES } from "../../scripts/plan/replacement";
 import type { PlannedResource } from "../../scripts/plan/types";
+import { REPO_ROOT } from "../support/stack-files";
 
 /** The provider model of the plan, without running the program: naming, ids and ARNs, replacement, estimates. */
 
@@ -165,5 +167,18 @@ describe("shortType", () => {
     ["mlplatform:sagemaker:BlueGreenEndpoint", "sagemaker:BlueGreenEndpoint"],
   ])("GIVEN %s WHEN shortened THEN it reads %s", (type, short) => {
     expect(shortType(type)).toBe(short);
+  });
+});
+
+describe("coverage of the program's resource types", () => {
+  it("GIVEN every shipped stack WHEN planned THEN each cloud resource type has a naming model and a replacement rule with its source", async () => {
+    const types = new Set<string>();
+    for (const stage of ["sandbox", "qa", "prod"]) {
+      for (const r of (await planStack(REPO_ROOT, stage)).resources) if (r.custom) types.add(r.type);
+    }
+    expect(types.size).toBeGreaterThan(15);
+    const unmodelled = [...types].filter((t) => !isModelledType(t));
+    const unruled = [...types].filter((t) => REPLACEMENT_RULES[t] === undefined || REPLACEMENT_RULES[t].source.length === 0);
+    expect({ unmodelled, unruled }).toEqual({ unmodelled: [], unruled: [] });
   });
 });

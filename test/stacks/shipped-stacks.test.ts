@@ -1,5 +1,6 @@
+import { planStack } from "../../scripts/plan/engine";
 import type { OfflineRun, RegisteredResource } from "../../stacks/offline-run";
-import { copyProject, endpointPath, runStack, STAGES } from "../support/stack-files";
+import { copyProject, endpointPath, REPO_ROOT, runStack, STAGES } from "../support/stack-files";
 
 const ACCOUNTS: Record<string, string> = { sandbox: "111111111111", qa: "222222222222", prod: "333333333333" };
 const REGION = "eu-west-1";
@@ -74,6 +75,19 @@ describe("the shipped stacks", () => {
     for (const r of [...models, ...configs]) expect(r.inputs.name).toBeUndefined();
     expect(ofType(run, "aws:sagemaker/endpoint:Endpoint").map((r) => r.inputs.name).sort())
       .toEqual(["fraud-detection-fraud-scorer", "fraud-detection-txn-embedder"]);
+  });
+
+  it.each(STAGES)("GIVEN the %s stack THEN every workload role carries the stage's permissions boundary and the CI roles do not", async (stage) => {
+    // The plan's provider model gives the boundary policy its real ARN (the bare mocks echo inputs only).
+    const plan = await planStack(REPO_ROOT, stage);
+    const boundaryArn = `arn:aws:iam::${ACCOUNTS[stage]}:policy/fraud-detection-${stage}-workload-boundary`;
+    expect(plan.resources.filter((r) => r.type === "aws:iam/policy:Policy").map((r) => r.id)).toEqual([boundaryArn]);
+    const roles = plan.resources.filter((r) => r.type === "aws:iam/role:Role");
+    for (const role of roles) {
+      const ci = /-(deployer|previewer)-role$/.test(role.name);
+      expect([role.name, role.inputs.permissionsBoundary]).toEqual([role.name, ci ? undefined : boundaryArn]);
+    }
+    expect(roles.filter((r) => r.inputs.permissionsBoundary !== undefined)).toHaveLength(stage === "sandbox" ? 2 : 1);
   });
 
   it("GIVEN production THEN every endpoint runs at least two instances and deploys as a canary with auto-rollback", () => {
