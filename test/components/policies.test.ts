@@ -542,7 +542,6 @@ describe("the workload permissions boundary", () => {
   const BOUNDARY = "arn:aws:iam::222222222222:policy/fraud-detection-qa-workload-boundary";
   const consumerScope = { serviceName: SERVICE, stage: QA, registry: REGISTRY, models: ["fraud-scorer"], hostsRegistry: false, ecrRepository: true };
   const registryScope = { ...consumerScope, stage: SANDBOX, hostsRegistry: true };
-  const access = { serviceName: SERVICE, registry: REGISTRY, models: ["fraud-scorer", "risk-ranker"], ecrRepository: true };
 
   /** IAM-style match of a resource pattern (with * wildcards) against a concrete resource (which may hold * too). */
   const covers = (pattern: string, resource: string) =>
@@ -564,19 +563,19 @@ describe("the workload permissions boundary", () => {
   }
 
   test("GIVEN a consumer stage THEN its boundary allows everything its execution role's policy allows", () => {
-    const boundary = workloadBoundaryPolicy(QA, access, false);
-    expect(uncovered(executionRolePolicy(QA, "arn:aws:kms:eu-west-1:222222222222:key/k", access), boundary)).toEqual([]);
+    const boundary = workloadBoundaryPolicy(QA, access(true), false);
+    expect(uncovered(executionRolePolicy(QA, "arn:aws:kms:eu-west-1:222222222222:key/k", access(true)), boundary)).toEqual([]);
   });
 
   test("GIVEN the registry stage THEN its boundary also allows everything the training role's policy allows", () => {
-    const boundary = workloadBoundaryPolicy(SANDBOX, access, true);
-    expect(uncovered(trainingRolePolicy(access, "arn:aws:kms:eu-west-1:111111111111:key/k"), boundary)).toEqual([]);
-    expect(uncovered(executionRolePolicy(SANDBOX, "arn:aws:kms:eu-west-1:111111111111:key/k", access), boundary)).toEqual([]);
+    const boundary = workloadBoundaryPolicy(SANDBOX, access(true), true);
+    expect(uncovered(trainingRolePolicy(access(true), "arn:aws:kms:eu-west-1:111111111111:key/k"), boundary)).toEqual([]);
+    expect(uncovered(executionRolePolicy(SANDBOX, "arn:aws:kms:eu-west-1:111111111111:key/k", access(true)), boundary)).toEqual([]);
   });
 
   test("GIVEN a consumer stage THEN its boundary does not let a workload register model versions", () => {
-    const boundary = workloadBoundaryPolicy(QA, access, false);
-    expect(uncovered(trainingRolePolicy(access, "arn:aws:kms:eu-west-1:111111111111:key/k"), boundary))
+    const boundary = workloadBoundaryPolicy(QA, access(true), false);
+    expect(uncovered(trainingRolePolicy(access(true), "arn:aws:kms:eu-west-1:111111111111:key/k"), boundary))
       .toEqual(expect.arrayContaining([expect.stringMatching(/^sagemaker:CreateModelPackage on /)]));
   });
 
