@@ -1,18 +1,20 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { EncryptionKey } from "./encryption-key";
-import { GITHUB_OIDC_HOST, stageNames } from "./names";
 import {
   type CiPrincipal,
   ciTrustPolicy,
-  type Consumer,
   deployerPolicy,
-  executionRolePolicy,
   previewerPolicy,
+  workloadBoundaryPolicy,
+} from "./ci-policies";
+import { EncryptionKey } from "./encryption-key";
+import { GITHUB_OIDC_HOST, stageNames } from "./names";
+import {
+  type Consumer,
+  executionRolePolicy,
   type RegistryAccess,
   sagemakerTrustPolicy,
   stageKeyPolicy,
-  workloadBoundaryPolicy,
 } from "./policies";
 import { SecureBucket } from "./secure-bucket";
 

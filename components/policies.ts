@@ -1,6 +1,7 @@
 /**
- * IAM, bucket, key and registry policy documents, as pure functions of names and ARNs. Both sides
- * of every cross-account grant are built here from the same derived names (components/names.ts):
+ * IAM, bucket, key and registry policy documents, as pure functions of names and ARNs (the CI
+ * roles' policies are in ci-policies.ts). Both sides of every cross-account grant are built here
+ * from the same derived names (components/names.ts):
  * the registry's resource policies name the consumer accounts and, where the service supports a
  * condition, exactly the consumer roles; each consumer's identity policy names exactly the
  * registry's resources. No `Allow` statement uses a wildcard action; the only wildcard resources
@@ -9,21 +10,15 @@
 import {
   type AccountRef,
   accountRootArn,
-  alarmArn,
   bucketArn,
   ecrRepositoryArn,
-  GITHUB_OIDC_HOST,
-  githubOidcProviderArn,
-  kmsAliasArn,
   kmsKeysArn,
   logGroupArn,
   modelPackageGroupArn,
   modelPackageGroupName,
   modelPackagesArn,
-  policyArn,
   registryNames,
   roleArn,
-  sagemakerArn,
   stageNames,
 } from "./names";
 
@@ -219,7 +214,7 @@ export function executionRolePolicy(stage: Consumer, ownKeyArn: string, access: 
 }
 
 /** Pull of the registry's inference images, for a role in any account. */
-function ecrPullStatements(access: RegistryAccess): Statement[] {
+export function ecrPullStatements(access: RegistryAccess): Statement[] {
   const repository = ecrRepositoryArn(access.registry, registryNames(access.serviceName, access.registry).ecrRepository);
   return [
     // GetAuthorizationToken has no resource type.
@@ -254,270 +249,6 @@ export function trainingRolePolicy(access: RegistryAccess, keyArn: string): Poli
       Effect: "Allow",
       Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
       Resource: [logGroupArn(registry, logGroup), logGroupArn(registry, `${logGroup}:log-stream:*`)],
-    },
-  ];
-  if (access.ecrRepository) statements.push(...ecrPullStatements(access));
-  return policy(...statements);
-}
-
-/** What the stage's deployer role manages: everything the stack creates, by name prefix. */
-export interface DeployerScope {
-  readonly serviceName: string;
-  readonly stage: Consumer;
-  readonly registry: AccountRef;
-  readonly models: readonly string[];
-  /** The stage hosts the registry: the deployer also manages groups, the artifact bucket and ECR. */
-  readonly hostsRegistry: boolean;
-  readonly ecrRepository: boolean;
-  /**
-   * The stack manages the account's GitHub OIDC provider.
-   * @default false
-   */
-  readonly manageOidcProvider?: boolean;
-}
-
-/**
- * Identity policy of a stage's deployer role (the role CI assumes to run `pulumi up`): create,
- * update and delete exactly the resources the stack owns, scoped by the service's name prefix.
- */
-export function deployerPolicy(scope: DeployerScope): PolicyDocument {
-  const { serviceName, stage, registry } = scope;
-  const account = stage.account;
-  const names = stageNames(serviceName, stage.stage, account);
-  const prefix = `${serviceName}-`;
-  const sm = (type: string) => sagemakerArn(account, `${type}/${prefix}*`);
-  const buckets = [bucketArn(account, names.bucket)];
-  const aliases = [kmsAliasArn(account, names.kmsAlias)];
-  const groups = scope.models.map((m) => modelPackageGroupName(serviceName, m));
-  const boundary = policyArn(account, names.workloadBoundary);
-  const workloadRoles = [roleArn(account, names.executionRole)];
-  if (scope.hostsRegistry) workloadRoles.push(roleArn(account, registryNames(serviceName, registry).trainingRole));
-  if (scope.hostsRegistry) {
-    const reg = registryNames(serviceName, registry);
-    buckets.push(bucketArn(account, reg.artifactBucket));
-    aliases.push(kmsAliasArn(account, reg.kmsAlias));
-  }
-  const statements: Statement[] = [
-    // GetCallerIdentity, CreateKey and ListAliases have no resource type.
-    { Sid: "AccountWide", Effect: "Allow", Action: ["sts:GetCallerIdentity", "kms:CreateKey", "kms:ListAliases"], Resource: "*" },
-    {
-      Sid: "SageMakerServing",
-      Effect: "Allow",
-      Action: [
-        "sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel",
-        "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel", "sagemaker:DeleteTags",
-        "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel", "sagemaker:ListTags",
-        "sagemaker:UpdateEndpoint",
-      ],
-      Resource: [sm("model"), sm("endpoint-config"), sm("endpoint")],
-    },
-    {
-      Sid: "RegistryVersionsForModels",
-      Effect: "Allow",
-      Action: ["sagemaker:CreateModel", "sagemaker:DescribeModelPackage"],
-      Resource: groups.map((g) => modelPackagesArn(registry, g)),
-    },
-    {
-      // Roles the stack creates carry the workload boundary: the deployer can create and change
-      // roles only with it (iam:PermissionsBoundary), so it cannot mint a role stronger than the
-      // workloads need, nor change its own role or the previewer's (they have no boundary).
-      Sid: "BoundedRoles",
-      Effect: "Allow",
-      Action: ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
-      Resource: roleArn(account, `${prefix}*`),
-      Condition: { StringEquals: { "iam:PermissionsBoundary": boundary } },
-    },
-    {
-      // These actions take no boundary condition: they are limited to the workload roles by name.
-      Sid: "WorkloadRoles",
-      Effect: "Allow",
-      Action: ["iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole"],
-      Resource: workloadRoles,
-    },
-    {
-      Sid: "ReadStackRoles",
-      Effect: "Allow",
-      Action: ["iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies"],
-      Resource: roleArn(account, `${prefix}*`),
-    },
-    {
-      Sid: "ReadBoundary",
-      Effect: "Allow",
-      Action: ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"],
-      Resource: boundary,
-    },
-    {
-      Sid: "KeepBoundaries",
-      Effect: "Deny",
-      Action: "iam:DeleteRolePermissionsBoundary",
-      Resource: roleArn(account, "*"),
-    },
-    {
-      Sid: "PassExecutionRoles",
-      Effect: "Allow",
-      Action: "iam:PassRole",
-      Resource: [roleArn(account, names.executionRole), roleArn(account, registryNames(serviceName, registry).trainingRole)],
-      Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
-    },
-    {
-      Sid: "StackBuckets",
-      Effect: "Allow",
-      Action: [
-        "s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:GetAccelerateConfiguration", "s3:GetBucketAcl",
-        "s3:GetBucketCORS", "s3:GetBucketLocation", "s3:GetBucketLogging", "s3:GetBucketObjectLockConfiguration",
-        "s3:GetBucketOwnershipControls", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock", "s3:GetBucketRequestPayment",
-        "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketWebsite", "s3:GetEncryptionConfiguration",
-        "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration", "s3:ListBucket", "s3:PutBucketOwnershipControls",
-        "s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:PutBucketVersioning",
-        "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration",
-      ],
-      Resource: buckets,
-    },
-    {
-      // Key ARNs hold a random id: keys are reached by the account's key ARNs, aliases by name.
-      Sid: "StackKeys",
-      Effect: "Allow",
-      Action: [
-        "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
-        "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
-        "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
-      ],
-      Resource: [kmsKeysArn(account), ...aliases],
-    },
-    {
-      // SageMaker (endpoint storage) and ECR create grants on the caller's behalf, never for a person.
-      Sid: "ServiceGrants",
-      Effect: "Allow",
-      Action: "kms:CreateGrant",
-      Resource: kmsKeysArn(account),
-      Condition: { Bool: { "kms:GrantIsForAWSResource": true } },
-    },
-    {
-      Sid: "RollbackAlarms",
-      Effect: "Allow",
-      Action: ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"],
-      Resource: alarmArn(account, `${prefix}*`),
-    },
-  ];
-  if (scope.manageOidcProvider) {
-    statements.push({
-      Sid: "GithubOidcProvider",
-      Effect: "Allow",
-      Action: [
-        "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:GetOpenIDConnectProvider",
-        "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
-      ],
-      Resource: githubOidcProviderArn(account),
-    });
-  }
-  if (scope.hostsRegistry) {
-    statements.push({
-      Sid: "RegistryGroups",
-      Effect: "Allow",
-      Action: [
-        "sagemaker:AddTags", "sagemaker:CreateModelPackageGroup", "sagemaker:DeleteModelPackageGroup",
-        "sagemaker:DeleteModelPackageGroupPolicy", "sagemaker:DescribeModelPackageGroup", "sagemaker:GetModelPackageGroupPolicy",
-        "sagemaker:ListTags", "sagemaker:PutModelPackageGroupPolicy",
-      ],
-      Resource: groups.map((g) => modelPackageGroupArn(registry, g)),
-    });
-    if (scope.ecrRepository) {
-      statements.push({
-        Sid: "RegistryRepository",
-        Effect: "Allow",
-        Action: [
-          "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DeleteRepositoryPolicy", "ecr:DescribeRepositories",
-          "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:PutImageScanningConfiguration",
-          "ecr:PutImageTagMutability", "ecr:SetRepositoryPolicy", "ecr:TagResource", "ecr:UntagResource",
-        ],
-        Resource: ecrRepositoryArn(registry, registryNames(serviceName, registry).ecrRepository),
-      });
-    }
-  }
-  return policy(...statements);
-}
-
-/** Who may assume the stage's CI roles (mirrors the `ciPrincipal` project config). */
-export type CiPrincipal =
-  | { readonly type: "github-oidc"; readonly repository: string }
-  | { readonly type: "iam-role"; readonly roleArn: string };
-
-/**
- * Trust policy of a CI role. With GitHub OIDC the deployer is bound to the GitHub environment named
- * after the stage (where approvals are configured), and the read-only previewer to pull requests.
- */
-export function ciTrustPolicy(principal: CiPrincipal, account: AccountRef, subject: { environment: string } | "pull_request"): PolicyDocument {
-  if (principal.type === "iam-role") {
-    return policy({ Effect: "Allow", Principal: { AWS: principal.roleArn }, Action: "sts:AssumeRole" });
-  }
-  const sub = subject === "pull_request"
-    ? `repo:${principal.repository}:pull_request`
-    : `repo:${principal.repository}:environment:${subject.environment}`;
-  return policy({
-    Effect: "Allow",
-    Principal: { Federated: githubOidcProviderArn(account) },
-    Action: "sts:AssumeRoleWithWebIdentity",
-    Condition: { StringEquals: { [`${GITHUB_OIDC_HOST}:aud`]: "sts.amazonaws.com", [`${GITHUB_OIDC_HOST}:sub`]: sub } },
-  });
-}
-
-const READ_VERBS = /^[a-z0-9]+:(Describe|Get|List)/;
-
-/**
- * The previewer's policy: the read-only part of the deployer's, for `pulumi preview` in pull
- * requests. It can see what the stack owns and change nothing.
- */
-export function previewerPolicy(scope: DeployerScope): PolicyDocument {
-  const statements = deployerPolicy(scope).Statement.flatMap((statement) => {
-    const actions = ([] as string[]).concat(statement.Action).filter((a) => READ_VERBS.test(a));
-    return actions.length === 0 ? [] : [{ ...statement, Action: actions }];
-  });
-  return policy(...statements);
-}
-
-/**
- * The workload boundary: the most any role the deployer creates may do (the execution role and,
- * in the registry stage, the training role). It is a superset of their identity policies, written
- * with the service's name prefix so adding a model does not change it (only an administrator may).
- */
-export function workloadBoundaryPolicy(stage: Consumer, access: RegistryAccess, hostsRegistry: boolean): PolicyDocument {
-  const { serviceName, registry } = access;
-  const account = stage.account;
-  const ownBucket = bucketArn(account, stageNames(serviceName, stage.stage, account).bucket);
-  const registryBucket = bucketArn(registry, registryNames(serviceName, registry).artifactBucket);
-  const logGroups = logGroupArn(account, "/aws/sagemaker/*");
-  const sagemakerActions = ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"];
-  if (hostsRegistry) sagemakerActions.push("sagemaker:CreateModelPackage", "sagemaker:ListModelPackages");
-  const statements: Statement[] = [
-    { Sid: "Objects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: [`${ownBucket}/*`, `${registryBucket}/*`] },
-    { Sid: "Buckets", Effect: "Allow", Action: "s3:ListBucket", Resource: [ownBucket, registryBucket] },
-    { Sid: "OwnKeys", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], Resource: kmsKeysArn(account) },
-    {
-      Sid: "RegistryKey",
-      Effect: "Allow",
-      Action: ["kms:Decrypt", "kms:DescribeKey"],
-      Resource: kmsKeysArn(registry),
-      Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": registryNames(serviceName, registry).kmsAlias } },
-    },
-    {
-      Sid: "Registry",
-      Effect: "Allow",
-      Action: sagemakerActions,
-      Resource: [sagemakerArn(registry, `model-package-group/${serviceName}-*`), sagemakerArn(registry, `model-package/${serviceName}-*/*`)],
-    },
-    {
-      Sid: "Logs",
-      Effect: "Allow",
-      Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-      Resource: [logGroups, `${logGroups}:log-stream:*`],
-    },
-    {
-      // PutMetricData has no resource type; the namespace condition narrows it.
-      Sid: "Metrics",
-      Effect: "Allow",
-      Action: "cloudwatch:PutMetricData",
-      Resource: "*",
-      Condition: { StringLike: { "cloudwatch:namespace": "/aws/sagemaker/*" } },
     },
   ];
   if (access.ecrRepository) statements.push(...ecrPullStatements(access));

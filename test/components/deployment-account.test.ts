@@ -1,13 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
-import type * as component from "../../components/deployment-account";
 import {
   type CiPrincipal,
   ciTrustPolicy,
-  type Consumer,
   deployerPolicy,
   type DeployerScope,
-  executionRolePolicy,
   previewerPolicy,
+} from "../../components/ci-policies";
+import type * as component from "../../components/deployment-account";
+import {
+  type Consumer,
+  executionRolePolicy,
   type RegistryAccess,
   sagemakerTrustPolicy,
   stageKeyPolicy,

@@ -1,10 +1,14 @@
 import {
   type CiPrincipal,
   ciTrustPolicy,
-  type Consumer,
-  consumerRoleArns,
   deployerPolicy,
   type DeployerScope,
+  previewerPolicy,
+  workloadBoundaryPolicy,
+} from "../../components/ci-policies";
+import {
+  type Consumer,
+  consumerRoleArns,
   ECR_PULL_ACTIONS,
   ecrRepositoryPolicy,
   executionRolePolicy,
@@ -12,7 +16,6 @@ import {
   modelPackageGroupPolicy,
   policy,
   type PolicyDocument,
-  previewerPolicy,
   type RegistryAccess,
   registryBucketStatements,
   registryKeyPolicy,
@@ -21,7 +24,6 @@ import {
   type Statement,
   tlsOnlyStatement,
   trainingRolePolicy,
-  workloadBoundaryPolicy,
 } from "../../components/policies";
 
 const SERVICE = "fraud-detection";
