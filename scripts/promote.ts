@@ -5,12 +5,12 @@ import { AWS_CLI_HELP, AWS_CLI_OPTIONS, awsSettings, clientsForAccount, createAw
 import {
   CliError, COMMON_OPTIONS, describeKnownError, EXIT, type Io, isError, parseOptions, print, processIo, required, runTool, table,
 } from "./lib/cli";
+import { groupOf, type Registry, registryAccount, registryTarget } from "./lib/registry";
 import { checkImageChanges, parseStackFile, planPromotion, type PromotionPlan, type StackFile } from "./promote/changes";
 import { applyChanges, withValidatedProposal, writeWhole } from "./promote/edit";
 import { offlinePlanDiff, type PlanDiffHook, type PlanDiffInput } from "./promote/plan-diff";
 import { type CheckedVersion, checkApprovedVersions } from "./promote/registry-check";
 import { promotionRoute } from "./promote/stages";
-import { groupOf, type Registry, registryAccount, registryTarget } from "./registry";
 import { readProjectConfig } from "../stacks/config/files";
 import { stackFileName } from "../stacks/config/load";
 

@@ -6,7 +6,7 @@ import { parse } from "yaml";
 import { stageNames } from "../../components/names";
 import type { ServiceDefinition } from "../../projen/service";
 import { addWorkflows } from "../../projen/workflows";
-import { registryTarget } from "../../scripts/registry";
+import { registryTarget } from "../../scripts/lib/registry";
 import { parseProjectConfig, type ProjectConfig } from "../../stacks/config/schema";
 
 interface Step { name?: string; uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string> }

@@ -7,9 +7,9 @@ import { mockClient } from "aws-sdk-client-mock";
 import { Testing, Project } from "projen";
 import { isScalar, parse, parseDocument } from "yaml";
 import { addPromoteTasks } from "../../projen/promote-tasks";
+import { registryTarget } from "../../scripts/lib/registry";
 import { main, type PromoteDeps } from "../../scripts/promote";
 import { offlinePlanDiff } from "../../scripts/promote/plan-diff";
-import { registryTarget } from "../../scripts/registry";
 import { readProjectConfig } from "../../stacks/config/files";
 
 const REPO_ROOT = join(__dirname, "..", "..");

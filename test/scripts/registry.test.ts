@@ -17,7 +17,8 @@ import { mockClient } from "aws-sdk-client-mock";
 import { Project, Testing } from "projen";
 import { modelPackageGroupName, registryNames, roleArn, stageNames } from "../../components/names";
 import { addScriptTasks } from "../../projen/script-tasks";
-import { latestApproved, listVersions, main } from "../../scripts/registry";
+import { latestApproved, listVersions } from "../../scripts/lib/registry";
+import { main } from "../../scripts/registry";
 import { readProjectConfig } from "../../stacks/config/files";
 
 const sm = mockClient(SageMakerClient);

@@ -1,0 +1,264 @@
+import { createHash, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import {
+  CreateModelPackageCommand,
+  type CreateModelPackageInput,
+  ModelApprovalStatus,
+  paginateListModelPackages,
+  type ProductionVariantInstanceType,
+  type SageMakerClient,
+  UpdateModelPackageCommand,
+} from "@aws-sdk/client-sagemaker";
+import { type AccountTarget, type RetryOptions, retryingClient } from "./aws";
+import { CliError, UsageError } from "./cli";
+import { type AccountRef, modelPackageGroupName, registryNames, roleArn, stageNames } from "../../components/names";
+import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../stacks/config/instance-types";
+import { checkModelPackageArn, type ProjectConfig } from "../../stacks/config/schema";
+
+/**
+ * The model registry: register, list, approve or reject versions of the service's models, and find
+ * the newest approved one. Each operation is a function that takes its SageMaker client; the CLI
+ * (scripts/registry.ts) only parses arguments and builds clients.
+ */
+
+/** The registry of one service: its models, in the registry stage's account and the project's region. */
+export interface Registry {
+  readonly project: ProjectConfig;
+  readonly region: string;
+}
+
+export function registryAccount(registry: Registry): AccountRef {
+  const stage = registry.project.stages.find((s) => s.name === registry.project.registryStage);
+  if (stage === undefined) throw new CliError(`the registry stage "${registry.project.registryStage}" is not one of the stages`);
+  return { accountId: stage.accountId, region: registry.region };
+}
+
+/** Where registry calls happen, and the role to assume from other accounts: the registry stage's deployer role. */
+export function registryTarget(registry: Registry, roleArnOverride?: string): AccountTarget {
+  const account = registryAccount(registry);
+  const deployer = stageNames(registry.project.serviceName, registry.project.registryStage, account).deployerRole;
+  return { accountId: account.accountId, roleArn: roleArnOverride ?? roleArn(account, deployer) };
+}
+
+/** The model package group of one of the project's models; unknown models are refused with the valid ones. */
+export function groupOf(registry: Registry, model: string): string {
+  if (!registry.project.models.includes(model)) {
+    throw new UsageError(`unknown model "${model}"; this service's models are ${registry.project.models.join(", ")}`);
+  }
+  return modelPackageGroupName(registry.project.serviceName, model);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation metrics.
+//
+// CreateModelPackage takes metrics only as report documents in S3 (ModelMetrics.*.MetricsSource:
+// S3Uri, ContentType, ContentDigest), never inline values. The numbers a reviewer decides on
+// would then need S3 reads in the registry account, and ListModelPackages/DescribeModelPackage
+// would not show them. So the CLI records each metric in CustomerMetadataProperties
+// (`metric:<name>` = the number as a string; at most 50 entries, keys <= 128 and values <= 256
+// characters), which DescribeModelPackage returns and SageMaker Studio shows. When the training
+// pipeline has already written the same report to S3 (--metrics-s3-uri), the CLI also links it as
+// ModelMetrics.ModelQuality.Statistics with the sha256 of the local file as ContentDigest, so the
+// linked document provably is the one whose numbers were recorded. The CLI does not upload
+// anything itself: artifacts are written by the training job, next to model.tar.gz.
+// ---------------------------------------------------------------------------------------------
+
+const METRIC_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+const MAX_METRICS = 50;
+
+/** A validated evaluation report: metric name to value, and the sha256 of the file it came from. */
+export interface EvaluationReport {
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly sha256: string;
+}
+
+/** Parses an evaluation file: a flat JSON object of metric names to finite numbers ({"mae": 0.12, "rmse": 0.3}). */
+export function parseMetrics(text: string, file: string): EvaluationReport {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new CliError(`${file}: is not valid JSON (${(error as Error).message})`);
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+    throw new CliError(`${file}: must be a JSON object of metric names to numbers, such as {"mae": 0.12, "rmse": 0.3}`);
+  }
+  const entries = Object.entries(doc);
+  const problems: string[] = [];
+  if (entries.length === 0) problems.push("has no metrics");
+  if (entries.length > MAX_METRICS) problems.push(`has ${entries.length} metrics; at most ${MAX_METRICS} fit in a model version's metadata`);
+  for (const [name, value] of entries) {
+    if (!METRIC_NAME.test(name)) problems.push(`"${name}": metric names are 1-64 letters, digits, "_", "." or "-", starting with a letter`);
+    if (typeof value !== "number" || !Number.isFinite(value)) problems.push(`"${name}": must be a finite number, got ${JSON.stringify(value)}`);
+  }
+  if (problems.length > 0) throw new CliError(`${file}: ${problems.join("; ")}`);
+  return { metrics: Object.fromEntries(entries) as Record<string, number>, sha256: createHash("sha256").update(text).digest("hex") };
+}
+
+export function readMetricsFile(file: string): EvaluationReport {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new CliError(`cannot read the metrics file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return parseMetrics(text, file);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands.
+// ---------------------------------------------------------------------------------------------
+
+/** What `register` records. */
+export interface RegisterRequest {
+  readonly model: string;
+  /** ECR image in the registry's region, with a tag or digest. */
+  readonly image: string;
+  /** s3:// URL of model.tar.gz in the registry's artifact bucket (the stage accounts can read only that bucket). */
+  readonly modelDataUrl: string;
+  /** @default - none recorded */
+  readonly contentTypes?: readonly string[];
+  /** @default - none recorded */
+  readonly responseTypes?: readonly string[];
+  /** @default - none recorded */
+  readonly instanceTypes?: readonly string[];
+  /** @default - none */
+  readonly description?: string;
+  /** @default - no metrics */
+  readonly report?: EvaluationReport;
+  /** The same report in S3, linked as ModelMetrics; needs `report`. @default - not linked */
+  readonly reportS3Uri?: string;
+  /** Idempotency token, the same on every retry, so a retried call never creates two versions. @default - a new UUID */
+  readonly clientToken?: string;
+}
+
+/** `<account>.dkr.ecr.<region>.amazonaws.com/<repository>` with a `:tag` or `@sha256:` digest; captures the region. */
+const ECR_IMAGE = /^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\/[a-z0-9][a-z0-9._/-]*(:\w[\w.-]{0,127}|@sha256:[0-9a-f]{64})$/;
+const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
+const MIME_TYPE = /^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/;
+const INSTANCE_TYPES: readonly string[] = PRODUCTION_VARIANT_INSTANCE_TYPES;
+
+/** Validates a registration against the project and builds the CreateModelPackage request; makes no AWS call. */
+export function createModelPackageInput(registry: Registry, request: RegisterRequest): CreateModelPackageInput {
+  const group = groupOf(registry, request.model);
+  const account = registryAccount(registry);
+  const image = ECR_IMAGE.exec(request.image);
+  if (!image) {
+    throw new UsageError(`--image must be an ECR image with a tag or digest, <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>; got "${request.image}"`);
+  }
+  if (image[1] !== registry.region) throw new UsageError(`--image must be in ${registry.region}, the registry's region (SageMaker pulls from its own region); got ${image[1]}`);
+  const bucket = registryNames(registry.project.serviceName, account).artifactBucket;
+  const data = S3_URL.exec(request.modelDataUrl);
+  if (!data || !data[2].endsWith(".tar.gz")) throw new UsageError(`--model-data-url must be an s3://bucket/key URL of a .tar.gz archive; got "${request.modelDataUrl}"`);
+  if (data[1] !== bucket) {
+    throw new UsageError(`--model-data-url must be in the registry bucket ${bucket}, which the stage accounts may read; got bucket "${data[1]}"`);
+  }
+  for (const [option, types] of [["content-type", request.contentTypes], ["response-type", request.responseTypes]] as const) {
+    const bad = (types ?? []).find((t) => !MIME_TYPE.test(t));
+    if (bad !== undefined) throw new UsageError(`--${option} must be a MIME type such as text/csv; got "${bad}"`);
+  }
+  const badInstance = (request.instanceTypes ?? []).find((t) => !INSTANCE_TYPES.includes(t));
+  if (badInstance !== undefined) throw new UsageError(`--instance-type must be a SageMaker instance type such as ml.m5.large; got "${badInstance}"`);
+  if ((request.description?.length ?? 0) > 1024) throw new UsageError("--description must be at most 1024 characters");
+  if (request.reportS3Uri !== undefined) {
+    if (request.report === undefined) throw new UsageError("--metrics-s3-uri needs --metrics, the local copy of the same report");
+    if (!S3_URL.test(request.reportS3Uri)) throw new UsageError(`--metrics-s3-uri must be an s3://bucket/key URL; got "${request.reportS3Uri}"`);
+  }
+  const nonEmpty = <T>(list: readonly T[] | undefined) => (list !== undefined && list.length > 0 ? [...list] : undefined);
+  return {
+    ModelPackageGroupName: group,
+    ModelPackageDescription: request.description,
+    ModelApprovalStatus: ModelApprovalStatus.PENDING_MANUAL_APPROVAL,
+    ClientToken: request.clientToken ?? randomUUID(),
+    InferenceSpecification: {
+      Containers: [{ Image: request.image, ModelDataUrl: request.modelDataUrl }],
+      SupportedContentTypes: nonEmpty(request.contentTypes),
+      SupportedResponseMIMETypes: nonEmpty(request.responseTypes),
+      SupportedRealtimeInferenceInstanceTypes: nonEmpty(request.instanceTypes) as ProductionVariantInstanceType[] | undefined,
+    },
+    CustomerMetadataProperties: request.report === undefined ? undefined
+      : Object.fromEntries(Object.entries(request.report.metrics).map(([name, value]) => [`metric:${name}`, String(value)])),
+    ModelMetrics: request.reportS3Uri === undefined || request.report === undefined ? undefined : {
+      ModelQuality: {
+        Statistics: { ContentType: "application/json", S3Uri: request.reportS3Uri, ContentDigest: `sha256:${request.report.sha256}` },
+      },
+    },
+  };
+}
+
+/** Registers a new version (PendingManualApproval); returns its ARN. */
+export async function registerVersion(sagemaker: SageMakerClient, input: CreateModelPackageInput, retry: RetryOptions = {}): Promise<string> {
+  const out = await retryingClient(sagemaker, retry).send(new CreateModelPackageCommand(input));
+  if (out.ModelPackageArn === undefined) throw new CliError("CreateModelPackage returned no ARN");
+  return out.ModelPackageArn;
+}
+
+/** One version of a model, as `list` shows it. */
+export interface ModelVersion {
+  readonly arn: string;
+  readonly version: number | undefined;
+  readonly approvalStatus: string;
+  /** Creation progress: Pending, InProgress, Completed, Failed, Deleting. */
+  readonly packageStatus: string;
+  readonly createdAt: string;
+  readonly description?: string;
+}
+
+/** Every version of a group (all pages), newest first; optionally only those with one approval status. */
+export async function listVersions(
+  sagemaker: SageMakerClient, group: string, filter: { status?: ModelApprovalStatus } = {}, retry: RetryOptions = {},
+): Promise<ModelVersion[]> {
+  const versions: ModelVersion[] = [];
+  const pages = paginateListModelPackages({ client: retryingClient(sagemaker, retry), pageSize: 100 }, {
+    ModelPackageGroupName: group, ModelApprovalStatus: filter.status, SortBy: "CreationTime", SortOrder: "Descending",
+  });
+  for await (const page of pages) {
+    for (const s of page.ModelPackageSummaryList ?? []) {
+      versions.push({
+        arn: s.ModelPackageArn ?? "",
+        version: s.ModelPackageVersion,
+        approvalStatus: s.ModelApprovalStatus ?? "Unknown",
+        packageStatus: s.ModelPackageStatus ?? "Unknown",
+        createdAt: (s.CreationTime ?? new Date(0)).toISOString(),
+        description: s.ModelPackageDescription,
+      });
+    }
+  }
+  // The API sorts each listing already; sorting again keeps the order a guarantee of this function.
+  return versions.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || (b.version ?? 0) - (a.version ?? 0));
+}
+
+/** The newest Approved version of a group, if any. */
+export async function latestApproved(sagemaker: SageMakerClient, group: string, retry: RetryOptions = {}): Promise<ModelVersion | undefined> {
+  const approved = await listVersions(sagemaker, group, { status: ModelApprovalStatus.APPROVED }, retry);
+  return approved.find((v) => v.approvalStatus === ModelApprovalStatus.APPROVED);
+}
+
+/** Checks that an ARN is a version of one of the project's models in the registry; returns the model. */
+export function modelOfVersionArn(registry: Registry, arn: string): string {
+  const group = /^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package\/([a-zA-Z0-9-]{1,63})\/\d+$/.exec(arn)?.[1];
+  if (group === undefined) {
+    throw new UsageError(`--arn must be a model version ARN arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>; got "${arn}"`);
+  }
+  const model = registry.project.models.find((m) => modelPackageGroupName(registry.project.serviceName, m) === group);
+  if (model === undefined) {
+    const groups = registry.project.models.map((m) => modelPackageGroupName(registry.project.serviceName, m));
+    throw new UsageError(`--arn is a version of group ${group}, which is not one of this service's groups (${groups.join(", ")})`);
+  }
+  const problem = checkModelPackageArn(arn, { region: registry.region, registryAccountId: registryAccount(registry).accountId, group });
+  if (problem !== undefined) throw new UsageError(`--arn ${problem}`);
+  return model;
+}
+
+/** Approves or rejects a version, recording why. */
+export async function setApproval(
+  sagemaker: SageMakerClient, change: { arn: string; status: "Approved" | "Rejected"; description: string }, retry: RetryOptions = {},
+): Promise<void> {
+  await retryingClient(sagemaker, retry).send(new UpdateModelPackageCommand({
+    ModelPackageArn: change.arn, ModelApprovalStatus: change.status, ApprovalDescription: change.description,
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line.
+// ---------------------------------------------------------------------------------------------
