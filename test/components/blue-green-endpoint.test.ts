@@ -2,7 +2,7 @@ import type * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type * as component from "../../components/blue-green-endpoint";
 import type { DeploymentConfig } from "../../stacks/config/schema";
-import { ofType, onlyOfType, RecordedResource, recordResources, valueOf } from "../support/mocks";
+import { ofType, onlyOfType, RecordedResource, recordResources, valueOf, resourceErrorOf } from "../support/mocks";
 
 const NAME = "fraud-detection-fraud-scorer";
 const REJECTED = "fraud-detection-rejected";
@@ -58,13 +58,7 @@ async function deploy(overrides: Partial<component.BlueGreenEndpointArgs> = {}, 
 
 /** The message of the error the constructor throws. */
 function rejection(overrides: Partial<component.BlueGreenEndpointArgs>, name = REJECTED): string {
-  try {
-    new mod.BlueGreenEndpoint(name, { ...baseArgs, ...overrides });
-  } catch (error) {
-    expect(error).toBeInstanceOf(pulumi.ResourceError);
-    return (error as Error).message;
-  }
-  throw new Error("expected the constructor to throw");
+  return resourceErrorOf(() => new mod.BlueGreenEndpoint(name, { ...baseArgs, ...overrides }));
 }
 
 describe("BlueGreenEndpoint resources", () => {

@@ -15,7 +15,7 @@ import {
   stageKeyPolicy,
   tlsOnlyStatement,
 } from "../../components/policies";
-import { ofType, onlyOfType, RecordedResource, valueOf } from "../support/mocks";
+import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { mockArn, policyInput, recordAccountResources, settled } from "../support/resources";
 
 const NAME = "fraud-detection-qa";
@@ -88,13 +88,7 @@ async function build(overrides: Partial<component.DeploymentAccountArgs> = {}) {
 
 /** The message of the error the constructor throws. */
 function rejection(overrides: Partial<component.DeploymentAccountArgs>): string {
-  try {
-    new mod.DeploymentAccount("rejected-account", { ...baseArgs, ...overrides });
-  } catch (error) {
-    expect(error).toBeInstanceOf(pulumi.ResourceError);
-    return (error as Error).message;
-  }
-  throw new Error("expected the constructor to throw");
+  return resourceErrorOf(() => new mod.DeploymentAccount("rejected-account", { ...baseArgs, ...overrides }));
 }
 
 describe("DeploymentAccount key and bucket", () => {

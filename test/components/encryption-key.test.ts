@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type * as component from "../../components/encryption-key";
 import { stageKeyPolicy } from "../../components/policies";
-import { ofType, onlyOfType, RecordedResource, valueOf } from "../support/mocks";
+import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { mockArn, mockKeyId, policyInput, recordAccountResources, settled } from "../support/resources";
 
 const NAME = "stage-key";
@@ -34,13 +34,7 @@ async function build(overrides: Partial<component.EncryptionKeyArgs> = {}) {
 
 /** The message of the error the constructor throws. */
 function rejection(overrides: Partial<component.EncryptionKeyArgs>): string {
-  try {
-    new mod.EncryptionKey("rejected-key", { ...baseArgs, ...overrides });
-  } catch (error) {
-    expect(error).toBeInstanceOf(pulumi.ResourceError);
-    return (error as Error).message;
-  }
-  throw new Error("expected the constructor to throw");
+  return resourceErrorOf(() => new mod.EncryptionKey("rejected-key", { ...baseArgs, ...overrides }));
 }
 
 describe("EncryptionKey resources", () => {

@@ -10,7 +10,7 @@ import {
   trainingRolePolicy,
 } from "../../components/policies";
 import type * as component from "../../components/registry-account";
-import { ofType, onlyOfType, RecordedResource, valueOf } from "../support/mocks";
+import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { mockArn, policyInput, recordAccountResources, settled } from "../support/resources";
 
 const NAME = "fraud-detection-registry";
@@ -67,13 +67,7 @@ async function build(overrides: Partial<component.RegistryAccountArgs> = {}) {
 
 /** The message of the error the constructor throws. */
 function rejection(overrides: Partial<component.RegistryAccountArgs>): string {
-  try {
-    new mod.RegistryAccount("rejected-registry", { ...baseArgs, ...overrides });
-  } catch (error) {
-    expect(error).toBeInstanceOf(pulumi.ResourceError);
-    return (error as Error).message;
-  }
-  throw new Error("expected the constructor to throw");
+  return resourceErrorOf(() => new mod.RegistryAccount("rejected-registry", { ...baseArgs, ...overrides }));
 }
 
 describe("RegistryAccount key and bucket", () => {

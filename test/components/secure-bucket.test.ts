@@ -1,6 +1,5 @@
-import * as pulumi from "@pulumi/pulumi";
 import type * as component from "../../components/secure-bucket";
-import { ofType, onlyOfType, RecordedResource, valueOf } from "../support/mocks";
+import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { policyInput, recordAccountResources, settled } from "../support/resources";
 
 const NAME = "stage-bucket";
@@ -40,13 +39,7 @@ async function build(overrides: Partial<component.SecureBucketArgs> = {}) {
 
 /** The message of the error the constructor throws. */
 function rejection(overrides: Partial<component.SecureBucketArgs>): string {
-  try {
-    new mod.SecureBucket("rejected-bucket", { ...baseArgs, ...overrides });
-  } catch (error) {
-    expect(error).toBeInstanceOf(pulumi.ResourceError);
-    return (error as Error).message;
-  }
-  throw new Error("expected the constructor to throw");
+  return resourceErrorOf(() => new mod.SecureBucket("rejected-bucket", { ...baseArgs, ...overrides }));
 }
 
 describe("SecureBucket resources", () => {

@@ -51,3 +51,14 @@ export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
     return value;
   }));
 }
+
+/** The message of the pulumi.ResourceError a component's constructor throws; fails when it does not throw. */
+export function resourceErrorOf(construct: () => unknown): string {
+  try {
+    construct();
+  } catch (error) {
+    expect(error).toBeInstanceOf(pulumi.ResourceError);
+    return (error as Error).message;
+  }
+  throw new Error("expected the constructor to throw");
+}
