@@ -121,7 +121,8 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Sid: "PassExecutionRoles",
       Effect: "Allow",
       Action: "iam:PassRole",
-      Resource: [roleArn(account, names.executionRole), roleArn(account, registryNames(serviceName, registry).trainingRole)],
+      // Only the stage's own workload roles: the training role exists in the registry stage alone.
+      Resource: workloadRoles,
       Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
     },
     {

@@ -4,7 +4,7 @@ import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import { parse } from "yaml";
 import { estimateStack } from "./estimates";
 import {
-  checkOfConfigProblem, checkOfFieldProblem, checkResources, checkRollouts, FindingSink, hostingTypesFor, instanceTypesOf, stackUrn,
+  checkOfConfigProblem, checkOfFieldProblem, checkResources, checkRollouts, FindingSink, stackUrn,
 } from "./findings";
 import { type Identity, identityOf } from "./naming";
 import type { PlannedResource, StackPlan } from "./types";
@@ -189,7 +189,7 @@ export async function planStack(projectDir: string, stage: string, project = rea
   });
 
   const endpointKeyOf = endpointKeyResolver(resources, config, project.serviceName);
-  checkResources(sink, { resources, endpointKeyOf, hostingTypes: await hostingTypesFor(instanceTypesOf(resources)) });
+  checkResources(sink, { resources, endpointKeyOf });
   const estimates = estimateStack(resources, endpointKeyOf);
   checkRollouts(sink, estimates.endpoints);
   return { stack: stage, file, account: config.accountId, region: config.region, resources, findings: sink.findings, estimates, config };

@@ -69,8 +69,11 @@ export interface CheckContext {
   readonly resources: readonly PlannedResource[];
   /** The stack-file endpoint key a resource belongs to (`fraud-scorer`), or null. */
   readonly endpointKeyOf: (resource: PlannedResource) => string | null;
-  /** The SageMaker hosting instance types (at least those the stack uses), from hostingTypesFor. */
-  readonly hostingTypes: ReadonlySet<string>;
+  /**
+   * The SageMaker hosting instance types.
+   * @default HOSTING_INSTANCE_TYPES
+   */
+  readonly hostingTypes?: ReadonlySet<string>;
 }
 
 const at = (r: PlannedResource) => ({ urn: r.urn, name: r.name });
@@ -256,23 +259,11 @@ function checkEnvironment(sink: FindingSink, ctx: CheckContext, r: PlannedResour
 
 // ---- instance types ------------------------------------------------------------------------------
 
-/** The instance types of the stack's EndpointConfigurations. */
-export function instanceTypesOf(resources: readonly PlannedResource[]): string[] {
-  return resources.filter((r) => r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration")
-    .flatMap((r) => ((r.inputs.productionVariants ?? []) as { instanceType?: string }[]).map((v) => v.instanceType))
-    .filter((t): t is string => t !== undefined);
-}
-
 /**
- * The hosting instance types to check the stack's against: the AWS SDK's ProductionVariantInstanceType,
- * the list terraform-provider-aws validates instance_type against. The SDK client is large, so it is
- * loaded only when the stack uses a type the price table does not list (every priced type is a hosting
- * type; a test keeps it so).
+ * The hosting instance types: the AWS SDK's ProductionVariantInstanceType (the list
+ * terraform-provider-aws validates instance_type against), as generated into the config schema.
  */
-export async function hostingTypesFor(instanceTypes: readonly string[]): Promise<ReadonlySet<string>> {
-  if (instanceTypes.every((t) => hourlyPrice(t) !== undefined)) return new Set(instanceTypes);
-  return new Set<string>(PRODUCTION_VARIANT_INSTANCE_TYPES);
-}
+export const HOSTING_INSTANCE_TYPES: ReadonlySet<string> = new Set(PRODUCTION_VARIANT_INSTANCE_TYPES);
 
 function checkInstanceTypes(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
   const variants = (r.inputs.productionVariants ?? []) as { instanceType?: string; variantName?: string }[];
@@ -280,7 +271,7 @@ function checkInstanceTypes(sink: FindingSink, ctx: CheckContext, r: PlannedReso
     const type = variant.instanceType;
     if (type === undefined) continue;
     const key = endpointKey(ctx, r, "instanceType");
-    if (!ctx.hostingTypes.has(type)) {
+    if (!(ctx.hostingTypes ?? HOSTING_INSTANCE_TYPES).has(type)) {
       sink.add("instance-type", at(r), key, `"${type}" is not a SageMaker hosting instance type (ProductionVariantInstanceType); use one such as ml.m5.large`);
     } else if (hourlyPrice(type) === undefined) {
       sink.add("price-unknown", at(r), key, `no price for ${type} in the price table (${PRICE_TABLE.region}, ${PRICE_TABLE.date}); `

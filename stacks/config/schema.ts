@@ -197,10 +197,9 @@ export interface StageContext {
 /** A stage's own config: Pulumi.<stage>.yaml (keys under the `mlplatform:` namespace). */
 export function stageConfigSchema(context: StageContext) {
   const { project, stage, region } = context;
-  const accountOf = (name: string) => project.stages.find((s) => s.name === name)?.accountId ?? "";
-  const registry = { accountId: accountOf(project.registryStage), region };
+  const registry = { accountId: accountOfStage(project, project.registryStage) ?? "", region };
   const registryBucket = registryNames(project.serviceName, registry).artifactBucket;
-  const stageBucket = stageNames(project.serviceName, stage, { accountId: accountOf(stage), region }).bucket;
+  const stageBucket = stageNames(project.serviceName, stage, { accountId: accountOfStage(project, stage) ?? "", region }).bucket;
   const ecrPrefix = `${ecrRegistryHost(registry)}/${registryNames(project.serviceName, registry).ecrRepository}`;
 
   return z.strictObject({

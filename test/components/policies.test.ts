@@ -430,10 +430,7 @@ describe("deployerPolicy", () => {
   test("GIVEN a deployer WHEN its policy is built THEN it passes only the stage's SageMaker roles, and only to SageMaker", () => {
     const statement = bySid(consumer, "PassExecutionRoles");
     expect(granting(consumer, (a) => a === "iam:PassRole")).toEqual([statement]);
-    expect(statement.Resource).toEqual([
-      "arn:aws:iam::222222222222:role/fraud-detection-qa-sagemaker-execution",
-      "arn:aws:iam::222222222222:role/fraud-detection-sagemaker-training",
-    ]);
+    expect(statement.Resource).toEqual(["arn:aws:iam::222222222222:role/fraud-detection-qa-sagemaker-execution"]);
     expect(statement.Condition).toEqual({ StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } });
   });
 
@@ -605,5 +602,17 @@ describe("the workload permissions boundary", () => {
   test("GIVEN a deployer THEN removing a role's boundary is denied", () => {
     const deny = bySid(deployerPolicy(consumerScope), "KeepBoundaries");
     expect(deny).toMatchObject({ Effect: "Deny", Action: "iam:DeleteRolePermissionsBoundary" });
+  });
+});
+
+describe("the deployer's iam:PassRole", () => {
+  test("GIVEN a consumer stage THEN it passes only its execution role; GIVEN the registry stage THEN the training role too", () => {
+    const base = { serviceName: SERVICE, registry: REGISTRY, models: MODELS, ecrRepository: true };
+    expect(bySid(deployerPolicy({ ...base, stage: QA, hostsRegistry: false }), "PassExecutionRoles").Resource)
+      .toEqual(["arn:aws:iam::222222222222:role/fraud-detection-qa-sagemaker-execution"]);
+    expect(bySid(deployerPolicy({ ...base, stage: SANDBOX, hostsRegistry: true }), "PassExecutionRoles").Resource).toEqual([
+      "arn:aws:iam::111111111111:role/fraud-detection-sandbox-sagemaker-execution",
+      "arn:aws:iam::111111111111:role/fraud-detection-sagemaker-training",
+    ]);
   });
 });
