@@ -10,6 +10,10 @@ import {
   stageNames,
 } from "../../components/names";
 
+// Config is parsed a few times per process: compiling each object schema to a fast parser (zod's
+// default) costs more than it saves.
+z.config({ jitless: true });
+
 /**
  * The config schema: one zod schema for the project-level config (Pulumi.yaml, shared by every
  * stack) and one for a stage's config (Pulumi.<stage>.yaml). Their inferred types are what the
