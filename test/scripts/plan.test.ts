@@ -1,11 +1,12 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Project, Testing } from "projen";
 import type { Document } from "yaml";
-import { addPlanTasks, PLAN_BUNDLE, PLAN_BUNDLE_ARGS } from "../../projen/plan-tasks";
+import { addPlanTasks, PLAN_BUNDLE_ARGS, PLAN_DIR, PLAN_LAUNCHER } from "../../projen/plan-tasks";
 import { HELP, main } from "../../scripts/plan/cli";
+import { withoutRuntimeDebugging } from "../../scripts/plan/engine";
 import { copyProject, endpointPath, REPO_ROOT } from "../support/stack-files";
 
 /** The `plan` command line: output formats, exit statuses and mistakes in how it is called. */
@@ -157,8 +158,44 @@ describe("mistakes in how plan is called", () => {
   });
 });
 
+describe("the plan's runtime debugging switch", () => {
+  // The real module object, as the engine swaps its helper (an ES namespace copy would not see the swap).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const debuggable = require("@pulumi/pulumi/runtime/debuggable") as { debuggablePromise(p: Promise<unknown>, ctx: string): Promise<unknown> };
+  const original = debuggable.debuggablePromise;
+
+  it("GIVEN the program runs WHEN inside the switch THEN Pulumi's promises are left unwrapped and traces are empty; after it, all is restored", async () => {
+    const promise = Promise.resolve(1);
+    const inside = await withoutRuntimeDebugging(async () => ({
+      same: debuggable.debuggablePromise(promise, "test") === promise,
+      limit: Error.stackTraceLimit,
+      stack: new Error("x").stack,
+    }));
+    expect(inside).toEqual({ same: true, limit: 0, stack: "" });
+    expect(debuggable.debuggablePromise).toBe(original);
+    expect(debuggable.debuggablePromise(promise, "test")).not.toBe(promise);
+    expect(Error.stackTraceLimit).toBeGreaterThan(0);
+  });
+
+  it("GIVEN the program throws WHEN inside the switch THEN the error comes through and all is restored", async () => {
+    await expect(withoutRuntimeDebugging(() => Promise.reject(new Error("program failed")))).rejects.toThrow("program failed");
+    expect(debuggable.debuggablePromise).toBe(original);
+    expect(new Error("x").stack).toContain("x");
+  });
+
+  it("GIVEN MLPLATFORM_PLAN_STACK_TRACES=1 WHEN inside the switch THEN nothing is changed", async () => {
+    process.env.MLPLATFORM_PLAN_STACK_TRACES = "1";
+    try {
+      const same = await withoutRuntimeDebugging(async () => debuggable.debuggablePromise === original && Error.stackTraceLimit > 0);
+      expect(same).toBe(true);
+    } finally {
+      delete process.env.MLPLATFORM_PLAN_STACK_TRACES;
+    }
+  });
+});
+
 describe("the projen tasks", () => {
-  it("GIVEN a project WHEN the plan tasks are added THEN plan and plan:diff build the bundle, then run it with the caller's arguments", () => {
+  it("GIVEN a project WHEN the plan tasks are added THEN plan and plan:diff build the bundle, then run its launcher with the caller's arguments", () => {
     // An explicit outdir: in a test run under the temp dir (as CI clones are) projen would use the cwd.
     const outdir = mkdtempSync(join(tmpdir(), "plan-tasks-"));
     const project = new Project({ name: "plan-tasks", outdir });
@@ -166,27 +203,41 @@ describe("the projen tasks", () => {
     const tasks = Testing.synth(project)[".projen/tasks.json"].tasks;
     const build = { exec: `esbuild ${PLAN_BUNDLE_ARGS.join(" ")}` };
     expect(tasks.plan.description).toContain("Offline plan");
-    expect(tasks.plan.steps).toEqual([build, { exec: `node ${PLAN_BUNDLE}`, receiveArgs: true }]);
-    expect(tasks["plan:diff"].steps).toEqual([build, { exec: `node ${PLAN_BUNDLE} diff`, receiveArgs: true }]);
+    expect(tasks.plan.steps).toEqual([build, { exec: `node ${PLAN_LAUNCHER}`, receiveArgs: true }]);
+    expect(tasks["plan:diff"].steps).toEqual([build, { exec: `node ${PLAN_LAUNCHER} diff`, receiveArgs: true }]);
     expect(tasks["bench:plan"].steps).toEqual([{ exec: "ts-node --transpile-only scripts/bench/plan-bench.ts", receiveArgs: true }]);
-    expect(PLAN_BUNDLE_ARGS).toEqual(expect.arrayContaining(["scripts/plan.ts", "--bundle", "--external:@pulumi/*", `--outfile=${PLAN_BUNDLE}`]));
+    expect(PLAN_BUNDLE_ARGS).toEqual(expect.arrayContaining([
+      "scripts/plan.ts", "scripts/plan/launch.ts", "--bundle", "--external:@pulumi/*", `--outdir=${PLAN_DIR}`,
+    ]));
     rmSync(outdir, { recursive: true, force: true });
   });
 });
 
 describe("the plan bundle", () => {
-  it("GIVEN the bundle the plan task builds WHEN run as plain node THEN it plans a shipped stack", () => {
+  it("GIVEN the bundle and launcher the plan task builds WHEN run as plain node THEN they plan every stack, the same with and without the code cache", () => {
     // Inside the project, so the bundle's external packages (Pulumi) resolve from its node_modules.
     mkdirSync(join(REPO_ROOT, "node_modules", ".cache"), { recursive: true });
     const out = mkdtempSync(join(REPO_ROOT, "node_modules", ".cache", "plan-bundle-test-"));
     try {
-      const bundle = join(out, "plan.js");
-      const args = PLAN_BUNDLE_ARGS.map((a) => (a.startsWith("--outfile=") ? `--outfile=${bundle}` : a));
+      const args = PLAN_BUNDLE_ARGS.map((a) => (a.startsWith("--outdir=") ? `--outdir=${out}` : a));
       execFileSync(join(REPO_ROOT, "node_modules", ".bin", "esbuild"), args, { cwd: REPO_ROOT, stdio: "pipe" });
-      const json = JSON.parse(execFileSync(process.execPath, [bundle, "--stack", "qa", "--json"], { cwd: REPO_ROOT, encoding: "utf8" })) as
-        { stacks: { stack: string; account: string; resources: unknown[] }[] };
-      expect(json.stacks.map((s) => [s.stack, s.account])).toEqual([["qa", "222222222222"]]);
-      expect(json.stacks[0].resources.length).toBeGreaterThan(20);
+      const runPlan = (script: string) => {
+        // All stacks: about 170 kB of JSON, more than a pipe holds, so an exit before stdout drains would truncate it.
+        const child = spawnSync(process.execPath, [join(out, script), "--json"], {
+          cwd: REPO_ROOT, encoding: "utf8", env: { ...process.env, MLPLATFORM_PLAN_CACHE: "report" },
+        });
+        return { code: child.status, json: child.stdout, cache: /code cache (\w+)/.exec(child.stderr)?.[1] };
+      };
+      const first = runPlan("launch.js");
+      const second = runPlan("launch.js");
+      const direct = runPlan("plan.js");
+      expect([first.code, first.cache, second.code, second.cache, direct.code]).toEqual([0, "miss", 0, "hit", 0]);
+      const json = JSON.parse(second.json) as { stacks: { stack: string; account: string; resources: unknown[] }[] };
+      expect(json.stacks.map((s) => [s.stack, s.account])).toEqual([["sandbox", "111111111111"], ["qa", "222222222222"], ["prod", "333333333333"]]);
+      expect(json.stacks[1].resources.length).toBeGreaterThan(20);
+      expect(second.json.length).toBeGreaterThan(128 * 1024);
+      expect(second.json).toBe(first.json);
+      expect(direct.json).toBe(first.json);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
