@@ -27,6 +27,9 @@ export const CHECKS: Readonly<Record<string, { readonly severity: Severity; read
   "rollback-alarm-window": { severity: "warning", description: "the baking period is too short for the rollback alarms to fire" },
   "rollback-alarm-external": { severity: "warning", description: "a rollback alarm this stack does not create, so the plan cannot check it" },
   "price-unknown": { severity: "warning", description: "an instance type without a price in the price table" },
+  "single-instance-traffic-shift": {
+    severity: "warning", description: "a canary or linear rollout on one instance: the first step already moves all traffic",
+  },
   "replacement": { severity: "error", description: "(plan diff) a change replaces an Endpoint, a bucket or a KMS key" },
   "replacement-hazard": { severity: "warning", description: "(plan diff) a delete-first replacement or a deletion of a stateful resource" },
 };
@@ -409,6 +412,14 @@ export function checkRollouts(sink: FindingSink, estimates: readonly EndpointEst
     } else if (e.rolloutMinutes > WARN_ABOVE_MINUTES) {
       sink.add("rollout-near-limit", where, configKey, `estimated rollout ${e.rolloutMinutes} min (${how}) is within 25% of the provider's `
         + `${PROVIDER_WAIT_MINUTES}-minute wait for InService; a slow provisioning would fail pulumi up`);
+    }
+    if ((e.strategy === "canary" || e.strategy === "linear") && e.instanceCount === 1) {
+      // SageMaker turns traffic on in whole instances of the green fleet, and documents the canary
+      // and linear step as at most 50% of the variant's instances (TrafficRoutingConfig).
+      sink.add("single-instance-traffic-shift", where, configKey === null ? null : `${configKey}.strategy`,
+        `${e.strategy} on 1 instance: traffic moves in whole instances, so the first step already sends all traffic to the new model and `
+        + "nothing is tested on part of it; SageMaker documents the step as at most 50% of the instances. "
+        + "Use instanceCount 2 or more, or all-at-once with a baking period");
     }
     if (e.maximumExecutionTimeoutMinutes !== null && e.maximumExecutionTimeoutMinutes < e.rolloutMinutes) {
       sink.add("execution-timeout", where, configKey === null ? null : `${configKey}.maximumExecutionTimeoutSeconds`,

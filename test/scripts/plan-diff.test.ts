@@ -106,6 +106,18 @@ describe("plan diff --against <revision>", () => {
     expect(diff.findings.filter((f) => f.check === "replacement").map((f) => f.resource)).toContain("fraud-detection-qa-bucket-bucket");
   });
 
+  it("GIVEN an endpoint removed from qa's stack file WHEN diffed THEN deleting it is a warning that its clients will fail", async () => {
+    edit("Pulumi.qa.yaml", (d) => d.deleteIn(endpointPath("txn-embedder")));
+    const run = await plan("diff", "--against", "HEAD", "--stack", "qa", "--json", "--dir", repo);
+    expect(run.code).toBe(0);
+    const [diff] = diffsOf(run);
+    expect(diff.changes.every((c) => c.op === "delete" && c.name.startsWith("fraud-detection-txn-embedder"))).toBe(true);
+    expect(diff.findings.map((f) => [f.check, f.severity, f.resource, f.message])).toEqual([[
+      "replacement-hazard", "warning", "fraud-detection-txn-embedder-endpoint",
+      "DELETE sagemaker:Endpoint fraud-detection-txn-embedder: clients calling it will fail",
+    ]]);
+  });
+
   it("GIVEN a stack file that did not exist at the revision WHEN diffed THEN every resource is a create, with a note", async () => {
     git("rm", "-q", "--cached", "Pulumi.qa.yaml");
     git("commit", "-q", "-m", "qa not yet tracked");
@@ -170,6 +182,17 @@ describe("plan diff --from <stage> --to <stage>", () => {
     expect(diff.stackSettings).toContainEqual({ setting: "noncurrentVersionExpirationDays", before: 90, after: 365 });
   });
 
+  it("GIVEN prod's endpoint with an extra rollback alarm WHEN compared with qa THEN copying that setting across is a warning that it replaces the live endpoint", async () => {
+    edit("Pulumi.prod.yaml", (d) => d.setIn(endpointPath("fraud-scorer", "alarms", "additionalRollbackAlarmNames"), d.createNode(["fraud-scorer-slo"])));
+    const run = await plan("diff", "--from", "qa", "--to", "prod", "--json", "--dir", repo);
+    expect(run.code).toBe(0);
+    const [diff] = diffsOf(run);
+    expect(diff.findings.filter((f) => f.check === "replacement-hazard").map((f) => [f.severity, f.resource, f.configKey])).toEqual([
+      ["warning", "fraud-detection-fraud-scorer-endpoint", "mlplatform:endpoints.fraud-scorer.alarms.additionalRollbackAlarmNames"],
+    ]);
+    expect(diff.findings.find((f) => f.check === "replacement-hazard")?.message).toContain("would replace the live endpoint");
+  });
+
   it.each([
     [["--from", "qa"], "plan: --to needs a stack name (sandbox, qa, prod) (see plan --help)"],
     [["--from", "qa", "--to", "qa"], "plan: --from and --to name the same stack \"qa\" (see plan --help)"],
@@ -184,6 +207,17 @@ describe("plan diff --from <stage> --to <stage>", () => {
 });
 
 describe("diffPlans", () => {
+  it("GIVEN an explicitly named IAM role whose path changes WHEN diffed THEN its delete-first replacement is a warning", async () => {
+    const before = await planStack(REPO_ROOT, "qa");
+    const role = before.resources.find((r) => r.type === "aws:iam/role:Role" && r.name.endsWith("-execution-role"));
+    expect(role?.autoNamed).toBe(false);
+    const after = { ...before, resources: before.resources.map((r) => (r === role ? { ...r, inputs: { ...r.inputs, path: "/ml/" } } : r)) };
+    const diff = diffPlans(before, after, { mode: "revision", beforeLabel: "a", afterLabel: "b" });
+    expect(diff.changes.map((c) => [c.op, c.name, c.deleteFirst, c.causes])).toEqual([["replace", role?.name, true, ["path"]]]);
+    expect(diff.findings.map((f) => [f.check, f.severity, f.resource])).toEqual([["replacement-hazard", "warning", role?.name]]);
+    expect(diff.findings[0].message).toContain("delete-first (its explicit name cannot exist twice), caused by path");
+  });
+
   it("GIVEN a KMS key whose key spec changes WHEN diffed THEN replacing it is an error", async () => {
     const before = await planStack(REPO_ROOT, "qa");
     const after = {

@@ -1,7 +1,7 @@
 import { ProductionVariantInstanceType } from "@aws-sdk/client-sagemaker";
 import type { Document } from "yaml";
 import { planStack, planStacks } from "../../scripts/plan/engine";
-import { checkResources, FindingSink, HOSTING_INSTANCE_TYPES } from "../../scripts/plan/findings";
+import { CHECKS, checkResources, FindingSink, HOSTING_INSTANCE_TYPES } from "../../scripts/plan/findings";
 import { HOURLY_USD } from "../../scripts/plan/prices";
 import type { Finding, PlannedResource, StackPlan } from "../../scripts/plan/types";
 import { copyProject, endpointPath, type ProjectEdits, REPO_ROOT, STAGES } from "../support/stack-files";
@@ -49,6 +49,11 @@ describe("the shipped stacks", () => {
     expect(finding).toMatchObject({ severity: "warning", stack: "prod", configKey: "mlplatform:endpoints.txn-embedder.deployment" });
     expect(finding.urn).toMatch(/BlueGreenEndpoint\$aws:sagemaker\/endpoint:Endpoint::fraud-detection-txn-embedder-endpoint$/);
     expect(finding.message).toContain("estimated rollout 50 min (1 x 15 min provisioning (assumed) + 35 min of waits)");
+  });
+
+  it("GIVEN qa's linear and prod's canary rollouts on 2-3 instances WHEN planned THEN none is a single-instance traffic shift", () => {
+    expect(STAGES.flatMap((s) => shipped[s].findings).filter((f) => f.check === "single-instance-traffic-shift")).toEqual([]);
+    expect(shipped.qa.estimates.endpoints.map((e) => [e.strategy, e.instanceCount])).toContainEqual(["linear", 2]);
   });
 
   it("GIVEN sandbox's endpoints WHEN planned THEN a baking period shorter than the alarm window is a warning naming waitSeconds", () => {
@@ -136,6 +141,13 @@ const cases: Case[] = [
     { stack: set(endpointPath("fraud-scorer", "alarms", "additionalRollbackAlarmNames"), ["team-slo-breach"]) },
     "mlplatform:endpoints.fraud-scorer.alarms.additionalRollbackAlarmNames", "fraud-detection-fraud-scorer-endpoint",
     "\"team-slo-breach\" is not created by this stack: it must exist in account 222222222222"),
+  kase("single-instance-traffic-shift", "warning", "qa", "a canary on the one-instance GPU endpoint",
+    { stack: set(endpointPath("txn-embedder", "deployment"), { strategy: "canary", canarySizePercent: 50, waitSeconds: 300, terminationWaitSeconds: 0 }) },
+    "mlplatform:endpoints.txn-embedder.deployment.strategy", "fraud-detection-txn-embedder-endpoint",
+    "canary on 1 instance: traffic moves in whole instances, so the first step already sends all traffic"),
+  kase("single-instance-traffic-shift", "warning", "qa", "a linear rollout on the one-instance GPU endpoint",
+    { stack: set(endpointPath("txn-embedder", "deployment"), { strategy: "linear", stepSizePercent: 25, waitSeconds: 120, terminationWaitSeconds: 0 }) },
+    "mlplatform:endpoints.txn-embedder.deployment.strategy", "fraud-detection-txn-embedder-endpoint", "linear on 1 instance"),
   kase("price-unknown", "warning", "qa", "an instance type missing from the price table",
     { stack: set(endpointPath("fraud-scorer", "instanceType"), "ml.m5.24xlarge") },
     "mlplatform:endpoints.fraud-scorer.instanceType", "fraud-detection-fraud-scorer-config", "no price for ml.m5.24xlarge"),
@@ -151,6 +163,15 @@ describe("each finding class, provoked by a stack file", () => {
     if (typeof c.message === "string") expect(finding?.message).toContain(c.message);
     else expect(finding?.message).toMatch(c.message);
     expect(plan.findings.some((f) => f.severity === "error")).toBe(c.severity === "error");
+  });
+});
+
+describe("the list of finding classes", () => {
+  it("GIVEN every class the plan can report WHEN the tests are listed THEN each one is provoked by a test", () => {
+    // The shipped stacks provoke two warnings (above); plan-diff.test.ts provokes the two diff classes.
+    const elsewhere = ["rollout-near-limit", "rollback-alarm-window", "replacement", "replacement-hazard"];
+    const tested = new Set([...cases.map((c) => c.check), ...elsewhere]);
+    expect(Object.keys(CHECKS).filter((check) => !tested.has(check))).toEqual([]);
   });
 });
 
