@@ -31,7 +31,10 @@ export const CHECKS: Readonly<Record<string, { readonly severity: Severity; read
     severity: "warning", description: "a canary or linear rollout on one instance: the first step already moves all traffic",
   },
   "replacement": { severity: "error", description: "(plan diff) a change replaces an Endpoint, a bucket or a KMS key" },
-  "replacement-hazard": { severity: "warning", description: "(plan diff) a delete-first replacement or a deletion of a stateful resource" },
+  "replacement-hazard": {
+    severity: "warning",
+    description: "(plan diff) a delete-first replacement, a deleted endpoint, bucket or key, or (between two stacks) a difference that would replace one",
+  },
 };
 
 /** Builds findings that all name one stack. */

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ProductionVariantInstanceType } from "@aws-sdk/client-sagemaker";
 import type { Document } from "yaml";
 import { planStack, planStacks } from "../../scripts/plan/engine";
@@ -172,6 +174,12 @@ describe("the list of finding classes", () => {
     const elsewhere = ["rollout-near-limit", "rollback-alarm-window", "replacement", "replacement-hazard"];
     const tested = new Set([...cases.map((c) => c.check), ...elsewhere]);
     expect(Object.keys(CHECKS).filter((check) => !tested.has(check))).toEqual([]);
+  });
+
+  it("GIVEN the README's table of checks WHEN compared with the plan's list THEN each class is there with its severity and description", () => {
+    const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+    const rows = Object.entries(CHECKS).map(([check, { severity, description }]) => `| \`${check}\` | ${severity} | ${description} |`);
+    expect(rows.filter((row) => !readme.includes(row))).toEqual([]);
   });
 });
 
