@@ -181,6 +181,8 @@ interface Report {
     readonly planMs: number;
     readonly baselineMs: number;
     readonly ratio: number;
+    /** Plan / baseline of each interleaved pair: how much the machine's noise moves the ratio. */
+    readonly pairRatios: { readonly median: number; readonly min: number; readonly max: number };
     readonly resources: number;
     /** The program alone (its modules and its resource graph under mocks), without the plan's naming, checks and output. */
     readonly programMs: number;
@@ -262,6 +264,7 @@ async function benchmark(runs: number): Promise<Report> {
     const baselineMs = median(baseline);
     const growth = { plan: round(scale[1].planMs / scale[0].planMs, 2), wall: round(scale[1].wallMs / scale[0].wallMs, 2) };
     const ratio = round(planMs / baselineMs, 2);
+    const pairs = plan.map((p, i) => p / baseline[i]);
     return {
       command: "npx ts-node --transpile-only scripts/bench/plan-bench.ts" + (runs === 7 ? "" : ` --runs ${runs}`),
       runs,
@@ -269,6 +272,7 @@ async function benchmark(runs: number): Promise<Report> {
         planMs: round(planMs),
         baselineMs: round(baselineMs),
         ratio,
+        pairRatios: { median: round(median(pairs), 2), min: round(Math.min(...pairs), 2), max: round(Math.max(...pairs), 2) },
         resources,
         programMs: round(median(program)),
         uncachedMs: round(median(uncached)),
@@ -299,6 +303,7 @@ function print(report: Report): string[] {
     `plan benchmark (${report.runs} runs each, medians, fresh processes; ${s.resources} resources in the shipped stacks)`,
     `(a) plan --stack all --json: ${s.planMs} ms; baseline (load @pulumi/pulumi + @pulumi/aws, register ${s.resources} bare resources): `
       + `${s.baselineMs} ms; ratio ${s.ratio} (limit ${LIMITS.ratio}) ${ok(report.pass.ratio)}`,
+    `    ratio of each interleaved pair: median ${s.pairRatios.median}, from ${s.pairRatios.min} to ${s.pairRatios.max} (machine noise)`,
     `    the program alone (same stacks through runStackOffline, no naming, checks or output): ${s.programMs} ms = `
       + `${round(s.programMs / s.baselineMs, 2)}x baseline`,
     `    the plan bundle without the launcher's code cache (a first run): ${s.uncachedMs} ms = ${round(s.uncachedMs / s.baselineMs, 2)}x baseline`,
