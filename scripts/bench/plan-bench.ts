@@ -19,12 +19,14 @@ import { PLAN_BUNDLE, PLAN_BUNDLE_ARGS, PLAN_LAUNCHER } from "../../projen/plan-
  * figure run as JavaScript compiled once, up front, with tsc (emit only). The same comparison under
  * ts-node is printed too, for information.
  *
- * Usage: ts-node --transpile-only scripts/bench/plan-bench.ts [--runs 7] [--json]
+ * Usage: ts-node --transpile-only scripts/bench/plan-bench.ts [--runs 15] [--json]
  * Internal: --child baseline|list|scale (run by the benchmark itself).
  */
 
 const ROOT = resolve(__dirname, "../..");
 const LIMITS = { ratio: 1.3, growth: 12, memoryMB: 600 } as const;
+/** Runs of each measurement: single runs here vary by up to +-20%, so the medians need a good number of them. */
+const DEFAULT_RUNS = 15;
 
 interface ChildResult {
   readonly wallMs: number;
@@ -266,7 +268,7 @@ async function benchmark(runs: number): Promise<Report> {
     const ratio = round(planMs / baselineMs, 2);
     const pairs = plan.map((p, i) => p / baseline[i]);
     return {
-      command: "npx ts-node --transpile-only scripts/bench/plan-bench.ts" + (runs === 7 ? "" : ` --runs ${runs}`),
+      command: "npx ts-node --transpile-only scripts/bench/plan-bench.ts" + (runs === DEFAULT_RUNS ? "" : ` --runs ${runs}`),
       runs,
       shipped: {
         planMs: round(planMs),
@@ -329,7 +331,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write("Usage: bench:plan [--runs <n>] [--json]\nMeasures plan against a Pulumi mock baseline and at 10 and 100 endpoints.\n");
     return 0;
   }
-  const runs = Number(arg("runs") ?? 7);
+  const runs = Number(arg("runs") ?? DEFAULT_RUNS);
   if (!Number.isInteger(runs) || runs < 1 || runs > 50) {
     process.stderr.write(`bench:plan: --runs must be a whole number from 1 to 50, got "${String(arg("runs"))}"\n`);
     return 2;
