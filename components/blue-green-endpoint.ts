@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { deploymentConfigFor, deploymentProblems, FieldProblem, MAX_ROLLBACK_ALARMS, rollbackAlarmList } from "./guardrails";
 import { hasLocalInstanceStorage, instanceFamily } from "./instance-types";
-import { AUTO_NAME_SUFFIX_LENGTH, endpointChildNames, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
+import { endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
 import type { DeploymentConfig, EndpointConfig } from "../stacks/config/schema";
 
 export interface BlueGreenEndpointArgs {
@@ -50,8 +50,6 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
   public readonly endpointArn: pulumi.Output<string>;
   public readonly modelName: pulumi.Output<string>;
   public readonly endpointConfigName: pulumi.Output<string>;
-  /** Alarms that roll a deployment back, in the order the endpoint lists them. */
-  public readonly rollbackAlarmNames: readonly string[];
 
   constructor(name: string, args: BlueGreenEndpointArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mlplatform:sagemaker:BlueGreenEndpoint", name, {}, opts);
@@ -137,13 +135,11 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
     this.endpointArn = endpoint.arn;
     this.modelName = model.name;
     this.endpointConfigName = config.name;
-    this.rollbackAlarmNames = alarmNames;
     this.registerOutputs({
       endpointName: this.endpointName,
       endpointArn: this.endpointArn,
       modelName: this.modelName,
       endpointConfigName: this.endpointConfigName,
-      rollbackAlarmNames: this.rollbackAlarmNames,
     });
   }
 }
@@ -151,13 +147,13 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
 /** Every problem with the arguments, one per field. */
 function checkArgs(name: string, args: BlueGreenEndpointArgs, alarmNames: readonly string[]): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  const longest = endpointChildNames(name).endpointConfigLogical.length + AUTO_NAME_SUFFIX_LENGTH;
+  const longest = longestEndpointName(name);
   if (!SAGEMAKER_NAME_PATTERN.test(name)) {
     problems.push({ field: "name", message: `must be letters, digits and hyphens, starting and ending with a letter or digit, got "${name}"` });
   } else if (longest > SAGEMAKER_NAME_MAX) {
     problems.push({
       field: "name",
-      message: `"${name}" is too long: its auto-named endpoint config would reach ${longest} characters (limit ${SAGEMAKER_NAME_MAX}); `
+      message: `"${name}" is too long: its auto-named children would reach ${longest} characters (limit ${SAGEMAKER_NAME_MAX}); `
         + `use at most ${name.length - (longest - SAGEMAKER_NAME_MAX)} characters`,
     });
   }

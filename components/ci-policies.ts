@@ -13,7 +13,6 @@ import {
   githubOidcProviderArn,
   kmsAliasArn,
   kmsKeysArn,
-  logGroupArn,
   modelPackageGroupArn,
   modelPackageGroupName,
   modelPackagesArn,
@@ -23,17 +22,24 @@ import {
   sagemakerArn,
   stageNames,
 } from "./names";
-import { type Consumer, ecrPullStatements, policy, type PolicyDocument, type RegistryAccess, type Statement } from "./policies";
+import {
+  type Consumer,
+  ecrPullStatements,
+  logWriteStatement,
+  policy,
+  type PolicyDocument,
+  registryKeyByAliasStatement,
+  type RegistryAccess,
+  type Statement,
+} from "./policies";
 
 /** What the stage's deployer role manages: everything the stack creates, by name prefix. */
 export interface DeployerScope {
-  readonly serviceName: string;
   readonly stage: Consumer;
-  readonly registry: AccountRef;
-  readonly models: readonly string[];
+  /** The registry the stage deploys models from (names, account, models, ECR). */
+  readonly access: RegistryAccess;
   /** The stage hosts the registry: the deployer also manages groups, the artifact bucket and ECR. */
   readonly hostsRegistry: boolean;
-  readonly ecrRepository: boolean;
   /**
    * The stack manages the account's GitHub OIDC provider.
    * @default false
@@ -46,19 +52,20 @@ export interface DeployerScope {
  * update and delete exactly the resources the stack owns, scoped by the service's name prefix.
  */
 export function deployerPolicy(scope: DeployerScope): PolicyDocument {
-  const { serviceName, stage, registry } = scope;
+  const { stage, access } = scope;
+  const { serviceName, registry } = access;
   const account = stage.account;
   const names = stageNames(serviceName, stage.stage, account);
   const prefix = `${serviceName}-`;
   const sm = (type: string) => sagemakerArn(account, `${type}/${prefix}*`);
   const buckets = [bucketArn(account, names.bucket)];
   const aliases = [kmsAliasArn(account, names.kmsAlias)];
-  const groups = scope.models.map((m) => modelPackageGroupName(serviceName, m));
+  const groups = access.models.map((m) => modelPackageGroupName(serviceName, m));
   const boundary = policyArn(account, names.workloadBoundary);
+  const reg = registryNames(serviceName, registry);
   const workloadRoles = [roleArn(account, names.executionRole)];
-  if (scope.hostsRegistry) workloadRoles.push(roleArn(account, registryNames(serviceName, registry).trainingRole));
   if (scope.hostsRegistry) {
-    const reg = registryNames(serviceName, registry);
+    workloadRoles.push(roleArn(account, reg.trainingRole));
     buckets.push(bucketArn(account, reg.artifactBucket));
     aliases.push(kmsAliasArn(account, reg.kmsAlias));
   }
@@ -187,7 +194,7 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       ],
       Resource: groups.map((g) => modelPackageGroupArn(registry, g)),
     });
-    if (scope.ecrRepository) {
+    if (access.ecrRepository) {
       statements.push({
         Sid: "RegistryRepository",
         Effect: "Allow",
@@ -196,7 +203,7 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
           "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:PutImageScanningConfiguration",
           "ecr:PutImageTagMutability", "ecr:SetRepositoryPolicy", "ecr:TagResource", "ecr:UntagResource",
         ],
-        Resource: ecrRepositoryArn(registry, registryNames(serviceName, registry).ecrRepository),
+        Resource: ecrRepositoryArn(registry, reg.ecrRepository),
       });
     }
   }
@@ -251,32 +258,20 @@ export function workloadBoundaryPolicy(stage: Consumer, access: RegistryAccess, 
   const account = stage.account;
   const ownBucket = bucketArn(account, stageNames(serviceName, stage.stage, account).bucket);
   const registryBucket = bucketArn(registry, registryNames(serviceName, registry).artifactBucket);
-  const logGroups = logGroupArn(account, "/aws/sagemaker/*");
   const sagemakerActions = ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"];
   if (hostsRegistry) sagemakerActions.push("sagemaker:CreateModelPackage", "sagemaker:ListModelPackages");
   const statements: Statement[] = [
     { Sid: "Objects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: [`${ownBucket}/*`, `${registryBucket}/*`] },
     { Sid: "Buckets", Effect: "Allow", Action: "s3:ListBucket", Resource: [ownBucket, registryBucket] },
     { Sid: "OwnKeys", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], Resource: kmsKeysArn(account) },
-    {
-      Sid: "RegistryKey",
-      Effect: "Allow",
-      Action: ["kms:Decrypt", "kms:DescribeKey"],
-      Resource: kmsKeysArn(registry),
-      Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": registryNames(serviceName, registry).kmsAlias } },
-    },
+    registryKeyByAliasStatement("RegistryKey", access),
     {
       Sid: "Registry",
       Effect: "Allow",
       Action: sagemakerActions,
       Resource: [sagemakerArn(registry, `model-package-group/${serviceName}-*`), sagemakerArn(registry, `model-package/${serviceName}-*/*`)],
     },
-    {
-      Sid: "Logs",
-      Effect: "Allow",
-      Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-      Resource: [logGroups, `${logGroups}:log-stream:*`],
-    },
+    logWriteStatement("Logs", account, "/aws/sagemaker/*"),
     {
       // PutMetricData has no resource type; the namespace condition narrows it.
       Sid: "Metrics",

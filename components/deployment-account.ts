@@ -4,6 +4,7 @@ import {
   type CiPrincipal,
   ciTrustPolicy,
   deployerPolicy,
+  type DeployerScope,
   previewerPolicy,
   workloadBoundaryPolicy,
 } from "./ci-policies";
@@ -109,15 +110,7 @@ export class DeploymentAccount extends pulumi.ComponentResource {
         tags,
       }, child));
     }
-    const scope = {
-      serviceName: registry.serviceName,
-      stage,
-      registry: registry.registry,
-      models: registry.models,
-      hostsRegistry: args.hostsRegistry,
-      ecrRepository: registry.ecrRepository,
-      manageOidcProvider: createOidcProvider,
-    };
+    const scope: DeployerScope = { stage, access: registry, hostsRegistry: args.hostsRegistry, manageOidcProvider: createOidcProvider };
     const deployerRole = new aws.iam.Role(`${name}-deployer-role`, {
       name: names.deployerRole,
       description: `${registry.serviceName} ${stage.stage}: CI runs pulumi up as this role`,

@@ -105,13 +105,18 @@ export function deploymentConfigFor(
   };
 }
 
+/** Traffic steps (linear) or batches (rolling) of `sizePercent`: each moves at least one instance, so at most `instanceCount`. */
+export function trafficSteps(sizePercent: number, instanceCount: number): number {
+  return Math.max(1, Math.min(Math.ceil(100 / Math.max(1, sizePercent)), instanceCount));
+}
+
 /**
  * The longest a deployment spends in baking periods and the termination wait, besides provisioning.
- * Each traffic step bakes for `waitSeconds`; a step moves at least one instance, so there are at
- * most `instanceCount` steps. Canary bakes twice (the canary, then the full fleet).
+ * Each traffic step bakes for `waitSeconds` (see trafficSteps). Canary bakes twice (the canary, then
+ * the full fleet).
  */
 export function guardrailWaitSeconds(deployment: DeploymentConfig, instanceCount: number): number {
-  const steps = (sizePercent: number) => Math.max(1, Math.min(Math.ceil(100 / sizePercent), instanceCount));
+  const steps = (sizePercent: number) => trafficSteps(sizePercent, instanceCount);
   switch (deployment.strategy) {
     case "all-at-once":
       return deployment.waitSeconds + deployment.terminationWaitSeconds;
@@ -124,21 +129,32 @@ export function guardrailWaitSeconds(deployment: DeploymentConfig, instanceCount
   }
 }
 
-function range(problems: FieldProblem[], field: string, value: number | undefined, min: number, max: number, unit: string): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
-    problems.push({ field, message: `must be a whole number of ${unit} from ${min} to ${max}, got ${value}` });
-  }
-}
+/** SageMaker's ranges for the deployment settings (DESIGN §5.5), by stack-file field under `deployment`. */
+export const GUARDRAIL_RANGES = {
+  waitSeconds: { min: 0, max: 3600, unit: "seconds" },
+  terminationWaitSeconds: { min: 0, max: 3600, unit: "seconds" },
+  maximumExecutionTimeoutSeconds: { min: 600, max: 14400, unit: "seconds" },
+  canarySizePercent: { min: 1, max: 50, unit: "percent" },
+  stepSizePercent: { min: 10, max: 50, unit: "percent" },
+  batchSizePercent: { min: 5, max: 50, unit: "percent" },
+  rollbackBatchSizePercent: { min: 5, max: 100, unit: "percent" },
+} as const;
 
 /** Everything wrong with a strategy for an endpoint of `instanceCount` instances of `instanceType`. */
 export function deploymentProblems(deployment: DeploymentConfig, instanceType: string, instanceCount: number): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const at = (key: string) => `deployment.${key}`;
-  range(problems, at("waitSeconds"), deployment.waitSeconds, 0, 3600, "seconds");
-  range(problems, at("maximumExecutionTimeoutSeconds"), deployment.maximumExecutionTimeoutSeconds, 600, 14400, "seconds");
+  const range = (field: keyof typeof GUARDRAIL_RANGES, value: number | undefined) => {
+    const { min, max, unit } = GUARDRAIL_RANGES[field];
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
+      problems.push({ field: at(field), message: `must be a whole number of ${unit} from ${min} to ${max}, got ${value}` });
+    }
+  };
+  range("waitSeconds", deployment.waitSeconds);
+  range("maximumExecutionTimeoutSeconds", deployment.maximumExecutionTimeoutSeconds);
   if (deployment.strategy === "rolling") {
-    range(problems, at("batchSizePercent"), deployment.batchSizePercent, 5, 50, "percent");
-    range(problems, at("rollbackBatchSizePercent"), deployment.rollbackBatchSizePercent, 5, 100, "percent");
+    range("batchSizePercent", deployment.batchSizePercent);
+    range("rollbackBatchSizePercent", deployment.rollbackBatchSizePercent);
     if (instanceCount < 2) {
       problems.push({
         field: at("strategy"),
@@ -147,9 +163,9 @@ export function deploymentProblems(deployment: DeploymentConfig, instanceType: s
       });
     }
   } else {
-    range(problems, at("terminationWaitSeconds"), deployment.terminationWaitSeconds, 0, 3600, "seconds");
-    if (deployment.strategy === "canary") range(problems, at("canarySizePercent"), deployment.canarySizePercent, 1, 50, "percent");
-    if (deployment.strategy === "linear") range(problems, at("stepSizePercent"), deployment.stepSizePercent, 10, 50, "percent");
+    range("terminationWaitSeconds", deployment.terminationWaitSeconds);
+    if (deployment.strategy === "canary") range("canarySizePercent", deployment.canarySizePercent);
+    if (deployment.strategy === "linear") range("stepSizePercent", deployment.stepSizePercent);
   }
   if (deployment.strategy !== "all-at-once" && ignoresDeploymentGuardrails(instanceType)) {
     problems.push({

@@ -91,9 +91,9 @@ export function endpointChildNames(endpoint: string): EndpointNames {
   };
 }
 
-/** The longest SageMaker name an endpoint produces once auto-named. */
-export function longestEndpointName(serviceName: string, endpointKey: string): number {
-  const n = endpointNames(serviceName, endpointKey);
+/** The longest SageMaker name an endpoint (by its stable name) and its children reach once auto-named. */
+export function longestEndpointName(endpoint: string): number {
+  const n = endpointChildNames(endpoint);
   return Math.max(n.endpoint.length, n.modelLogical.length + AUTO_NAME_SUFFIX_LENGTH,
     n.endpointConfigLogical.length + AUTO_NAME_SUFFIX_LENGTH);
 }
@@ -122,9 +122,13 @@ export function kmsAliasArn(account: AccountRef, alias: string): string {
   return `arn:${partitionOf(account)}:kms:${account.region}:${account.accountId}:${alias}`;
 }
 
+export function kmsKeyArn(account: AccountRef, keyId: string): string {
+  return `arn:${partitionOf(account)}:kms:${account.region}:${account.accountId}:key/${keyId}`;
+}
+
 /** Every key of an account and region; narrow it with a `kms:ResourceAliases` condition. */
 export function kmsKeysArn(account: AccountRef): string {
-  return `arn:${partitionOf(account)}:kms:${account.region}:${account.accountId}:key/*`;
+  return kmsKeyArn(account, "*");
 }
 
 export function ecrRepositoryArn(account: AccountRef, repository: string): string {
@@ -159,6 +163,11 @@ export function alarmArn(account: AccountRef, alarmName: string): string {
 /** The GitHub Actions OIDC provider of an account. */
 export const GITHUB_OIDC_HOST = "token.actions.githubusercontent.com";
 
+/** An IAM OIDC identity provider, by its host (the issuer URL without `https://`). */
+export function oidcProviderArn(account: AccountRef, host: string): string {
+  return `arn:${partitionOf(account)}:iam::${account.accountId}:oidc-provider/${host}`;
+}
+
 export function githubOidcProviderArn(account: AccountRef): string {
-  return `arn:${partitionOf(account)}:iam::${account.accountId}:oidc-provider/${GITHUB_OIDC_HOST}`;
+  return oidcProviderArn(account, GITHUB_OIDC_HOST);
 }

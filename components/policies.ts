@@ -169,6 +169,32 @@ export interface RegistryAccess {
 }
 
 /**
+ * Use of the registry key from any account: every key of the registry's account and region,
+ * narrowed to the one behind the registry's fixed alias (its ARN holds a random id).
+ */
+export function registryKeyByAliasStatement(sid: string, access: RegistryAccess): Statement {
+  const { serviceName, registry } = access;
+  return {
+    Sid: sid,
+    Effect: "Allow",
+    Action: ["kms:Decrypt", "kms:DescribeKey"],
+    Resource: kmsKeysArn(registry),
+    Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": registryNames(serviceName, registry).kmsAlias } },
+  };
+}
+
+/** Create and write the log groups of this name (a pattern may hold `*`) and their streams. */
+export function logWriteStatement(sid: string, account: AccountRef, logGroup: string): Statement {
+  const group = logGroupArn(account, logGroup);
+  return {
+    Sid: sid,
+    Effect: "Allow",
+    Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+    Resource: [group, `${group}:log-stream:*`],
+  };
+}
+
+/**
  * Identity policy of a stage's SageMaker execution role: its own bucket and key, the registry's
  * artifacts, key (through its fixed alias), model packages and images, and its endpoints' logs.
  */
@@ -185,21 +211,10 @@ export function executionRolePolicy(stage: Consumer, ownKeyArn: string, access: 
     { Sid: "OwnKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"], Resource: ownKeyArn },
     { Sid: "RegistryArtifacts", Effect: "Allow", Action: "s3:GetObject", Resource: `${registryBucket}/*` },
     { Sid: "RegistryArtifactsList", Effect: "Allow", Action: "s3:ListBucket", Resource: registryBucket },
-    {
-      Sid: "RegistryKeyByAlias",
-      Effect: "Allow",
-      Action: ["kms:Decrypt", "kms:DescribeKey"],
-      Resource: kmsKeysArn(registry),
-      Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": registryNames(serviceName, registry).kmsAlias } },
-    },
+    registryKeyByAliasStatement("RegistryKeyByAlias", access),
     { Sid: "RegistryModelGroups", Effect: "Allow", Action: "sagemaker:DescribeModelPackageGroup", Resource: groups.map((g) => modelPackageGroupArn(registry, g)) },
     { Sid: "RegistryModelVersions", Effect: "Allow", Action: "sagemaker:DescribeModelPackage", Resource: groups.map((g) => modelPackagesArn(registry, g)) },
-    {
-      Sid: "EndpointLogs",
-      Effect: "Allow",
-      Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-      Resource: [logGroupArn(stage.account, logGroup), logGroupArn(stage.account, `${logGroup}:log-stream:*`)],
-    },
+    logWriteStatement("EndpointLogs", stage.account, logGroup),
     {
       // PutMetricData has no resource type; the namespace condition narrows it.
       Sid: "EndpointMetrics",
@@ -244,12 +259,7 @@ export function trainingRolePolicy(access: RegistryAccess, keyArn: string): Poli
       Resource: [...groups.map((g) => modelPackageGroupArn(registry, g)), ...groups.map((g) => modelPackagesArn(registry, g))],
     },
     { Sid: "DescribeGroups", Effect: "Allow", Action: "sagemaker:DescribeModelPackageGroup", Resource: groups.map((g) => modelPackageGroupArn(registry, g)) },
-    {
-      Sid: "TrainingLogs",
-      Effect: "Allow",
-      Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-      Resource: [logGroupArn(registry, logGroup), logGroupArn(registry, `${logGroup}:log-stream:*`)],
-    },
+    logWriteStatement("TrainingLogs", registry, logGroup),
   ];
   if (access.ecrRepository) statements.push(...ecrPullStatements(access));
   return policy(...statements);

@@ -1,12 +1,10 @@
 import { javascript, typescript } from "projen";
 import { addPlanTasks } from "./plan-tasks";
-import { addPromoteTasks } from "./promote-tasks";
 import { addPulumiProjectFile } from "./pulumi-project";
 import { addScriptTasks } from "./script-tasks";
-import type { ServiceDefinition } from "./service";
-import { addInstanceTypesTask, addStageTasks } from "./tasks";
+import { parseServiceDefinition, type ServiceDefinition } from "./service";
+import { addStageTasks } from "./tasks";
 import { addWorkflows } from "./workflows";
-import { formatProblems, parseProjectConfig, REGION_PATTERN } from "../stacks/config/schema";
 
 export type { ServiceDefinition } from "./service";
 
@@ -26,13 +24,8 @@ export type MlServiceProjectOptions = ServiceDefinition & {
 export class MlServiceProject extends typescript.TypeScriptProject {
   constructor(options: MlServiceProjectOptions) {
     const { outdir, ...def } = options;
-    const { region, ...shared } = def;
-    const parsed = parseProjectConfig(shared);
-    const problems = parsed.ok ? [] : [...parsed.problems];
-    if (!REGION_PATTERN.test(region)) problems.push({ path: "region", message: `must be an AWS region such as eu-west-1, got "${region}"` });
-    if (problems.length > 0) {
-      throw new Error(`.projenrc.ts: the service definition is invalid:\n${formatProblems(problems, ".projenrc.ts")}`);
-    }
+    const service = parseServiceDefinition(def);
+    const githubCi = service.project.ciPrincipal.type === "github-oidc";
     super({
       name: def.serviceName,
       outdir,
@@ -48,7 +41,7 @@ export class MlServiceProject extends typescript.TypeScriptProject {
       sampleCode: false,
       release: false,
       // GitHub workflows come from projen/workflows.ts (OIDC, per-stage environments), not projen's defaults.
-      github: def.ciPrincipal.type === "github-oidc",
+      github: githubCi,
       buildWorkflow: false,
       depsUpgrade: false,
       pullRequestTemplate: false,
@@ -102,10 +95,8 @@ export class MlServiceProject extends typescript.TypeScriptProject {
     });
     addPulumiProjectFile(this, def);
     addStageTasks(this, def);
-    addInstanceTypesTask(this);
     addScriptTasks(this);
     addPlanTasks(this);
-    addPromoteTasks(this);
-    if (def.ciPrincipal.type === "github-oidc") addWorkflows(this, def);
+    if (githubCi) addWorkflows(this, service.project, service.region);
   }
 }

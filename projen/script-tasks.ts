@@ -12,6 +12,16 @@ const SCRIPT_TASKS = [
     file: "assert-account",
     description: "Check that the AWS credentials belong to a stage's account: assert-account --stack <stage>",
   },
+  {
+    name: "promote",
+    file: "promote",
+    description: "Promote approved model versions and image tags to the next stage's stack file: promote --from <stage> --to <stage> (promote --help)",
+  },
+  {
+    name: "gen:instance-types",
+    file: "gen-instance-types",
+    description: "Regenerate stacks/config/instance-types.ts from the AWS SDK's ProductionVariantInstanceType enum",
+  },
 ] as const;
 
 /** Adds one task per tool; each passes its arguments on to the script. */

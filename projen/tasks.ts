@@ -16,11 +16,3 @@ export function addStageTasks(project: Project, def: ServiceDefinition): void {
     });
   }
 }
-
-/** Adds `gen:instance-types`: refreshes stacks/config/instance-types.ts from the installed AWS SDK. */
-export function addInstanceTypesTask(project: Project): void {
-  project.addTask("gen:instance-types", {
-    description: "Regenerate stacks/config/instance-types.ts from the AWS SDK's ProductionVariantInstanceType enum",
-    exec: "ts-node --transpile-only scripts/gen-instance-types.ts",
-  });
-}

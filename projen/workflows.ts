@@ -1,7 +1,6 @@
 import { github, type javascript } from "projen";
-import type { ServiceDefinition } from "./service";
 import { roleArn, stageNames } from "../components/names";
-import { formatProblems, parseProjectConfig, type ProjectConfig } from "../stacks/config/schema";
+import type { ProjectConfig } from "../stacks/config/schema";
 
 /**
  * The GitHub workflows of an ML service repository, generated with projen:
@@ -24,7 +23,7 @@ import { formatProblems, parseProjectConfig, type ProjectConfig } from "../stack
  * Actions, pinned to major versions: the majors projen itself uses (projen's `github.ActionRefs`),
  * and the current major of pulumi/actions.
  */
-export const ACTIONS = {
+const ACTIONS = {
   checkout: "actions/checkout@v7",
   setupNode: "actions/setup-node@v7",
   uploadArtifact: "actions/upload-artifact@v7",
@@ -34,27 +33,15 @@ export const ACTIONS = {
   createPullRequest: "peter-evans/create-pull-request@v8",
 } as const;
 
-/** Options of the generated workflows. */
-export interface WorkflowOptions {
-  /**
-   * Node.js version of the CI jobs.
-   * @default "22" - what @pulumi/pulumi and the AWS SDK require from 2027 on
-   */
-  readonly nodeVersion?: string;
-  /**
-   * Runner labels of every job.
-   * @default ["ubuntu-latest"]
-   */
-  readonly runsOn?: string[];
-  /**
-   * Branch whose pushes deploy.
-   * @default "main"
-   */
-  readonly mainBranch?: string;
-}
+/** Node.js version of the CI jobs: what @pulumi/pulumi and the AWS SDK require from 2027 on. */
+const NODE_VERSION = "22";
+/** Runner labels of every job. */
+const RUNS_ON = ["ubuntu-latest"];
+/** Branch whose pushes deploy. */
+const MAIN_BRANCH = "main";
 
 /** The roles CI assumes in one stage's account. */
-export interface StageCiRoles {
+interface StageCiRoles {
   readonly stage: string;
   readonly accountId: string;
   /** Read-only, trusted by pull requests: `pulumi preview`. */
@@ -64,7 +51,7 @@ export interface StageCiRoles {
 }
 
 /** Every stage's CI roles, in stage order. */
-export function stageCiRoles(project: ProjectConfig, region: string): StageCiRoles[] {
+function stageCiRoles(project: ProjectConfig, region: string): StageCiRoles[] {
   return project.stages.map((stage) => {
     const account = { accountId: stage.accountId, region };
     const names = stageNames(project.serviceName, stage.name, account);
@@ -75,13 +62,6 @@ export function stageCiRoles(project: ProjectConfig, region: string): StageCiRol
       deployerRoleArn: roleArn(account, names.deployerRole),
     };
   });
-}
-
-/** The generated workflows. */
-export interface ServiceWorkflows {
-  readonly pullRequest: github.GithubWorkflow;
-  readonly deploy: github.GithubWorkflow;
-  readonly promote: github.GithubWorkflow;
 }
 
 const READ = github.workflows.JobPermission.READ;
@@ -95,38 +75,25 @@ const PULUMI_ENV = {
 
 /**
  * Adds pull-request.yml, deploy.yml and promote.yml to a project with GitHub enabled
- * (`github: true`). The service definition must name a GitHub OIDC CI principal: that is what the
- * stage roles trust.
+ * (`github: true`), for a validated service definition (parseServiceDefinition). Its CI principal
+ * must be GitHub OIDC: that is what the stage roles trust.
  */
-export function addWorkflows(project: javascript.NodeProject, def: ServiceDefinition, options: WorkflowOptions = {}): ServiceWorkflows {
+export function addWorkflows(project: javascript.NodeProject, config: ProjectConfig, region: string): void {
   const gh = github.GitHub.of(project);
   if (gh === undefined) throw new Error("addWorkflows: the project has no GitHub component; construct it with github: true");
-  const { region, ...shared } = def;
-  const parsed = parseProjectConfig(shared);
-  if (!parsed.ok) throw new Error(`addWorkflows: the service definition is invalid:\n${formatProblems(parsed.problems, ".projenrc.ts")}`);
-  const config = parsed.value;
   if (config.ciPrincipal.type !== "github-oidc") {
     throw new Error(`addWorkflows: ciPrincipal is "${config.ciPrincipal.type}", so the stage roles trust ${config.ciPrincipal.roleArn}, `
       + "not GitHub; set ciPrincipal { type: \"github-oidc\", repository: \"owner/repo\" } to generate GitHub workflows");
   }
-  const ctx: Context = {
-    roles: stageCiRoles(config, region),
-    region,
-    runsOn: options.runsOn ?? ["ubuntu-latest"],
-    nodeVersion: options.nodeVersion ?? "22",
-  };
-  return {
-    pullRequest: pullRequestWorkflow(gh, ctx),
-    deploy: deployWorkflow(gh, ctx, options.mainBranch ?? "main"),
-    promote: promoteWorkflow(gh, ctx, config),
-  };
+  const ctx: Context = { roles: stageCiRoles(config, region), region };
+  pullRequestWorkflow(gh, ctx);
+  deployWorkflow(gh, ctx);
+  promoteWorkflow(gh, ctx, config);
 }
 
 interface Context {
   readonly roles: readonly StageCiRoles[];
   readonly region: string;
-  readonly runsOn: string[];
-  readonly nodeVersion: string;
 }
 
 /** A workflow whose jobs get only what they declare: the top-level token can read contents, no more. */
@@ -137,10 +104,10 @@ function newWorkflow(gh: github.GitHub, name: string, options: github.GithubWork
 }
 
 /** Checkout, Node.js with the npm cache, and the locked dependencies. */
-function setupSteps(ctx: Context): github.workflows.JobStep[] {
+function setupSteps(): github.workflows.JobStep[] {
   return [
     { name: "Check out", uses: ACTIONS.checkout },
-    { name: "Set up Node.js", uses: ACTIONS.setupNode, with: { "node-version": ctx.nodeVersion, "cache": "npm" } },
+    { name: "Set up Node.js", uses: ACTIONS.setupNode, with: { "node-version": NODE_VERSION, "cache": "npm" } },
     { name: "Install dependencies", run: "npm ci" },
   ];
 }
@@ -166,7 +133,7 @@ function pulumiStep(command: "preview" | "up", stage: string): github.workflows.
   };
 }
 
-function pullRequestWorkflow(gh: github.GitHub, ctx: Context): github.GithubWorkflow {
+function pullRequestWorkflow(gh: github.GitHub, ctx: Context): void {
   const workflow = newWorkflow(gh, "pull-request", {
     limitConcurrency: true,
     concurrencyOptions: { group: "${{ github.workflow }}-${{ github.ref }}", cancelInProgress: true },
@@ -174,11 +141,11 @@ function pullRequestWorkflow(gh: github.GitHub, ctx: Context): github.GithubWork
   workflow.on({ pullRequest: {} });
   workflow.addJob("check", {
     name: "Type-check, test and plan every stack offline",
-    runsOn: ctx.runsOn,
+    runsOn: RUNS_ON,
     permissions: { contents: READ },
     timeoutMinutes: 30,
     steps: [
-      ...setupSteps(ctx),
+      ...setupSteps(),
       { name: "Type-check", run: "npx tsc --noEmit -p tsconfig.dev.json" },
       { name: "Test", run: "npx jest" },
       { name: "Lint", run: "npx projen eslint" },
@@ -189,29 +156,28 @@ function pullRequestWorkflow(gh: github.GitHub, ctx: Context): github.GithubWork
     workflow.addJob(`preview-${role.stage}`, {
       name: `Preview ${role.stage} (account ${role.accountId})`,
       needs: ["check"],
-      runsOn: ctx.runsOn,
+      runsOn: RUNS_ON,
       permissions: { contents: READ, idToken: WRITE },
       timeoutMinutes: 30,
       env: PULUMI_ENV,
       steps: [
-        ...setupSteps(ctx),
+        ...setupSteps(),
         assumeRoleStep(ctx, role.previewerRoleArn, `preview-${role.stage}`),
         pulumiStep("preview", role.stage),
       ],
     });
   }
-  return workflow;
 }
 
-function deployWorkflow(gh: github.GitHub, ctx: Context, branch: string): github.GithubWorkflow {
+function deployWorkflow(gh: github.GitHub, ctx: Context): void {
   // One deployment at a time, and never cancel one half-way through a stage.
   const workflow = newWorkflow(gh, "deploy", { limitConcurrency: true, concurrencyOptions: { group: "deploy", cancelInProgress: false } });
-  workflow.on({ push: { branches: [branch] } });
+  workflow.on({ push: { branches: [MAIN_BRANCH] } });
   ctx.roles.forEach((role, i) => {
     workflow.addJob(`up-${role.stage}`, {
       name: `Deploy ${role.stage} (account ${role.accountId})`,
       needs: i === 0 ? undefined : [`up-${ctx.roles[i - 1].stage}`],
-      runsOn: ctx.runsOn,
+      runsOn: RUNS_ON,
       // The deployer role trusts only this environment; its protection rules are the approvals.
       environment: role.stage,
       permissions: { contents: READ, idToken: WRITE },
@@ -219,26 +185,20 @@ function deployWorkflow(gh: github.GitHub, ctx: Context, branch: string): github
       timeoutMinutes: 120,
       env: PULUMI_ENV,
       steps: [
-        ...setupSteps(ctx),
+        ...setupSteps(),
         assumeRoleStep(ctx, role.deployerRoleArn, `deploy-${role.stage}`),
         { name: `Check the credentials are for account ${role.accountId}`, run: `npx projen assert-account --stack ${role.stage}` },
         pulumiStep("up", role.stage),
       ],
     });
   });
-  return workflow;
 }
 
-/** The role promote reads the registry with: the registry stage's deployer (as the registry CLI assumes by default). */
-function registryCiRole(project: ProjectConfig, region: string): { stage: string; roleArn: string } {
-  const role = stageCiRoles(project, region).find((r) => r.stage === project.registryStage);
-  if (role === undefined) throw new Error(`the registry stage "${project.registryStage}" is not one of the stages`);
-  return { stage: role.stage, roleArn: role.deployerRoleArn };
-}
-
-function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig): github.GithubWorkflow {
+function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig): void {
   const stages = ctx.roles.map((r) => r.stage);
-  const registry = registryCiRole(config, ctx.region);
+  // Promote reads the registry as the registry CLI does by default: with the registry stage's
+  // deployer role (the schema checks that registryStage is one of the stages).
+  const registry = ctx.roles.find((r) => r.stage === config.registryStage)!;
   const workflow = newWorkflow(gh, "promote", { limitConcurrency: true, concurrencyOptions: { group: "promote", cancelInProgress: false } });
   workflow.on({
     workflowDispatch: {
@@ -254,14 +214,14 @@ function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig)
   const targetFile = "Pulumi.${{ inputs.to }}.yaml";
   workflow.addJob("promote", {
     name: "Promote approved versions",
-    runsOn: ctx.runsOn,
+    runsOn: RUNS_ON,
     // The registry stage's deployer role trusts only its GitHub environment.
     environment: registry.stage,
     permissions: { contents: READ, idToken: WRITE },
     timeoutMinutes: 15,
     steps: [
-      ...setupSteps(ctx),
-      assumeRoleStep(ctx, registry.roleArn, "promote"),
+      ...setupSteps(),
+      assumeRoleStep(ctx, registry.deployerRoleArn, "promote"),
       {
         name: "Promote",
         // Inputs reach the shell as environment variables, never spliced into the script.
@@ -284,7 +244,7 @@ function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig)
   workflow.addJob("pull-request", {
     name: "Open the promotion pull request",
     needs: ["promote"],
-    runsOn: ctx.runsOn,
+    runsOn: RUNS_ON,
     permissions: { contents: WRITE, pullRequests: WRITE },
     timeoutMinutes: 10,
     steps: [
@@ -304,5 +264,4 @@ function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig)
       },
     ],
   });
-  return workflow;
 }

@@ -2,6 +2,7 @@ import { assertAccount } from "./lib/account-guard";
 import { AWS_CLI_HELP, AWS_CLI_OPTIONS, awsSettings, createAwsClients, type ToolDeps } from "./lib/aws";
 import { COMMON_OPTIONS, EXIT, parseOptions, print, processIo, required, runTool, UsageError } from "./lib/cli";
 import { readProjectConfig } from "../stacks/config/files";
+import { accountOfStage } from "../stacks/config/schema";
 
 const TOOL = "assert-account";
 
@@ -34,7 +35,7 @@ export async function main(argv: readonly string[], deps: ToolDeps = {}): Promis
     }
     const stage = required(values.stack, "stack");
     const { project, region } = readProjectConfig(deps.cwd ?? process.cwd());
-    const expectedAccountId = project.stages.find((s) => s.name === stage)?.accountId;
+    const expectedAccountId = accountOfStage(project, stage);
     if (expectedAccountId === undefined) {
       throw new UsageError(`unknown stage "${stage}"; the stages in Pulumi.yaml are ${project.stages.map((s) => s.name).join(", ")}`);
     }

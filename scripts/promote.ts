@@ -1,18 +1,19 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ecrRegistryHost, registryNames } from "../components/names";
-import { AWS_CLI_HELP, AWS_CLI_OPTIONS, awsSettings, clientsForAccount, createAwsClients, type ToolDeps } from "./lib/aws";
+import { stageNames } from "../components/names";
+import type { ToolDeps } from "./lib/aws";
 import {
   CliError, COMMON_OPTIONS, describeKnownError, EXIT, type Io, isError, parseOptions, print, processIo, required, runTool, table,
 } from "./lib/cli";
-import { groupOf, type Registry, registryAccount, registryTarget } from "./lib/registry";
-import { checkImageChanges, parseStackFile, planPromotion, type PromotionPlan, type StackFile } from "./promote/changes";
+import { groupOf, type Registry, REGISTRY_ACCESS_HELP, REGISTRY_ACCESS_OPTIONS, type RegistryAccessValues, registryClients } from "./lib/registry";
+import { parseStackFile, planPromotion, type PromotionPlan, type StackFile } from "./promote/changes";
 import { applyChanges, withValidatedProposal, writeWhole } from "./promote/edit";
 import { offlinePlanDiff, type PlanDiffHook, type PlanDiffInput } from "./promote/plan-diff";
 import { type CheckedVersion, checkApprovedVersions } from "./promote/registry-check";
 import { promotionRoute } from "./promote/stages";
 import { readProjectConfig } from "../stacks/config/files";
 import { stackFileName } from "../stacks/config/load";
+import { accountOfStage } from "../stacks/config/schema";
 
 /**
  * `promote --from <stage> --to <stage>`: copies the promotable values (model package versions,
@@ -41,9 +42,7 @@ const HELP = [
   "  --reason TEXT       Why stages are skipped; written as a comment beside each promoted value",
   "                      (projen re-splits arguments: through `npx projen promote`, quote it twice,",
   "                      --reason \"'INC-42 hotfix'\")",
-  "  --role-arn ARN      Role to assume when the credentials are not in the registry account",
-  "                      (default: the registry stage's deployer role)",
-  ...AWS_CLI_HELP,
+  ...REGISTRY_ACCESS_HELP,
   "  --json              Print the result as JSON",
   "  -h, --help          Show this help",
   "",
@@ -52,8 +51,7 @@ const HELP = [
 
 const OPTIONS = {
   ...COMMON_OPTIONS,
-  ...AWS_CLI_OPTIONS,
-  "role-arn": { type: "string" },
+  ...REGISTRY_ACCESS_OPTIONS,
   "from": { type: "string" },
   "to": { type: "string" },
   "model": { type: "string" },
@@ -69,7 +67,7 @@ export interface PromoteDeps extends ToolDeps {
 }
 
 /** What a promotion did, as `--json` prints it. */
-export interface PromotionResult {
+interface PromotionResult {
   readonly from: string;
   readonly to: string;
   readonly file: string;
@@ -124,11 +122,11 @@ export async function main(argv: readonly string[], deps: PromoteDeps = {}): Pro
       return EXIT.ok;
     }
 
-    checkImageChanges(plan.changes, registryLocations(registry));
+    checkNotInOwnBucket(registry, to, plan.changes);
     const text = applyChanges(target, plan.changes, route);
     // Offline checks first, then the registry (live), then the plan diff for the reviewer.
     const { checkedVersions, planDiff } = await withValidatedProposal(cwd, to, text, async (proposal) => ({
-      checkedVersions: await checkRegistry(registry, plan, v, deps, io),
+      checkedVersions: await checkRegistry(registry, plan, v, deps),
       planDiff: await showPlanDiff(deps.planDiff ?? offlinePlanDiff, { stage: to, currentDir: cwd, proposedDir: proposal.dir }, io),
     }));
     if (!result.dryRun) writeWhole(join(cwd, target.file), target.text, text);
@@ -167,24 +165,28 @@ async function showPlanDiff(hook: PlanDiffHook, input: PlanDiffInput, io: Io): P
   }
 }
 
-function registryLocations(registry: Registry) {
-  const account = registryAccount(registry);
-  const names = registryNames(registry.project.serviceName, account);
-  return { ecrRepositoryUri: `${ecrRegistryHost(account)}/${names.ecrRepository}`, artifactBucket: names.artifactBucket };
+/**
+ * The stage schema (run on the proposed file) lets model data come from the registry bucket or the
+ * stage's own bucket. A promotion brings it from the registry: a promoted value in the target
+ * stage's own bucket was never served by the source stage, which cannot read that bucket.
+ */
+function checkNotInOwnBucket(registry: Registry, stage: string, changes: PromotionPlan["changes"]): void {
+  const { project, region } = registry;
+  const bucket = stageNames(project.serviceName, stage, { accountId: accountOfStage(project, stage)!, region }).bucket;
+  const urls = changes.filter((c) => c.key === "modelDataUrl" && c.newValue.startsWith(`s3://${bucket}/`)).map((c) => c.newValue);
+  if (urls.length > 0) {
+    throw new CliError(`refusing to promote: model data ${urls.join(", ")} is in ${stage}'s own bucket, not the registry bucket; register the artifact in the registry first`);
+  }
 }
 
 /** Every promoted model package version, checked live in the registry account (assuming its role from elsewhere). */
 async function checkRegistry(
-  registry: Registry, plan: PromotionPlan, values: { "region"?: string; "profile"?: string; "max-attempts"?: string; "role-arn"?: string },
-  deps: ToolDeps, io: Io,
+  registry: Registry, plan: PromotionPlan, values: RegistryAccessValues, deps: ToolDeps,
 ): Promise<CheckedVersion[]> {
   const arns = plan.changes.filter((c) => c.key === "modelPackageArn").map((c) => c.newValue);
   if (arns.length === 0) return [];
-  const { aws, retry } = awsSettings(TOOL, values, registry.region, deps);
-  const createClients = deps.createClients ?? createAwsClients;
-  const access = await clientsForAccount(createClients(aws).sts, registryTarget(registry, values["role-arn"]), { aws, retry, createClients });
-  if (access.assumedRoleArn !== undefined) io.err(`${TOOL}: account ${access.caller.accountId} is not the registry's; assumed ${access.assumedRoleArn}`);
-  return checkApprovedVersions(access.sagemaker, arns, retry);
+  const { sagemaker, retry } = await registryClients(TOOL, registry, values, deps);
+  return checkApprovedVersions(sagemaker, arns, retry);
 }
 
 function report(r: PromotionResult): string[] {

@@ -1,9 +1,9 @@
 import { ModelApprovalStatus } from "@aws-sdk/client-sagemaker";
-import { AWS_CLI_HELP, AWS_CLI_OPTIONS, awsSettings, clientsForAccount, createAwsClients, type ToolDeps } from "./lib/aws";
+import type { ToolDeps } from "./lib/aws";
 import { CliError, COMMON_OPTIONS, EXIT, type Io, parseOptions, print, processIo, required, runTool, table, UsageError } from "./lib/cli";
 import {
   createModelPackageInput, groupOf, latestApproved, listVersions, modelOfVersionArn, readMetricsFile, type Registry,
-  registerVersion, registryTarget, setApproval,
+  registerVersion, REGISTRY_ACCESS_HELP, REGISTRY_ACCESS_OPTIONS, type RegistryAccessValues, registryClients, setApproval,
 } from "./lib/registry";
 import { readProjectConfig } from "../stacks/config/files";
 
@@ -12,13 +12,11 @@ import { readProjectConfig } from "../stacks/config/files";
 const TOOL = "registry";
 
 const COMMON_HELP = [
-  "  --role-arn ARN      Role to assume when the credentials are not in the registry account",
-  "                      (default: the registry stage's deployer role)",
-  ...AWS_CLI_HELP,
+  ...REGISTRY_ACCESS_HELP,
   "  --json              Print JSON",
   "  -h, --help          Show this help",
 ];
-const OPTIONS = { ...COMMON_OPTIONS, ...AWS_CLI_OPTIONS, "role-arn": { type: "string" } } as const;
+const OPTIONS = { ...COMMON_OPTIONS, ...REGISTRY_ACCESS_OPTIONS } as const;
 
 const REGISTER_OPTIONS = {
   ...OPTIONS,
@@ -107,12 +105,8 @@ class Session {
   }
 
   /** A SageMaker client in the registry account (assuming the role from elsewhere) and the retry policy. */
-  async connect(registry: Registry, values: { "region"?: string; "profile"?: string; "max-attempts"?: string; "role-arn"?: string }) {
-    const { aws, retry } = awsSettings(TOOL, values, registry.region, this.deps);
-    const createClients = this.deps.createClients ?? createAwsClients;
-    const access = await clientsForAccount(createClients(aws).sts, registryTarget(registry, values["role-arn"]), { aws, retry, createClients });
-    if (access.assumedRoleArn !== undefined) this.io.err(`${TOOL}: account ${access.caller.accountId} is not the registry's; assumed ${access.assumedRoleArn}`);
-    return { sagemaker: access.sagemaker, retry };
+  connect(registry: Registry, values: RegistryAccessValues) {
+    return registryClients(TOOL, registry, values, this.deps);
   }
 
   help(command: string): number {

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import * as runtimeSettings from "@pulumi/pulumi/runtime/settings";
-import { readStackConfigFiles } from "./config/files";
+import { readProjectFile, readStackConfigFiles } from "./config/files";
 import { runProgram, type StackOutputs } from "./program";
 
 /** One resource the program registered, as the engine would have seen it. */
@@ -23,7 +23,7 @@ export interface RegisteredResource {
 export type ResourceResolver = (args: MockResourceArgs) => { id: string; state: Record<string, unknown> };
 
 /** The default resolver: id from the name, state echoing the inputs. */
-const echoInputs: ResourceResolver = (args) => ({ id: `${args.name}-id`, state: { ...args.inputs } });
+export const echoInputs: ResourceResolver = (args) => ({ id: `${args.name}-id`, state: { ...args.inputs } });
 
 export interface OfflineRunOptions {
   /** Pulumi project name (Pulumi.yaml `name`). */
@@ -84,14 +84,26 @@ export async function runStackOffline(options: OfflineRunOptions): Promise<Offli
   };
   pulumi.runtime.setAllConfig({ ...options.config });
 
-  const outputs = runProgram();
-  await waitForRegistrations();
+  let outputs: StackOutputs;
+  try {
+    outputs = runProgram();
+    await waitForRegistrations();
+  } catch (error) {
+    // Registrations the program started before it threw are still in flight: let them settle, so
+    // the caller sees every resource and the next run's mocks get none of them.
+    await waitForRegistrations().catch(() => {});
+    throw error;
+  }
   return { resources, outputs };
 }
 
-/** Runs one stack from the stack files in a project directory, as `pulumi up -s <stage>` would read them. */
-export async function runStackFromFiles(projectDir: string, stage: string, project: string, resolve?: ResourceResolver): Promise<OfflineRun> {
-  return runStackOffline({ project, stage, config: readStackConfigFiles(projectDir, stage), resolve });
+/**
+ * Runs one stack from the stack files in a project directory, as `pulumi up -s <stage>` would read
+ * them; the project name is Pulumi.yaml's `name`.
+ */
+export async function runStackFromFiles(projectDir: string, stage: string, resolve?: ResourceResolver): Promise<OfflineRun> {
+  const config = readStackConfigFiles(projectDir, stage);
+  return runStackOffline({ project: String(readProjectFile(projectDir).name), stage, config, resolve });
 }
 
 /** Resolves once the runtime has no registration in flight. */

@@ -6,7 +6,7 @@ import { type AccountRef, endpointNames } from "../components/names";
 import type { Consumer } from "../components/policies";
 import { RegistryAccount } from "../components/registry-account";
 import { ConfigError, loadStackConfig } from "./config/load";
-import { accountOfStage, type StackConfig } from "./config/schema";
+import { registryAccountRef, type StackConfig } from "./config/schema";
 
 /** What a stack exports. */
 export interface StackOutputs {
@@ -44,11 +44,11 @@ export function runProgram(): StackOutputs {
 }
 
 /** Builds every resource of one stack from its validated config. */
-export function createStack(config: StackConfig): StackOutputs {
+function createStack(config: StackConfig): StackOutputs {
   const { project, stage, region } = config;
   const serviceName = project.serviceName;
   const account: AccountRef = { accountId: config.accountId, region };
-  const registry: AccountRef = { accountId: accountOfStage(project, project.registryStage) ?? "", region };
+  const registry = registryAccountRef(project, region);
   const consumers: Consumer[] = project.stages.map((s) => ({ stage: s.name, account: { accountId: s.accountId, region } }));
   const hostsRegistry = stage === project.registryStage;
 

@@ -73,21 +73,14 @@ function compile(): string {
 
 /** Generates a project whose non-registry stage has `count` endpoints. */
 async function generateProject(count: number): Promise<{ dir: string; stage: string }> {
-  const { parse, stringify } = await import("yaml");
+  const { stringify } = await import("yaml");
+  const { readProjectConfig } = await import("../../stacks/config/files");
   const dir = mkdtempSync(join(tmpdir(), `plan-bench-${count}-`));
   copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
-  const project = parse(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, unknown> };
-  const value = (key: string) => {
-    const v = project.config[`mlplatform:${key}`];
-    return v !== null && typeof v === "object" && "value" in v ? (v as { value: unknown }).value : v;
-  };
-  const stages = value("stages") as { name: string; accountId: string }[];
-  const registryStage = String(value("registryStage") ?? "sandbox");
-  const service = String(value("serviceName"));
-  const region = String(project.config["aws:region"]);
+  const { project, region } = readProjectConfig(ROOT);
+  const { stages, registryStage, serviceName: service, models } = project;
   const stage = stages.find((s) => s.name !== registryStage) ?? stages[0];
   const registry = stages.find((s) => s.name === registryStage) ?? stages[0];
-  const models = value("models") as string[];
   const types = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.2xlarge", "ml.g5.xlarge"];
   const endpoints: Record<string, unknown> = {};
   for (let i = 1; i <= count; i++) {
@@ -138,7 +131,7 @@ async function programChild(): Promise<void> {
   const { readProjectInfo, withoutRuntimeDebugging } = await import("../plan/engine");
   const { runStackFromFiles } = await import("../../stacks/offline-run");
   const project = readProjectInfo(repoRoot());
-  for (const stage of project.stages) await withoutRuntimeDebugging(() => runStackFromFiles(repoRoot(), stage, project.name));
+  for (const stage of project.stages) await withoutRuntimeDebugging(() => runStackFromFiles(repoRoot(), stage));
 }
 
 /** Lists the resources of every shipped stack (types and names) for the baseline. */

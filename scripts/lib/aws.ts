@@ -1,6 +1,6 @@
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { CliError, integerOption, type Io, isError, type OptionSpecs, processIo } from "./cli";
+import { CliError, integerOption, type Io, isError, type OptionSpecs, type ParsedOptions, processIo } from "./cli";
 
 /**
  * The one factory for the scripts' AWS clients, the project's retry policy, and cross-account
@@ -26,11 +26,6 @@ export interface AwsOptions {
    */
   readonly profile?: string;
   /**
-   * Attempts per request by the SDK's own retry strategy.
-   * @default 1 - `withRetries` is the scripts' single retry layer (see the module comment)
-   */
-  readonly maxAttempts?: number;
-  /**
    * Fixed credentials, for example from STS AssumeRole.
    * @default - the SDK's default provider chain (environment, SSO, profile, web identity, IMDS)
    */
@@ -54,7 +49,8 @@ export interface AwsClients {
  */
 export function createAwsClients(options: AwsOptions = {}): AwsClients {
   const config = {
-    maxAttempts: options.maxAttempts ?? 1,
+    // `withRetries` is the scripts' single retry layer (see the module comment).
+    maxAttempts: 1,
     ...(options.region !== undefined ? { region: options.region } : {}),
     ...(options.profile !== undefined ? { profile: options.profile } : {}),
     ...(options.credentials !== undefined ? { credentials: { ...options.credentials } } : {}),
@@ -255,6 +251,9 @@ export const AWS_CLI_OPTIONS = {
   "max-attempts": { type: "string" },
 } as const satisfies OptionSpecs;
 
+/** The values of AWS_CLI_OPTIONS, as parseOptions returns them. */
+export type AwsCliValues = ParsedOptions<typeof AWS_CLI_OPTIONS>;
+
 /** Help lines of AWS_CLI_OPTIONS. */
 export const AWS_CLI_HELP = [
   "  --region REGION     AWS region (default: aws:region of Pulumi.yaml)",
@@ -277,7 +276,7 @@ export interface ToolDeps {
 /** Client options and retry policy from a tool's parsed AWS options; retries report progress on stderr. */
 export function awsSettings(
   tool: string,
-  values: { "region"?: string; "profile"?: string; "max-attempts"?: string },
+  values: AwsCliValues,
   defaultRegion: string,
   deps: ToolDeps,
 ): { aws: AwsOptions; retry: RetryOptions } {

@@ -9,11 +9,14 @@ import {
   type SageMakerClient,
   UpdateModelPackageCommand,
 } from "@aws-sdk/client-sagemaker";
-import { type AccountTarget, type RetryOptions, retryingClient } from "./aws";
-import { CliError, UsageError } from "./cli";
+import {
+  type AccountTarget, AWS_CLI_HELP, AWS_CLI_OPTIONS, awsSettings, clientsForAccount, createAwsClients, type RetryOptions, retryingClient,
+  type ToolDeps,
+} from "./aws";
+import { CliError, type OptionSpecs, type ParsedOptions, processIo, UsageError } from "./cli";
 import { type AccountRef, modelPackageGroupName, registryNames, roleArn, stageNames } from "../../components/names";
 import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../stacks/config/instance-types";
-import { checkModelPackageArn, type ProjectConfig } from "../../stacks/config/schema";
+import { accountOfStage, checkModelPackageArn, type ProjectConfig } from "../../stacks/config/schema";
 
 /**
  * The model registry: register, list, approve or reject versions of the service's models, and find
@@ -28,9 +31,8 @@ export interface Registry {
 }
 
 export function registryAccount(registry: Registry): AccountRef {
-  const stage = registry.project.stages.find((s) => s.name === registry.project.registryStage);
-  if (stage === undefined) throw new CliError(`the registry stage "${registry.project.registryStage}" is not one of the stages`);
-  return { accountId: stage.accountId, region: registry.region };
+  // projectConfigSchema has checked that registryStage is one of the stages.
+  return { accountId: accountOfStage(registry.project, registry.project.registryStage)!, region: registry.region };
 }
 
 /** Where registry calls happen, and the role to assume from other accounts: the registry stage's deployer role. */
@@ -38,6 +40,34 @@ export function registryTarget(registry: Registry, roleArnOverride?: string): Ac
   const account = registryAccount(registry);
   const deployer = stageNames(registry.project.serviceName, registry.project.registryStage, account).deployerRole;
   return { accountId: account.accountId, roleArn: roleArnOverride ?? roleArn(account, deployer) };
+}
+
+/** The options of the tools that call the registry: the AWS options and the role to assume. */
+export const REGISTRY_ACCESS_OPTIONS = { ...AWS_CLI_OPTIONS, "role-arn": { type: "string" } } as const satisfies OptionSpecs;
+
+/** The values of REGISTRY_ACCESS_OPTIONS, as parseOptions returns them. */
+export type RegistryAccessValues = ParsedOptions<typeof REGISTRY_ACCESS_OPTIONS>;
+
+/** Help lines of REGISTRY_ACCESS_OPTIONS. */
+export const REGISTRY_ACCESS_HELP = [
+  "  --role-arn ARN      Role to assume when the credentials are not in the registry account",
+  "                      (default: the registry stage's deployer role)",
+  ...AWS_CLI_HELP,
+];
+
+/**
+ * A SageMaker client in the registry account and the retry policy, from a tool's parsed options:
+ * the caller's credentials when they are in that account, else the registry target's role
+ * (assumed, and said on stderr).
+ */
+export async function registryClients(
+  tool: string, registry: Registry, values: RegistryAccessValues, deps: ToolDeps,
+): Promise<{ sagemaker: SageMakerClient; retry: RetryOptions }> {
+  const { aws, retry } = awsSettings(tool, values, registry.region, deps);
+  const createClients = deps.createClients ?? createAwsClients;
+  const access = await clientsForAccount(createClients(aws).sts, registryTarget(registry, values["role-arn"]), { aws, retry, createClients });
+  if (access.assumedRoleArn !== undefined) (deps.io ?? processIo).err(`${tool}: account ${access.caller.accountId} is not the registry's; assumed ${access.assumedRoleArn}`);
+  return { sagemaker: access.sagemaker, retry };
 }
 
 /** The model package group of one of the project's models; unknown models are refused with the valid ones. */
@@ -73,7 +103,7 @@ export interface EvaluationReport {
 }
 
 /** Parses an evaluation file: a flat JSON object of metric names to finite numbers ({"mae": 0.12, "rmse": 0.3}). */
-export function parseMetrics(text: string, file: string): EvaluationReport {
+function parseMetrics(text: string, file: string): EvaluationReport {
   let doc: unknown;
   try {
     doc = JSON.parse(text);

@@ -38,8 +38,6 @@ export interface ValueChange {
 
 /** What promoting from one stack file to another would do. */
 export interface PromotionPlan {
-  /** Endpoints of the source stage that were considered (after `--model`), in file order. */
-  readonly endpoints: readonly string[];
   readonly changes: readonly ValueChange[];
   /** Endpoints already serving what the source serves. */
   readonly unchanged: readonly string[];
@@ -143,41 +141,9 @@ export function planPromotion(source: StackFile, target: StackFile, options: { m
     if (changes.length === before) unchanged.push(name);
   }
   if (problems.length > 0) throw new CliError(problems.join("; "));
-  return { endpoints, changes, unchanged, notInTarget };
+  return { changes, unchanged, notInTarget };
 }
 
 function describeKind(kind: keyof typeof PROMOTABLE_KEYS): string {
   return kind === "registry" ? "a registry model package" : "an image and model data";
-}
-
-/** Where the registry keeps images and artifacts, which every stage can read. */
-export interface RegistryLocations {
-  /** `<account>.dkr.ecr.<region>.amazonaws.com/<repository>`. */
-  readonly ecrRepositoryUri: string;
-  /** The registry's artifact bucket. */
-  readonly artifactBucket: string;
-}
-
-/**
- * Image sources cannot be checked for approval in the model registry; what can be checked is
- * that they come from the registry: the image from its ECR repository (with a tag or digest), the
- * model data from its artifact bucket (a stage bucket belongs to one stage and the next cannot read it).
- */
-export function checkImageChanges(changes: readonly ValueChange[], registry: RegistryLocations): void {
-  const image = new RegExp(`^${escapeRegExp(registry.ecrRepositoryUri)}(:\\w[\\w.-]{0,127}|@sha256:[0-9a-f]{64})$`);
-  const problems: string[] = [];
-  for (const change of changes) {
-    if (change.key === "image" && !image.test(change.newValue)) {
-      problems.push(`endpoint ${change.endpoint}: image ${change.newValue} is not in the registry repository ${registry.ecrRepositoryUri} (with a :tag or @sha256 digest)`);
-    }
-    if (change.key === "modelDataUrl" && !change.newValue.startsWith(`s3://${registry.artifactBucket}/`)) {
-      problems.push(`endpoint ${change.endpoint}: model data ${change.newValue} is not in the registry bucket ${registry.artifactBucket}, `
-        + "which every stage can read; register the artifact in the registry first");
-    }
-  }
-  if (problems.length > 0) throw new CliError(`refusing to promote: ${problems.join("; ")}`);
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

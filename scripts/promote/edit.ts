@@ -7,7 +7,6 @@ import { type StackFile, type ValueChange, valuePath } from "./changes";
 import type { PromotionRoute } from "./stages";
 import { readStackConfigFiles } from "../../stacks/config/files";
 import { ConfigError, loadStackConfig, PROJECT_FILE, stackFileName } from "../../stacks/config/load";
-import type { StackConfig } from "../../stacks/config/schema";
 import { CliError } from "../lib/cli";
 
 /**
@@ -20,7 +19,7 @@ import { CliError } from "../lib/cli";
 const SKIP_COMMENT = /^\s*promoted \S+ -> \S+, skipping /;
 
 /** The comment beside each value promoted past stages: where from, what was skipped and why. */
-export function skipComment(route: PromotionRoute): string | undefined {
+function skipComment(route: PromotionRoute): string | undefined {
   if (route.skipped.length === 0 || route.reason === undefined) return undefined;
   return ` promoted ${route.from} -> ${route.to}, skipping ${route.skipped.join(", ")}: ${route.reason.replace(/[\u0000-\u001f\u007f]/g, " ")}`;
 }
@@ -81,8 +80,6 @@ function checkOnlyChangedLines(target: StackFile, text: string, changedLines: Re
 export interface Proposal {
   /** Temporary directory holding Pulumi.yaml and the proposed Pulumi.<stage>.yaml. */
   readonly dir: string;
-  /** The proposed stack, validated. */
-  readonly config: StackConfig;
 }
 
 /**
@@ -95,15 +92,14 @@ export async function withValidatedProposal<T>(projectDir: string, stage: string
   try {
     copyFileSync(join(projectDir, PROJECT_FILE), join(dir, PROJECT_FILE));
     writeFileSync(join(dir, stackFileName(stage)), text);
-    let config: StackConfig;
     try {
-      config = loadStackConfig(stage, readStackConfigFiles(dir, stage));
+      loadStackConfig(stage, readStackConfigFiles(dir, stage));
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       const problems = error.problems.map((p) => `${p.file}: ${p.path}: ${p.message}`).join("; ");
       throw new CliError(`refusing to promote: the promoted ${stackFileName(stage)} would be invalid, nothing written: ${problems}`);
     }
-    return await use({ dir, config });
+    return await use({ dir });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

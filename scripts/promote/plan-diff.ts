@@ -1,5 +1,5 @@
 import { diffPlans } from "../plan/diff";
-import { planStack, readProjectInfo } from "../plan/engine";
+import { planStack } from "../plan/engine";
 import { renderDiffs } from "../plan/render";
 
 /**
@@ -23,8 +23,8 @@ export type PlanDiffHook = (input: PlanDiffInput) => Promise<readonly string[] |
 
 /** The plan tool's diff of the target stack, before and after the promotion. */
 export const offlinePlanDiff: PlanDiffHook = async ({ stage, currentDir, proposedDir }) => {
-  const before = await planStack(currentDir, stage, readProjectInfo(currentDir));
-  const after = await planStack(proposedDir, stage, readProjectInfo(proposedDir));
+  const before = await planStack(currentDir, stage);
+  const after = await planStack(proposedDir, stage);
   const diff = diffPlans(before, after, { mode: "revision", beforeLabel: "as it stands", afterLabel: "promoted" });
   return renderDiffs([diff]).filter((line, i, lines) => line !== "" || i < lines.length - 1);
 };

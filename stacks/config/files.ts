@@ -1,8 +1,23 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ConfigError, type FileProblem, PROJECT_FILE, stackFileName } from "./load";
-import { CONFIG_NAMESPACE, type ProjectConfig, projectConfigSchema, REGION_PATTERN, toResult } from "./schema";
+import { ConfigError, loadProjectConfig, PROJECT_FILE, stackFileName } from "./load";
+import type { ProjectConfig } from "./schema";
+
+/** Pulumi.yaml as read: the project name as written, and its config with project values unwrapped from `{ value }`. */
+export interface ProjectFile {
+  readonly name?: unknown;
+  /** Keys as written (namespaced or not). */
+  readonly config: Record<string, unknown>;
+}
+
+/** Reads and parses Pulumi.yaml; throws a ConfigError when it is missing, not YAML or not a map. */
+export function readProjectFile(projectDir: string): ProjectFile {
+  const doc = readYaml(projectDir, PROJECT_FILE, `cannot be read from ${projectDir}: is it the project directory?`);
+  const config: Record<string, unknown> = {};
+  for (const [key, entry] of Object.entries(asMap(doc.config, PROJECT_FILE, "config"))) config[key] = unwrapProjectValue(entry);
+  return { name: doc.name, config };
+}
 
 /**
  * Reads Pulumi.yaml and Pulumi.<stage>.yaml the way the Pulumi CLI hands config to a program:
@@ -10,14 +25,29 @@ import { CONFIG_NAMESPACE, type ProjectConfig, projectConfigSchema, REGION_PATTE
  * Used by the offline tools and tests, so they run the program on exactly what `pulumi up` would.
  */
 export function readStackConfigFiles(projectDir: string, stage: string): Record<string, string> {
-  const projectDoc = readYaml(projectDir, PROJECT_FILE);
-  const stackDoc = readYaml(projectDir, stackFileName(stage));
-  const config: Record<string, string> = {};
-  for (const [key, entry] of Object.entries(asMap(projectDoc.config, PROJECT_FILE, "config"))) {
-    config[qualify(key, String(projectDoc.name))] = encode(unwrapProjectValue(entry), PROJECT_FILE, key);
+  const project = readProjectFile(projectDir);
+  const config = projectConfigOf(project);
+  const stackFile = stackFileName(stage);
+  const stackDoc = readYaml(projectDir, stackFile, "cannot be read; does the stack exist?");
+  for (const [key, value] of Object.entries(asMap(stackDoc.config, stackFile, "config"))) {
+    config[qualify(key, String(project.name))] = encode(value, stackFile, key);
   }
-  for (const [key, value] of Object.entries(asMap(stackDoc.config, stackFileName(stage), "config"))) {
-    config[qualify(key, String(projectDoc.name))] = encode(value, stackFileName(stage), key);
+  return config;
+}
+
+/**
+ * The project-level config alone (Pulumi.yaml), validated as every stack validates it: for tools
+ * that act on the service as a whole (the registry CLI, promotion) rather than on one stack.
+ */
+export function readProjectConfig(projectDir: string): { project: ProjectConfig; region: string } {
+  return loadProjectConfig(projectConfigOf(readProjectFile(projectDir)));
+}
+
+/** Pulumi.yaml's config as Pulumi hands it to a program: `namespace:key` to string. */
+function projectConfigOf(project: ProjectFile): Record<string, string> {
+  const config: Record<string, string> = {};
+  for (const [key, value] of Object.entries(project.config)) {
+    config[qualify(key, String(project.name))] = encode(value, PROJECT_FILE, key);
   }
   return config;
 }
@@ -28,12 +58,12 @@ function unwrapProjectValue(entry: unknown): unknown {
     ? (entry as { value: unknown }).value : entry;
 }
 
-function readYaml(dir: string, file: string): Record<string, unknown> {
+function readYaml(dir: string, file: string, unreadable: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(join(dir, file), "utf8");
   } catch {
-    throw new ConfigError([{ file, path: "(file)", message: "cannot be read; does the stack exist?" }]);
+    throw new ConfigError([{ file, path: "(file)", message: unreadable }]);
   }
   let doc: unknown;
   try {
@@ -62,27 +92,4 @@ function encode(value: unknown, file: string, key: string): string {
     throw new ConfigError([{ file, path: key, message: "is a secret; the offline tools cannot decrypt it and this program reads no secrets" }]);
   }
   return typeof value === "string" ? value : JSON.stringify(value);
-}
-
-/**
- * The project-level config alone (Pulumi.yaml), validated: for tools that act on the service as
- * a whole (the registry CLI, promotion) rather than on one stack.
- */
-export function readProjectConfig(projectDir: string): { project: ProjectConfig; region: string } {
-  const doc = readYaml(projectDir, PROJECT_FILE);
-  const raw: Record<string, unknown> = {};
-  let region: unknown;
-  for (const [key, entry] of Object.entries(asMap(doc.config, PROJECT_FILE, "config"))) {
-    const value = unwrapProjectValue(entry);
-    if (key === "aws:region") region = value;
-    if (key.startsWith(`${CONFIG_NAMESPACE}:`)) raw[key.slice(CONFIG_NAMESPACE.length + 1)] = value;
-  }
-  const problems: FileProblem[] = [];
-  if (typeof region !== "string" || !REGION_PATTERN.test(region)) {
-    problems.push({ file: PROJECT_FILE, path: "aws:region", message: `must be an AWS region such as eu-west-1, got ${JSON.stringify(region)}` });
-  }
-  const parsed = toResult(projectConfigSchema, raw, `${CONFIG_NAMESPACE}:`);
-  if (!parsed.ok) problems.push(...parsed.problems.map((p) => ({ ...p, file: PROJECT_FILE })));
-  if (problems.length > 0 || !parsed.ok) throw new ConfigError(problems);
-  return { project: parsed.value, region: region as string };
 }

@@ -1,10 +1,11 @@
 import {
   accountOfStage,
+  checkRegion,
   CONFIG_NAMESPACE,
   formatProblems,
   type Problem,
+  type ProjectConfig,
   projectConfigSchema,
-  REGION_PATTERN,
   type StackConfig,
   stageConfigSchema,
   toResult,
@@ -62,39 +63,8 @@ export function decodeConfigValue(raw: string): unknown {
  */
 export function loadStackConfig(stage: string, rawConfig: Readonly<Record<string, string>>): StackConfig {
   const stackFile = stackFileName(stage);
-  const problems: FileProblem[] = [];
-  const project: Record<string, unknown> = {};
-  const stageValues: Record<string, unknown> = {};
-
-  for (const [fullKey, raw] of Object.entries(rawConfig)) {
-    const [namespace, key] = splitKey(fullKey);
-    const value = decodeConfigValue(raw);
-    if (namespace === CONFIG_NAMESPACE && PROJECT_KEYS.includes(key)) {
-      project[key] = value;
-    } else if (namespace === CONFIG_NAMESPACE && STAGE_KEYS.includes(key)) {
-      stageValues[key] = value;
-    } else if (namespace === CONFIG_NAMESPACE) {
-      const hint = suggest(key, [...PROJECT_KEYS, ...STAGE_KEYS]);
-      problems.push({ file: stackFile, path: fullKey, message: `unknown key${hint ? `; did you mean ${CONFIG_NAMESPACE}:${hint}?` : ""}` });
-    } else if (!OTHER_NAMESPACES.includes(namespace)) {
-      problems.push({
-        file: stackFile,
-        path: fullKey,
-        message: `unknown namespace "${namespace}": this program reads ${CONFIG_NAMESPACE}:<key> (and aws:, pulumi: settings)`,
-      });
-    }
-  }
-
-  const region = rawConfig["aws:region"];
-  if (region === undefined || !REGION_PATTERN.test(region)) {
-    problems.push({ file: PROJECT_FILE, path: "aws:region", message: `must be an AWS region such as eu-west-1, got ${JSON.stringify(region)}` });
-  }
-  const parsedProject = toResult(projectConfigSchema, project, CONFIG_NAMESPACE + ":");
-  if (!parsedProject.ok) {
-    problems.push(...parsedProject.problems.map((p) => ({ ...p, file: PROJECT_FILE })));
-    throw new ConfigError(problems);
-  }
-  const projectConfig = parsedProject.value;
+  const { project: projectConfig, region, stageValues, problems } = parseProjectLevel(rawConfig, stackFile);
+  if (projectConfig === undefined) throw new ConfigError(problems);
   const accountId = accountOfStage(projectConfig, stage);
   if (accountId === undefined) {
     problems.push({
@@ -113,6 +83,66 @@ export function loadStackConfig(stage: string, rawConfig: Readonly<Record<string
   }
   if (problems.length > 0 || !parsedStage.ok) throw new ConfigError(problems);
   return { ...context, ...parsedStage.value, accountId };
+}
+
+/**
+ * Validates the project-level config alone (the shared half of every stack's config), from
+ * Pulumi's config map of Pulumi.yaml (`namespace:key` to raw string). Keys are checked as a stack
+ * checks them; stage keys are stage defaults, so they are not the project's concern. Throws a
+ * ConfigError listing every problem.
+ */
+export function loadProjectConfig(rawConfig: Readonly<Record<string, string>>): { project: ProjectConfig; region: string } {
+  const { project, region, problems } = parseProjectLevel(rawConfig, PROJECT_FILE);
+  if (project === undefined || region === undefined || problems.length > 0) throw new ConfigError(problems);
+  return { project, region };
+}
+
+/**
+ * Sorts Pulumi's config map into project and stage values and validates the project level
+ * (`mlplatform:<project key>` and `aws:region`, which live in Pulumi.yaml). Unknown keys and
+ * namespaces are reported against `keysFile`. `project` is undefined when the project config is
+ * invalid; `region` when the region is.
+ */
+function parseProjectLevel(rawConfig: Readonly<Record<string, string>>, keysFile: string): {
+  project: ProjectConfig | undefined;
+  region: string | undefined;
+  stageValues: Record<string, unknown>;
+  problems: FileProblem[];
+} {
+  const problems: FileProblem[] = [];
+  const project: Record<string, unknown> = {};
+  const stageValues: Record<string, unknown> = {};
+
+  for (const [fullKey, raw] of Object.entries(rawConfig)) {
+    const [namespace, key] = splitKey(fullKey);
+    const value = decodeConfigValue(raw);
+    if (namespace === CONFIG_NAMESPACE && PROJECT_KEYS.includes(key)) {
+      project[key] = value;
+    } else if (namespace === CONFIG_NAMESPACE && STAGE_KEYS.includes(key)) {
+      stageValues[key] = value;
+    } else if (namespace === CONFIG_NAMESPACE) {
+      const hint = suggest(key, [...PROJECT_KEYS, ...STAGE_KEYS]);
+      problems.push({ file: keysFile, path: fullKey, message: `unknown key${hint ? `; did you mean ${CONFIG_NAMESPACE}:${hint}?` : ""}` });
+    } else if (!OTHER_NAMESPACES.includes(namespace)) {
+      problems.push({
+        file: keysFile,
+        path: fullKey,
+        message: `unknown namespace "${namespace}": this program reads ${CONFIG_NAMESPACE}:<key> (and aws:, pulumi: settings)`,
+      });
+    }
+  }
+
+  const region = rawConfig["aws:region"];
+  const regionProblem = checkRegion(region);
+  if (regionProblem !== undefined) problems.push({ file: PROJECT_FILE, path: "aws:region", message: regionProblem });
+  const parsedProject = toResult(projectConfigSchema, project, CONFIG_NAMESPACE + ":");
+  if (!parsedProject.ok) problems.push(...parsedProject.problems.map((p) => ({ ...p, file: PROJECT_FILE })));
+  return {
+    project: parsedProject.ok ? parsedProject.value : undefined,
+    region: regionProblem === undefined ? region : undefined,
+    stageValues,
+    problems,
+  };
 }
 
 /** The stack must name exactly its stage's account in `aws:allowedAccountIds`. */

@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "./instance-types";
 import {
+  type AccountRef,
   ecrRegistryHost,
+  endpointNames,
   longestEndpointName,
   modelPackageGroupName,
   registryNames,
@@ -201,7 +203,7 @@ export interface StageContext {
 /** A stage's own config: Pulumi.<stage>.yaml (keys under the `mlplatform:` namespace). */
 export function stageConfigSchema(context: StageContext) {
   const { project, stage, region } = context;
-  const registry = { accountId: accountOfStage(project, project.registryStage) ?? "", region };
+  const registry = registryAccountRef(project, region);
   const registryBucket = registryNames(project.serviceName, registry).artifactBucket;
   const stageBucket = stageNames(project.serviceName, stage, { accountId: accountOfStage(project, stage) ?? "", region }).bucket;
   const ecrPrefix = `${ecrRegistryHost(registry)}/${registryNames(project.serviceName, registry).ecrRepository}`;
@@ -222,14 +224,16 @@ export function stageConfigSchema(context: StageContext) {
       const at = (...rest: (string | number)[]) => ["endpoints", key, ...rest];
       if (!NAME.test(key)) {
         ctx.addIssue({ code: "custom", path: at(), message: "endpoint names must be lowercase letters, digits and single hyphens" });
-      } else if (longestEndpointName(project.serviceName, key) > SAGEMAKER_NAME_MAX) {
-        const room = SAGEMAKER_NAME_MAX - (longestEndpointName(project.serviceName, key) - key.length);
-        ctx.addIssue({
-          code: "custom",
-          path: at(),
-          message: `name "${key}" is too long: with the service prefix and the auto-name suffix its SageMaker names `
-            + `would reach ${longestEndpointName(project.serviceName, key)} characters (limit ${SAGEMAKER_NAME_MAX}); use at most ${room} characters`,
-        });
+      } else {
+        const longest = longestEndpointName(endpointNames(project.serviceName, key).endpoint);
+        if (longest > SAGEMAKER_NAME_MAX) {
+          ctx.addIssue({
+            code: "custom",
+            path: at(),
+            message: `name "${key}" is too long: with the service prefix and the auto-name suffix its SageMaker names `
+              + `would reach ${longest} characters (limit ${SAGEMAKER_NAME_MAX}); use at most ${SAGEMAKER_NAME_MAX - (longest - key.length)} characters`,
+          });
+        }
       }
       if (!project.models.includes(endpoint.model)) {
         ctx.addIssue({
@@ -365,4 +369,13 @@ export function accountOfStage(project: ProjectConfig, stage: string): string | 
   return project.stages.find((s) => s.name === stage)?.accountId;
 }
 
-export { REGION as REGION_PATTERN, ACCOUNT_ID as ACCOUNT_ID_PATTERN };
+/** The registry stage's account and the region (an empty account id when the registry stage is not a stage). */
+export function registryAccountRef(project: ProjectConfig, region: string): AccountRef {
+  return { accountId: accountOfStage(project, project.registryStage) ?? "", region };
+}
+
+/** What is wrong with an AWS region (`aws:region`, the service definition's `region`), or undefined. */
+export function checkRegion(region: unknown): string | undefined {
+  return typeof region === "string" && REGION.test(region) ? undefined : `must be an AWS region such as eu-west-1, got ${JSON.stringify(region)}`;
+}
+

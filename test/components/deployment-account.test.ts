@@ -16,7 +16,7 @@ import {
   tlsOnlyStatement,
 } from "../../components/policies";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
-import { mockArn, policyInput, recordAccountResources, settled } from "../support/resources";
+import { mockArn, policyInput, recordAccountResources, recordDuring } from "../support/resources";
 
 const NAME = "fraud-detection-qa";
 const SERVICE = "fraud-detection";
@@ -55,7 +55,7 @@ const baseArgs: component.DeploymentAccountArgs = {
 };
 
 function deployerScope(hostsRegistry: boolean): DeployerScope {
-  return { serviceName: SERVICE, stage: QA, registry: SANDBOX.account, models: REGISTRY.models, hostsRegistry, ecrRepository: true };
+  return { stage: QA, access: REGISTRY, hostsRegistry };
 }
 
 let resources: RecordedResource[];
@@ -68,11 +68,7 @@ beforeAll(async () => {
 
 /** Builds the stage's account and returns what it registered. */
 async function build(overrides: Partial<component.DeploymentAccountArgs> = {}) {
-  await settled();
-  resources.length = 0;
-  const account = new mod.DeploymentAccount(NAME, { ...baseArgs, ...overrides });
-  await settled();
-  const recorded = [...resources];
+  const { result: account, recorded } = await recordDuring(resources, () => new mod.DeploymentAccount(NAME, { ...baseArgs, ...overrides }));
   const role = (roleName: string) => {
     const found = ofType(recorded, T.role).filter((r) => r.inputs.name === roleName);
     if (found.length !== 1) throw new Error(`expected one role ${roleName}, found ${found.length}`);
@@ -211,11 +207,8 @@ describe("DeploymentAccount OIDC provider", () => {
   });
 
   test("GIVEN createOidcProvider with an IAM role principal WHEN built THEN no child resource is registered", async () => {
-    await settled();
-    resources.length = 0;
-    rejection({ createOidcProvider: true, ciPrincipal: { type: "iam-role", roleArn: CI_ROLE } });
-    await settled();
-    expect(resources.map((r) => r.type)).toEqual([T.component]);
+    const { recorded } = await recordDuring(resources, () => rejection({ createOidcProvider: true, ciPrincipal: { type: "iam-role", roleArn: CI_ROLE } }));
+    expect(recorded.map((r) => r.type)).toEqual([T.component]);
   });
 });
 

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type * as component from "../../components/encryption-key";
 import { stageKeyPolicy } from "../../components/policies";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
-import { mockArn, mockKeyId, policyInput, recordAccountResources, settled } from "../support/resources";
+import { mockArn, mockKeyId, policyInput, recordAccountResources, recordDuring } from "../support/resources";
 
 const NAME = "stage-key";
 const ACCOUNT = { accountId: "222222222222", region: "eu-west-1" };
@@ -24,11 +24,7 @@ beforeAll(async () => {
 
 /** Builds the key and returns what it registered. */
 async function build(overrides: Partial<component.EncryptionKeyArgs> = {}) {
-  await settled();
-  resources.length = 0;
-  const key = new mod.EncryptionKey(NAME, { ...baseArgs, ...overrides });
-  await settled();
-  const recorded = [...resources];
+  const { result: key, recorded } = await recordDuring(resources, () => new mod.EncryptionKey(NAME, { ...baseArgs, ...overrides }));
   return { key, recorded, kmsKey: onlyOfType(recorded, T.key), alias: onlyOfType(recorded, T.alias) };
 }
 
@@ -114,10 +110,7 @@ describe("EncryptionKey checks", () => {
   });
 
   test("GIVEN a bad alias WHEN built THEN no KMS resource is registered", async () => {
-    await settled();
-    resources.length = 0;
-    rejection({ alias: "bad" });
-    await settled();
-    expect(resources.filter((r) => r.custom)).toEqual([]);
+    const { recorded } = await recordDuring(resources, () => rejection({ alias: "bad" }));
+    expect(recorded.filter((r) => r.custom)).toEqual([]);
   });
 });

@@ -65,7 +65,7 @@ function access(ecrRepository: boolean): RegistryAccess {
 }
 
 function scope(stage: Consumer, hostsRegistry: boolean, ecrRepository: boolean): DeployerScope {
-  return { serviceName: SERVICE, stage, registry: REGISTRY, models: MODELS, hostsRegistry, ecrRepository };
+  return { stage, access: access(ecrRepository), hostsRegistry };
 }
 
 function list<T>(value: T | T[] | undefined): T[] {
@@ -434,6 +434,13 @@ describe("deployerPolicy", () => {
     expect(statement.Condition).toEqual({ StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } });
   });
 
+  test("GIVEN a stage that hosts the registry WHEN the deployer policy is built THEN it passes the training role too", () => {
+    expect(bySid(hosting, "PassExecutionRoles").Resource).toEqual([
+      "arn:aws:iam::111111111111:role/fraud-detection-sandbox-sagemaker-execution",
+      "arn:aws:iam::111111111111:role/fraud-detection-sagemaker-training",
+    ]);
+  });
+
   test("GIVEN a deployer WHEN its policy is built THEN SageMaker, role and alarm management are scoped to the service prefix in its account", () => {
     expect(bySid(consumer, "SageMakerServing").Resource).toEqual([
       "arn:aws:sagemaker:eu-west-1:222222222222:model/fraud-detection-*",
@@ -522,7 +529,7 @@ describe("ciTrustPolicy", () => {
 });
 
 describe("deployer grants that services use on the deployer's behalf", () => {
-  const deployerScope = { serviceName: SERVICE, stage: CONSUMERS[1], registry: REGISTRY, models: ["fraud-scorer"], hostsRegistry: false, ecrRepository: true };
+  const deployerScope = scope(QA, false, true);
 
   test("GIVEN a deployer WHEN its policy is built THEN it may create KMS grants only for AWS services", () => {
     const grant = bySid(deployerPolicy(deployerScope), "ServiceGrants");
@@ -532,15 +539,15 @@ describe("deployer grants that services use on the deployer's behalf", () => {
 
   test("GIVEN a stack that manages the GitHub OIDC provider WHEN the deployer policy is built THEN it may manage exactly that provider", () => {
     const withProvider = bySid(deployerPolicy({ ...deployerScope, manageOidcProvider: true }), "GithubOidcProvider");
-    expect(withProvider.Resource).toBe(`arn:aws:iam::${CONSUMERS[1].account.accountId}:oidc-provider/token.actions.githubusercontent.com`);
+    expect(withProvider.Resource).toBe(`arn:aws:iam::${QA.account.accountId}:oidc-provider/token.actions.githubusercontent.com`);
     expect(deployerPolicy(deployerScope).Statement.map((s) => s.Sid)).not.toContain("GithubOidcProvider");
   });
 });
 
 describe("the workload permissions boundary", () => {
   const BOUNDARY = "arn:aws:iam::222222222222:policy/fraud-detection-qa-workload-boundary";
-  const consumerScope = { serviceName: SERVICE, stage: QA, registry: REGISTRY, models: ["fraud-scorer"], hostsRegistry: false, ecrRepository: true };
-  const registryScope = { ...consumerScope, stage: SANDBOX, hostsRegistry: true };
+  const consumerScope = scope(QA, false, true);
+  const registryScope = scope(SANDBOX, true, true);
 
   /** IAM-style match of a resource pattern (with * wildcards) against a concrete resource (which may hold * too). */
   const covers = (pattern: string, resource: string) =>
@@ -549,11 +556,10 @@ describe("the workload permissions boundary", () => {
   /** Every (action, resource) an identity policy allows that no boundary statement allows. */
   function uncovered(identity: PolicyDocument, boundary: PolicyDocument): string[] {
     const missing: string[] = [];
-    for (const s of identity.Statement.filter((x) => x.Effect === "Allow")) {
-      for (const action of ([] as string[]).concat(s.Action)) {
-        for (const resource of ([] as string[]).concat(s.Resource ?? "*")) {
-          const ok = boundary.Statement.some((b) => b.Effect === "Allow" && ([] as string[]).concat(b.Action).includes(action)
-            && ([] as string[]).concat(b.Resource ?? "*").some((p) => covers(p, resource)));
+    for (const s of allows(identity)) {
+      for (const action of list(s.Action)) {
+        for (const resource of list(s.Resource ?? "*")) {
+          const ok = allows(boundary).some((b) => list(b.Action).includes(action) && list(b.Resource ?? "*").some((p) => covers(p, resource)));
           if (!ok) missing.push(`${action} on ${resource}`);
         }
       }
@@ -591,9 +597,9 @@ describe("the workload permissions boundary", () => {
   });
 
   test("GIVEN a deployer THEN no unconditioned role-writing action reaches beyond the workload roles", () => {
-    const writes = deployerPolicy(registryScope).Statement.filter((s) => s.Effect === "Allow" && s.Condition === undefined
-      && ([] as string[]).concat(s.Action).some((a) => /^iam:(Create|Put|Update|Delete|Attach|Tag|Untag)/.test(a)));
-    expect(writes.flatMap((s) => ([] as string[]).concat(s.Resource ?? [])).sort()).toEqual([
+    const writes = allows(deployerPolicy(registryScope)).filter((s) => s.Condition === undefined
+      && list(s.Action).some((a) => /^iam:(Create|Put|Update|Delete|Attach|Tag|Untag)/.test(a)));
+    expect(writes.flatMap((s) => list(s.Resource)).sort()).toEqual([
       "arn:aws:iam::111111111111:role/fraud-detection-sagemaker-training",
       "arn:aws:iam::111111111111:role/fraud-detection-sandbox-sagemaker-execution",
     ]);
@@ -602,17 +608,5 @@ describe("the workload permissions boundary", () => {
   test("GIVEN a deployer THEN removing a role's boundary is denied", () => {
     const deny = bySid(deployerPolicy(consumerScope), "KeepBoundaries");
     expect(deny).toMatchObject({ Effect: "Deny", Action: "iam:DeleteRolePermissionsBoundary" });
-  });
-});
-
-describe("the deployer's iam:PassRole", () => {
-  test("GIVEN a consumer stage THEN it passes only its execution role; GIVEN the registry stage THEN the training role too", () => {
-    const base = { serviceName: SERVICE, registry: REGISTRY, models: MODELS, ecrRepository: true };
-    expect(bySid(deployerPolicy({ ...base, stage: QA, hostsRegistry: false }), "PassExecutionRoles").Resource)
-      .toEqual(["arn:aws:iam::222222222222:role/fraud-detection-qa-sagemaker-execution"]);
-    expect(bySid(deployerPolicy({ ...base, stage: SANDBOX, hostsRegistry: true }), "PassExecutionRoles").Resource).toEqual([
-      "arn:aws:iam::111111111111:role/fraud-detection-sandbox-sagemaker-execution",
-      "arn:aws:iam::111111111111:role/fraud-detection-sagemaker-training",
-    ]);
   });
 });

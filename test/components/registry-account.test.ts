@@ -11,7 +11,7 @@ import {
 } from "../../components/policies";
 import type * as component from "../../components/registry-account";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
-import { mockArn, policyInput, recordAccountResources, settled } from "../support/resources";
+import { mockArn, policyInput, recordAccountResources, recordDuring } from "../support/resources";
 
 const NAME = "fraud-detection-registry";
 const SERVICE = "fraud-detection";
@@ -57,11 +57,7 @@ beforeAll(async () => {
 
 /** Builds the registry and returns what it registered. */
 async function build(overrides: Partial<component.RegistryAccountArgs> = {}) {
-  await settled();
-  resources.length = 0;
-  const registry = new mod.RegistryAccount(NAME, { ...baseArgs, ...overrides });
-  await settled();
-  const recorded = [...resources];
+  const { result: registry, recorded } = await recordDuring(resources, () => new mod.RegistryAccount(NAME, { ...baseArgs, ...overrides }));
   return { registry, recorded, only: (type: string) => onlyOfType(recorded, type) };
 }
 
@@ -236,10 +232,7 @@ describe("RegistryAccount checks", () => {
   });
 
   test("GIVEN no models WHEN built THEN no child resource is registered", async () => {
-    await settled();
-    resources.length = 0;
-    rejection({ models: [] });
-    await settled();
-    expect(resources.map((r) => r.type)).toEqual([T.component]);
+    const { recorded } = await recordDuring(resources, () => rejection({ models: [] }));
+    expect(recorded.map((r) => r.type)).toEqual([T.component]);
   });
 });

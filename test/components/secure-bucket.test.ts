@@ -1,6 +1,6 @@
 import type * as component from "../../components/secure-bucket";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
-import { policyInput, recordAccountResources, settled } from "../support/resources";
+import { policyInput, recordAccountResources, recordDuring } from "../support/resources";
 
 const NAME = "stage-bucket";
 const BUCKET = "fraud-detection-qa-222222222222-eu-west-1";
@@ -29,11 +29,7 @@ beforeAll(async () => {
 
 /** Builds the bucket and returns what it registered. */
 async function build(overrides: Partial<component.SecureBucketArgs> = {}) {
-  await settled();
-  resources.length = 0;
-  const bucket = new mod.SecureBucket(NAME, { ...baseArgs, ...overrides });
-  await settled();
-  const recorded = [...resources];
+  const { result: bucket, recorded } = await recordDuring(resources, () => new mod.SecureBucket(NAME, { ...baseArgs, ...overrides }));
   return { bucket, recorded, inputs: (type: string) => onlyOfType(recorded, type).inputs };
 }
 
@@ -168,10 +164,7 @@ describe("SecureBucket checks", () => {
   });
 
   test("GIVEN a bad name WHEN built THEN no S3 resource is registered", async () => {
-    await settled();
-    resources.length = 0;
-    rejection({ bucketName: "Bad" });
-    await settled();
-    expect(resources.filter((r) => r.custom)).toEqual([]);
+    const { recorded } = await recordDuring(resources, () => rejection({ bucketName: "Bad" }));
+    expect(recorded.filter((r) => r.custom)).toEqual([]);
   });
 });

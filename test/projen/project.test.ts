@@ -48,6 +48,15 @@ describe("MlServiceProject", () => {
     expect(Object.keys(tasks).filter((t) => t.startsWith("up:")).sort()).toEqual(["up:dev", "up:live"]);
   });
 
+  it("GIVEN the command-line scripts WHEN synthesized THEN each has a described task that runs it and passes the arguments on", () => {
+    const tasks = (synth()[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks;
+    const scripts = { "registry": "registry", "assert-account": "assert-account", "promote": "promote", "gen:instance-types": "gen-instance-types" };
+    for (const [task, file] of Object.entries(scripts)) {
+      expect(tasks[task].description).toBeTruthy();
+      expect(tasks[task].steps).toEqual([{ exec: `ts-node --transpile-only scripts/${file}.ts`, receiveArgs: true }]);
+    }
+  });
+
   it("GIVEN the test task THEN it type-checks, runs jest that fails without tests, and lints", () => {
     const files = synth();
     const steps = (files[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks.test.steps ?? [];

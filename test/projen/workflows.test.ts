@@ -1,13 +1,13 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { typescript } from "projen";
+import { Testing, typescript } from "projen";
 import { parse } from "yaml";
 import { stageNames } from "../../components/names";
-import type { ServiceDefinition } from "../../projen/service";
+import { MlServiceProject } from "../../projen";
+import { parseServiceDefinition, type ServiceDefinition } from "../../projen/service";
 import { addWorkflows } from "../../projen/workflows";
 import { registryTarget } from "../../scripts/lib/registry";
-import { parseProjectConfig, type ProjectConfig } from "../../stacks/config/schema";
 
 interface Step { name?: string; uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string> }
 interface Job {
@@ -38,17 +38,30 @@ const definition: ServiceDefinition = {
 };
 
 let outdir: string;
-beforeAll(() => { process.env.PROJEN_DISABLE_POST = "true"; });
 beforeEach(() => { outdir = mkdtempSync(join(tmpdir(), "mlplatform-workflows-")); });
 afterEach(() => rmSync(outdir, { recursive: true, force: true }));
 
-/** Synthesizes a project with GitHub and the workflows into the temp dir; returns every workflow file's text, by name. */
-function synth(def: ServiceDefinition = definition): Record<string, string> {
-  const project = new typescript.TypeScriptProject({ name: def.serviceName, defaultReleaseBranch: "main", github: true, outdir });
-  addWorkflows(project, def);
-  project.synth();
-  const workflowsDir = join(outdir, ".github", "workflows");
-  return Object.fromEntries(readdirSync(workflowsDir).map((file) => [file, readFileSync(join(workflowsDir, file), "utf8")]));
+const WORKFLOWS_DIR = ".github/workflows/";
+
+/** Every file MlServiceProject writes for a definition, by path; synthesized into (and then removed from) a temporary directory. */
+function synthProject(def: ServiceDefinition): Record<string, unknown> {
+  // An explicit temporary outdir: without one, projen synthesizes into (and cleans) the current directory.
+  return Testing.synth(new MlServiceProject({ ...def, outdir: mkdtempSync(join(tmpdir(), "mlplatform-workflows-")) }));
+}
+
+/** The workflow files of the project MlServiceProject generates, by file name. */
+function synthWorkflows(def: ServiceDefinition): Record<string, string> {
+  return Object.fromEntries(Object.entries(synthProject(def))
+    .filter(([path]) => path.startsWith(WORKFLOWS_DIR))
+    .map(([path, text]) => [path.slice(WORKFLOWS_DIR.length), String(text)]));
+}
+
+let shipped: Record<string, string> | undefined;
+/** The workflows of a definition (the shipped one, synthesized once, by default). */
+function synth(def?: ServiceDefinition): Record<string, string> {
+  if (def !== undefined) return synthWorkflows(def);
+  shipped ??= synthWorkflows(definition);
+  return shipped;
 }
 
 function workflow(files: Record<string, string>, name: string): Workflow {
@@ -59,12 +72,6 @@ function workflow(files: Record<string, string>, name: string): Workflow {
 const needsOf = (job: Job) => (job.needs === undefined ? [] : ([] as string[]).concat(job.needs));
 const assumeStep = (job: Job) => job.steps.find((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
 const pulumiStep = (job: Job) => job.steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
-const projectConfig = (def: ServiceDefinition): ProjectConfig => {
-  const { region: _region, ...shared } = def;
-  const parsed = parseProjectConfig(shared);
-  if (!parsed.ok) throw new Error("bad definition");
-  return parsed.value;
-};
 /** The role a stage's job must assume, derived independently of the workflow code. */
 const expectedRole = (stage: string, kind: "deployerRole" | "previewerRole", def = definition) => {
   const accountId = def.stages.find((s) => s.name === stage)!.accountId;
@@ -170,7 +177,7 @@ describe("promote.yml", () => {
 
   it("GIVEN the promote job THEN it assumes the registry role the registry CLI uses, in the environment that role trusts, and runs promote", () => {
     const jobs = workflow(synth(), "promote.yml").jobs;
-    const config = projectConfig(definition);
+    const config = parseServiceDefinition(definition).project;
     expect(assumeStep(jobs.promote)?.with?.["role-to-assume"]).toBe(registryTarget({ project: config, region: definition.region }).roleArn);
     expect(jobs.promote.environment).toBe(config.registryStage);
     const run = jobs.promote.steps.find((s) => s.run?.includes("npx projen promote"));
@@ -240,21 +247,43 @@ describe("every workflow", () => {
   });
 });
 
+describe("MlServiceProject", () => {
+  it("GIVEN a GitHub OIDC CI principal THEN it writes exactly pull-request.yml, deploy.yml and promote.yml", () => {
+    expect(Object.keys(synth()).sort()).toEqual([...OURS].sort());
+  });
+
+  it("GIVEN an IAM-role CI principal THEN it writes no GitHub workflows (the stage roles do not trust GitHub)", () => {
+    const files = synthProject({ ...definition, ciPrincipal: { type: "iam-role", roleArn: "arn:aws:iam::999999999999:role/ci" } });
+    expect(Object.keys(files)).toContain("Pulumi.yaml");
+    expect(Object.keys(files).filter((path) => path.startsWith(WORKFLOWS_DIR))).toEqual([]);
+  });
+});
+
 describe("addWorkflows refuses", () => {
+  const { project: config, region } = parseServiceDefinition(definition);
+
   it("GIVEN a CI principal that is an IAM role THEN it refuses: the stage roles do not trust GitHub", () => {
     const p = new typescript.TypeScriptProject({ name: "x", defaultReleaseBranch: "main", github: true, outdir });
-    expect(() => addWorkflows(p, { ...definition, ciPrincipal: { type: "iam-role", roleArn: "arn:aws:iam::999999999999:role/ci" } }))
+    const iamRole = parseServiceDefinition({ ...definition, ciPrincipal: { type: "iam-role", roleArn: "arn:aws:iam::999999999999:role/ci" } }).project;
+    expect(() => addWorkflows(p, iamRole, region))
       .toThrow("addWorkflows: ciPrincipal is \"iam-role\", so the stage roles trust arn:aws:iam::999999999999:role/ci, not GitHub");
   });
 
   it("GIVEN a project without GitHub THEN it refuses, saying to enable it", () => {
     const p = new typescript.TypeScriptProject({ name: "x", defaultReleaseBranch: "main", github: false, outdir });
-    expect(() => addWorkflows(p, definition)).toThrow("addWorkflows: the project has no GitHub component; construct it with github: true");
+    expect(() => addWorkflows(p, config, region)).toThrow("addWorkflows: the project has no GitHub component; construct it with github: true");
+  });
+});
+
+describe("parseServiceDefinition", () => {
+  it("GIVEN an invalid service definition THEN it refuses naming .projenrc.ts and every key, the region included", () => {
+    expect(() => parseServiceDefinition({ ...definition, registryStage: "staging", region: "europe" }))
+      .toThrow(/^\.projenrc\.ts: the service definition is invalid:\n\.projenrc\.ts: registryStage: must be one of the stages[^\n]*\n\.projenrc\.ts: region: must be an AWS region such as eu-west-1, got "europe"$/);
   });
 
-  it("GIVEN an invalid service definition THEN it refuses naming the key", () => {
-    const p = new typescript.TypeScriptProject({ name: "x", defaultReleaseBranch: "main", github: true, outdir });
-    expect(() => addWorkflows(p, { ...definition, registryStage: "staging" })).toThrow(/registryStage: must be one of the stages/);
+  it("GIVEN a valid service definition THEN it returns the parsed project config, defaults applied, and the region", () => {
+    const { ecrRepository: _omitted, ...withoutEcr } = definition;
+    expect(parseServiceDefinition(withoutEcr)).toEqual({ project: expect.objectContaining({ serviceName: "fraud-detection", ecrRepository: false }), region: "eu-west-1" });
   });
 });
 

@@ -6,11 +6,12 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk
 import { mockClient } from "aws-sdk-client-mock";
 import { Testing, Project } from "projen";
 import { isScalar, parse, parseDocument } from "yaml";
-import { addPromoteTasks } from "../../projen/promote-tasks";
-import { registryTarget } from "../../scripts/lib/registry";
+import { roleArn, stageNames } from "../../components/names";
+import { addScriptTasks } from "../../projen/script-tasks";
 import { main, type PromoteDeps } from "../../scripts/promote";
 import { offlinePlanDiff } from "../../scripts/promote/plan-diff";
 import { readProjectConfig } from "../../stacks/config/files";
+import { accountOfStage } from "../../stacks/config/schema";
 
 const REPO_ROOT = join(__dirname, "..", "..");
 const FILES = ["Pulumi.yaml", "Pulumi.sandbox.yaml", "Pulumi.qa.yaml", "Pulumi.prod.yaml"];
@@ -28,7 +29,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "promote-"));
   for (const file of FILES) copyFileSync(join(REPO_ROOT, file), join(dir, file));
   const { project } = readProjectConfig(dir);
-  registryAccountId = project.stages.find((s) => s.name === project.registryStage)!.accountId;
+  registryAccountId = accountOfStage(project, project.registryStage)!;
   sts.on(GetCallerIdentityCommand).resolves({ Account: registryAccountId, Arn: `arn:aws:sts::${registryAccountId}:assumed-role/dev/alice` });
   sm.on(DescribeModelPackageCommand).resolves({ ModelApprovalStatus: "Approved", ModelPackageStatus: "Completed" });
 });
@@ -386,10 +387,12 @@ describe("promote: the registry decides", () => {
     const otherAccount = project.stages.find((s) => s.accountId !== registryAccountId)!.accountId;
     sts.on(GetCallerIdentityCommand).resolves({ Account: otherAccount, Arn: `arn:aws:sts::${otherAccount}:assumed-role/ci/run` });
     sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "AKIA", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
+    const account = { accountId: registryAccountId, region };
+    const deployerRoleArn = roleArn(account, stageNames(project.serviceName, project.registryStage, account).deployerRole);
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(0);
-    expect(sts.commandCalls(AssumeRoleCommand)[0].args[0].input.RoleArn).toBe(registryTarget({ project, region }).roleArn);
-    expect(err).toContain(`promote: account ${otherAccount} is not the registry's; assumed ${registryTarget({ project, region }).roleArn}`);
+    expect(sts.commandCalls(AssumeRoleCommand)[0].args[0].input.RoleArn).toBe(deployerRoleArn);
+    expect(err).toContain(`promote: account ${otherAccount} is not the registry's; assumed ${deployerRoleArn}`);
   });
 });
 
@@ -407,20 +410,41 @@ describe("promote: the result must be a valid stack", () => {
     expect(read("qa")).toBe(before);
   });
 
-  it("GIVEN an image outside the registry repository THEN it is refused naming the repository", async () => {
+  it("GIVEN an image outside the registry repository THEN validation refuses it naming the repository, and qa is byte-identical", async () => {
     edit("sandbox", ["txn-embedder", "source", "image"], "docker.io/nvidia/tritonserver:24.09");
     const before = read("qa");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toContain(`image docker.io/nvidia/tritonserver:24.09 is not in the registry repository ${registryAccountId}.dkr.ecr.eu-west-1.amazonaws.com/fraud-detection-inference`);
+    expect(err).toEqual([
+      "promote: refusing to promote: the promoted Pulumi.qa.yaml would be invalid, nothing written: Pulumi.qa.yaml: mlplatform:endpoints.txn-embedder.source.image: "
+      + `must be ${registryAccountId}.dkr.ecr.eu-west-1.amazonaws.com/fraud-detection-inference:<tag> or @sha256:<digest>, got "docker.io/nvidia/tritonserver:24.09"`,
+    ]);
+    expect(sm.calls()).toHaveLength(0);
     expect(read("qa")).toBe(before);
   });
 
-  it("GIVEN model data in sandbox's own bucket THEN it is refused: the next stage cannot read it", async () => {
+  it("GIVEN model data in sandbox's own bucket THEN validation refuses it: the next stage cannot read it, and qa is byte-identical", async () => {
+    const qaAccountId = accountOfStage(readProjectConfig(dir).project, "qa")!;
     edit("sandbox", ["txn-embedder", "source", "modelDataUrl"], `s3://fraud-detection-sandbox-${registryAccountId}-eu-west-1/txn-embedder/v3/model.tar.gz`);
+    const before = read("qa");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toContain(`is not in the registry bucket fraud-detection-artifacts-${registryAccountId}-eu-west-1`);
+    expect(err).toEqual([
+      "promote: refusing to promote: the promoted Pulumi.qa.yaml would be invalid, nothing written: Pulumi.qa.yaml: mlplatform:endpoints.txn-embedder.source.modelDataUrl: "
+      + `must be in the registry bucket fraud-detection-artifacts-${registryAccountId}-eu-west-1 or the stage bucket fraud-detection-qa-${qaAccountId}-eu-west-1, `
+      + `got bucket "fraud-detection-sandbox-${registryAccountId}-eu-west-1"`,
+    ]);
+    expect(read("qa")).toBe(before);
+  });
+
+  it("GIVEN model data in qa's own bucket THEN it is refused: promoted model data comes from the registry bucket, and qa is byte-identical", async () => {
+    const url = `s3://fraud-detection-qa-${accountOfStage(readProjectConfig(dir).project, "qa")!}-eu-west-1/txn-embedder/v3/model.tar.gz`;
+    edit("sandbox", ["txn-embedder", "source", "modelDataUrl"], url);
+    const before = read("qa");
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
+    expect(code).toBe(1);
+    expect(err).toEqual([`promote: refusing to promote: model data ${url} is in qa's own bucket, not the registry bucket; register the artifact in the registry first`]);
+    expect(read("qa")).toBe(before);
   });
 
   it("GIVEN an endpoint served from a model package in one stage and an image in the other THEN it is refused as a structural change", async () => {
@@ -509,9 +533,9 @@ describe("promote: the result must be a valid stack", () => {
 });
 
 describe("promote task", () => {
-  it("GIVEN addPromoteTasks THEN the project has a described promote task that passes its arguments to the script", () => {
+  it("GIVEN addScriptTasks THEN the project has a described promote task that passes its arguments to the script", () => {
     const project = new Project({ name: "promote-task", outdir: mkdtempSync(join(tmpdir(), "promote-task-")) });
-    addPromoteTasks(project);
+    addScriptTasks(project);
     const tasks = (Testing.synth(project)[".projen/tasks.json"] as { tasks: Record<string, { description?: string; steps: { exec: string; receiveArgs?: boolean }[] }> }).tasks;
     expect(tasks.promote.description).toMatch(/^Promote approved model versions/);
     expect(tasks.promote.steps).toEqual([{ exec: "ts-node --transpile-only scripts/promote.ts", receiveArgs: true }]);

@@ -20,6 +20,7 @@ import { addScriptTasks } from "../../projen/script-tasks";
 import { latestApproved, listVersions } from "../../scripts/lib/registry";
 import { main } from "../../scripts/registry";
 import { readProjectConfig } from "../../stacks/config/files";
+import { accountOfStage } from "../../stacks/config/schema";
 
 const sm = mockClient(SageMakerClient);
 const sts = mockClient(STSClient);
@@ -29,7 +30,7 @@ function fixture() {
   const dir = mkdtempSync(join(tmpdir(), "registry-"));
   copyFileSync(join(__dirname, "..", "..", "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
   const { project, region } = readProjectConfig(dir);
-  const registryAccountId = project.stages.find((s) => s.name === project.registryStage)!.accountId;
+  const registryAccountId = accountOfStage(project, project.registryStage)!;
   const otherAccountId = project.stages.find((s) => s.accountId !== registryAccountId)!.accountId;
   const account = { accountId: registryAccountId, region };
   const [model, secondModel] = project.models;

@@ -1,5 +1,7 @@
 import { planStack } from "../../scripts/plan/engine";
 import type { OfflineRun, RegisteredResource } from "../../stacks/offline-run";
+import { ofType } from "../support/mocks";
+import { policyInput } from "../support/resources";
 import { copyProject, endpointPath, REPO_ROOT, runStack, STAGES } from "../support/stack-files";
 
 const ACCOUNTS: Record<string, string> = { sandbox: "111111111111", qa: "222222222222", prod: "333333333333" };
@@ -13,18 +15,10 @@ beforeAll(async () => {
   for (const stage of STAGES) runs[stage] = await runStack(stage);
 });
 
-function ofType(run: OfflineRun, type: string): RegisteredResource[] {
-  return run.resources.filter((r) => r.type === type);
-}
-
 function one(run: OfflineRun, type: string, nameSuffix: string): RegisteredResource {
-  const found = ofType(run, type).filter((r) => r.name.endsWith(nameSuffix));
+  const found = ofType(run.resources, type).filter((r) => r.name.endsWith(nameSuffix));
   expect(found).toHaveLength(1);
   return found[0];
-}
-
-function doc(resource: RegisteredResource, key: string): Doc {
-  return JSON.parse(String(resource.inputs[key])) as Doc;
 }
 
 function statement(d: Doc, sid: string) {
@@ -37,24 +31,24 @@ const list = (value: unknown): string[] => ([] as string[]).concat(value as stri
 
 describe("the shipped stacks", () => {
   it.each(STAGES)("GIVEN the %s stack THEN it has exactly one AWS provider, pinned to its own account and region", (stage) => {
-    const providers = ofType(runs[stage], "pulumi:providers:aws");
+    const providers = ofType(runs[stage].resources, "pulumi:providers:aws");
     expect(providers).toHaveLength(1);
     expect(providers[0].inputs.allowedAccountIds).toEqual(JSON.stringify([ACCOUNTS[stage]]));
     expect(providers[0].inputs.region).toBe(REGION);
   });
 
   it.each(STAGES)("GIVEN the %s stack THEN every cloud resource is created through that provider", (stage) => {
-    const provider = ofType(runs[stage], "pulumi:providers:aws")[0];
+    const provider = ofType(runs[stage].resources, "pulumi:providers:aws")[0];
     const custom = runs[stage].resources.filter((r) => r.custom && r.type !== "pulumi:providers:aws");
     expect(custom.length).toBeGreaterThan(20);
     for (const resource of custom) expect(resource.provider).toBe(`${provider.urn}::${provider.name}-id`);
   });
 
   it("GIVEN the registry stage THEN only the sandbox stack builds the registry", () => {
-    expect(ofType(runs.sandbox, "mlplatform:registry:RegistryAccount")).toHaveLength(1);
-    expect(ofType(runs.qa, "mlplatform:registry:RegistryAccount")).toHaveLength(0);
-    expect(ofType(runs.prod, "mlplatform:registry:RegistryAccount")).toHaveLength(0);
-    expect(ofType(runs.sandbox, "aws:sagemaker/modelPackageGroup:ModelPackageGroup").map((r) => r.inputs.modelPackageGroupName).sort())
+    expect(ofType(runs.sandbox.resources, "mlplatform:registry:RegistryAccount")).toHaveLength(1);
+    expect(ofType(runs.qa.resources, "mlplatform:registry:RegistryAccount")).toHaveLength(0);
+    expect(ofType(runs.prod.resources, "mlplatform:registry:RegistryAccount")).toHaveLength(0);
+    expect(ofType(runs.sandbox.resources, "aws:sagemaker/modelPackageGroup:ModelPackageGroup").map((r) => r.inputs.modelPackageGroupName).sort())
       .toEqual(["fraud-detection-fraud-scorer", "fraud-detection-txn-embedder"]);
   });
 
@@ -68,12 +62,12 @@ describe("the shipped stacks", () => {
 
   it.each(STAGES)("GIVEN the %s stack THEN Models and EndpointConfigurations get no explicit name and Endpoints keep a stable one", (stage) => {
     const run = runs[stage];
-    const models = ofType(run, "aws:sagemaker/model:Model");
-    const configs = ofType(run, "aws:sagemaker/endpointConfiguration:EndpointConfiguration");
+    const models = ofType(run.resources, "aws:sagemaker/model:Model");
+    const configs = ofType(run.resources, "aws:sagemaker/endpointConfiguration:EndpointConfiguration");
     expect(models).toHaveLength(2);
     expect(configs).toHaveLength(2);
     for (const r of [...models, ...configs]) expect(r.inputs.name).toBeUndefined();
-    expect(ofType(run, "aws:sagemaker/endpoint:Endpoint").map((r) => r.inputs.name).sort())
+    expect(ofType(run.resources, "aws:sagemaker/endpoint:Endpoint").map((r) => r.inputs.name).sort())
       .toEqual(["fraud-detection-fraud-scorer", "fraud-detection-txn-embedder"]);
   });
 
@@ -91,11 +85,11 @@ describe("the shipped stacks", () => {
   });
 
   it("GIVEN production THEN every endpoint runs at least two instances and deploys as a canary with auto-rollback", () => {
-    for (const config of ofType(runs.prod, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")) {
+    for (const config of ofType(runs.prod.resources, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")) {
       const variants = config.inputs.productionVariants as { initialInstanceCount: number }[];
       expect(variants[0].initialInstanceCount).toBeGreaterThanOrEqual(2);
     }
-    for (const endpoint of ofType(runs.prod, "aws:sagemaker/endpoint:Endpoint")) {
+    for (const endpoint of ofType(runs.prod.resources, "aws:sagemaker/endpoint:Endpoint")) {
       const deployment = endpoint.inputs.deploymentConfig as {
         blueGreenUpdatePolicy: { trafficRoutingConfiguration: { type: string } };
         autoRollbackConfiguration: { alarms: { alarmName: string }[] };
@@ -106,8 +100,8 @@ describe("the shipped stacks", () => {
   });
 
   it.each(STAGES)("GIVEN the %s stack THEN every rollback alarm is created in the same stack (the endpoint's account)", (stage) => {
-    const alarmNames = new Set(ofType(runs[stage], "aws:cloudwatch/metricAlarm:MetricAlarm").map((r) => r.inputs.name));
-    for (const endpoint of ofType(runs[stage], "aws:sagemaker/endpoint:Endpoint")) {
+    const alarmNames = new Set(ofType(runs[stage].resources, "aws:cloudwatch/metricAlarm:MetricAlarm").map((r) => r.inputs.name));
+    for (const endpoint of ofType(runs[stage].resources, "aws:sagemaker/endpoint:Endpoint")) {
       const alarms = (endpoint.inputs.deploymentConfig as { autoRollbackConfiguration: { alarms: { alarmName: string }[] } })
         .autoRollbackConfiguration.alarms;
       for (const alarm of alarms) expect(alarmNames.has(alarm.alarmName)).toBe(true);
@@ -115,7 +109,7 @@ describe("the shipped stacks", () => {
   });
 
   it("GIVEN per-stage settings THEN instance types differ between sandbox and prod", () => {
-    const typeOf = (run: OfflineRun) => ofType(run, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+    const typeOf = (run: OfflineRun) => ofType(run.resources, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")
       .map((c) => (c.inputs.productionVariants as { instanceType: string }[])[0].instanceType).sort();
     expect(typeOf(runs.sandbox)).not.toEqual(typeOf(runs.prod));
   });
@@ -129,11 +123,11 @@ describe("the cross-account grants", () => {
   }
 
   function executionPolicy(stage: string): Doc {
-    return doc(one(runs[stage], "aws:iam/rolePolicy:RolePolicy", "-execution-policy"), "policy");
+    return policyInput(one(runs[stage], "aws:iam/rolePolicy:RolePolicy", "-execution-policy"), "policy");
   }
 
   it("GIVEN the registry bucket policy THEN it grants read to exactly the execution roles the consumer stacks create", () => {
-    const policy = doc(one(runs.sandbox, "aws:s3/bucketPolicy:BucketPolicy", "registry-artifacts-policy"), "policy");
+    const policy: Doc = policyInput(one(runs.sandbox, "aws:s3/bucketPolicy:BucketPolicy", "registry-artifacts-policy"), "policy");
     const read = statement(policy, "ConsumersReadArtifacts");
     expect(list(read.Condition?.ArnEquals["aws:PrincipalArn"]).sort()).toEqual(consumers.map(executionRoleArn).sort());
     expect(list((read.Principal as { AWS: string[] }).AWS).sort()).toEqual(consumers.map((s) => `arn:aws:iam::${ACCOUNTS[s]}:root`).sort());
@@ -154,18 +148,18 @@ describe("the cross-account grants", () => {
   });
 
   it("GIVEN the registry key policy THEN it lets exactly the consumer execution roles decrypt", () => {
-    const policy = doc(one(runs.sandbox, "aws:kms/key:Key", "registry-key-key"), "policy");
+    const policy: Doc = policyInput(one(runs.sandbox, "aws:kms/key:Key", "registry-key-key"), "policy");
     const grant = statement(policy, "ConsumersDecrypt");
     expect(list(grant.Action).sort()).toEqual(["kms:Decrypt", "kms:DescribeKey"]);
     expect(list(grant.Condition?.ArnEquals["aws:PrincipalArn"]).sort()).toEqual(consumers.map(executionRoleArn).sort());
   });
 
   it.each(["qa", "prod"])("GIVEN the %s execution role THEN the model groups it may read are the ones the registry shares with its account", (stage) => {
-    const groups = ofType(runs.sandbox, "aws:sagemaker/modelPackageGroup:ModelPackageGroup").map((g) => String(g.inputs.modelPackageGroupName));
+    const groups = ofType(runs.sandbox.resources, "aws:sagemaker/modelPackageGroup:ModelPackageGroup").map((g) => String(g.inputs.modelPackageGroupName));
     const groupArns = groups.map((g) => `arn:aws:sagemaker:${REGION}:${ACCOUNTS.sandbox}:model-package-group/${g}`).sort();
     expect(list(statement(executionPolicy(stage), "RegistryModelGroups").Resource).sort()).toEqual(groupArns);
-    for (const groupPolicy of ofType(runs.sandbox, "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy")) {
-      const shared = doc(groupPolicy, "resourcePolicy");
+    for (const groupPolicy of ofType(runs.sandbox.resources, "aws:sagemaker/modelPackageGroupPolicy:ModelPackageGroupPolicy")) {
+      const shared: Doc = policyInput(groupPolicy, "resourcePolicy");
       expect(list((statement(shared, "ConsumersUseVersions").Principal as { AWS: string[] }).AWS)).toContain(`arn:aws:iam::${ACCOUNTS[stage]}:root`);
     }
   });
@@ -174,14 +168,14 @@ describe("the cross-account grants", () => {
     const repo = one(runs.sandbox, "aws:ecr/repository:Repository", "registry-images");
     expect(statement(executionPolicy(stage), "RegistryImages").Resource)
       .toBe(`arn:aws:ecr:${REGION}:${ACCOUNTS.sandbox}:repository/${String(repo.inputs.name)}`);
-    const repoPolicy = doc(one(runs.sandbox, "aws:ecr/repositoryPolicy:RepositoryPolicy", "registry-images-policy"), "policy");
+    const repoPolicy: Doc = policyInput(one(runs.sandbox, "aws:ecr/repositoryPolicy:RepositoryPolicy", "registry-images-policy"), "policy");
     expect(list(statement(repoPolicy, "ConsumersPull").Condition?.ArnEquals["aws:PrincipalArn"])).toContain(executionRoleArn(stage));
   });
 
   it.each(["qa", "prod"])("GIVEN the %s stack's served images and model data THEN they live where its execution role may read", (stage) => {
     const policy = executionPolicy(stage);
     const readable = [...list(statement(policy, "RegistryArtifacts").Resource), ...list(statement(policy, "OwnBucketObjects").Resource)];
-    for (const model of ofType(runs[stage], "aws:sagemaker/model:Model")) {
+    for (const model of ofType(runs[stage].resources, "aws:sagemaker/model:Model")) {
       const container = model.inputs.primaryContainer as { modelDataUrl?: string; modelPackageName?: string };
       if (container.modelDataUrl) {
         const bucket = container.modelDataUrl.slice("s3://".length).split("/")[0];
@@ -204,7 +198,7 @@ describe("the endpoint invariants", () => {
   }
 
   function endpointSummary(run: OfflineRun) {
-    return ofType(run, "aws:sagemaker/endpoint:Endpoint").map((e) => ({
+    return ofType(run.resources, "aws:sagemaker/endpoint:Endpoint").map((e) => ({
       name: e.inputs.name,
       alarms: (e.inputs.deploymentConfig as { autoRollbackConfiguration: unknown }).autoRollbackConfiguration,
     }));

@@ -30,8 +30,8 @@ export async function recordResources(): Promise<RecordedResource[]> {
   return resources;
 }
 
-/** The resources of one type, in registration order. */
-export function ofType(resources: readonly RecordedResource[], type: string): RecordedResource[] {
+/** The resources of one type, in registration order (of any list of resources, such as an offline run's). */
+export function ofType<R extends RecordedResource>(resources: readonly R[], type: string): R[] {
   return resources.filter((r) => r.type === type);
 }
 

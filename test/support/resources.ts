@@ -9,7 +9,8 @@ import type { RecordedResource } from "./mocks";
  * so a policy built from another resource's ARN names a known value instead of `undefined`.
  *
  * Usage: `const resources = await recordAccountResources();` in `beforeAll`, then import the
- * component (after the mocks are set); build it, `await settled()`, and read `resources`.
+ * component (after the mocks are set); build it inside `recordDuring(resources, () => ...)` and
+ * read what it returns (or build it, `await settled()`, and read `resources`).
  */
 
 /** The ARN the mocks give the resource of this logical name. */
@@ -53,6 +54,22 @@ export async function settled(): Promise<void> {
     throw new Error("@pulumi/pulumi/runtime/settings no longer exports waitForRPCs: update test/support/resources.ts");
   }
   await waitForRPCs();
+}
+
+/**
+ * Runs `construct` against an emptied `resources` (the live list the mocks fill) and returns its
+ * result with every resource it registered. Earlier registrations settle first so none leak in,
+ * and children that wait on another resource's outputs settle before the copy is taken.
+ */
+export async function recordDuring<T>(
+  resources: RecordedResource[],
+  construct: () => T,
+): Promise<{ result: T; recorded: RecordedResource[] }> {
+  await settled();
+  resources.length = 0;
+  const result = construct();
+  await settled();
+  return { result, recorded: [...resources] };
 }
 
 /** A resource's JSON policy input (`policy`, `assumeRolePolicy`, `resourcePolicy`), parsed. */

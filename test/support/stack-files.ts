@@ -1,23 +1,18 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parse, parseDocument, type Document } from "yaml";
-import { type OfflineRun, runStackFromFiles } from "../../stacks/offline-run";
+import { parseDocument, type Document } from "yaml";
+import { echoInputs, type OfflineRun, runStackFromFiles } from "../../stacks/offline-run";
 
 /** The repository root, holding the shipped Pulumi.yaml and stack files. */
 export const REPO_ROOT = resolve(__dirname, "../..");
 export const STAGES = ["sandbox", "qa", "prod"] as const;
 
-/** The Pulumi project name from a Pulumi.yaml. */
-export function projectNameOf(dir: string): string {
-  return String((parse(readFileSync(join(dir, "Pulumi.yaml"), "utf8")) as { name: string }).name);
-}
-
-/** Runs a stack of the repository (or of a copy) through the real program under mocks. */
+/** Runs a stack of the repository (or of a copy) through the real program under mocks; onResource sees every registration. */
 export function runStack(stage: string, dir = REPO_ROOT, onResource?: () => void): Promise<OfflineRun> {
-  return runStackFromFiles(dir, stage, projectNameOf(dir), onResource && ((args) => {
+  return runStackFromFiles(dir, stage, onResource && ((args) => {
     onResource();
-    return { id: `${args.name}-id`, state: { ...args.inputs } };
+    return echoInputs(args);
   }));
 }
 
