@@ -1,7 +1,6 @@
 import { resolve } from "node:path";
 import type { StackDiff } from "./diff";
-import { planStack, planStacks, type ProjectInfo, readProjectInfo } from "./engine";
-import { estimateStack } from "./estimates";
+import { emptyPlan, planStack, planStacks, type ProjectInfo, readProjectInfo } from "./engine";
 import { diffJson, planJson, renderDiffs, renderPlans } from "./render";
 import type { Finding, StackPlan } from "./types";
 import { stackFileName } from "../../stacks/config/load";
@@ -96,10 +95,6 @@ async function diffAgainst(dir: string, project: ProjectInfo, rev: string, stage
   } finally {
     files.cleanup();
   }
-}
-
-function emptyPlan(stage: string): StackPlan {
-  return { stack: stage, file: stackFileName(stage), account: "", region: "", resources: [], findings: [], estimates: estimateStack([], () => null) };
 }
 
 function invalidNotes(plan: StackPlan): string[] {

@@ -1,9 +1,8 @@
-import { FindingSink } from "./findings";
+import { endpointKeyResolver, FindingSink } from "./findings";
 import { identityOf, nameProperty } from "./naming";
 import { shortType } from "./render";
-import { forcesReplacement, replacementRule } from "./replacement";
+import { forcesReplacement, valueAt } from "./replacement";
 import type { Finding, PlannedResource, StackPlan } from "./types";
-import { endpointNames } from "../../components/names";
 import type { EndpointConfig, StackConfig } from "../../stacks/config/schema";
 
 /**
@@ -230,15 +229,10 @@ function escape(text: string): string {
 
 function reportHazards(sink: FindingSink, changes: readonly ResourceChange[], after: StackPlan, mode: "revision" | "promotion"): void {
   const byUrn = new Map(after.resources.map((r) => [r.urn, r]));
+  const keyOf = after.config ? endpointKeyResolver(after.resources, after.config) : () => null;
   const endpointKey = (urn: string): string | null => {
-    for (let r = byUrn.get(urn); r; r = r.parent ? byUrn.get(r.parent) : undefined) {
-      if (r.type === "mlplatform:sagemaker:BlueGreenEndpoint" && after.config) {
-        const serviceName = after.config.project.serviceName;
-        const key = Object.keys(after.config.endpoints).find((k) => r?.name === endpointNames(serviceName, k).endpoint);
-        if (key) return key;
-      }
-    }
-    return null;
+    const resource = byUrn.get(urn);
+    return resource ? keyOf(resource) : null;
   };
   for (const c of changes) {
     const at = { urn: c.urn, name: c.name };
@@ -272,7 +266,7 @@ function reportHazards(sink: FindingSink, changes: readonly ResourceChange[], af
 // ---- endpoint settings ---------------------------------------------------------------------------
 
 /** "model-package fraud-detection-fraud-scorer/7" or "image fraud-detection-inference:tag (s3://...)". */
-export function modelLabel(endpoint: EndpointConfig): string {
+function modelLabel(endpoint: EndpointConfig): string {
   const source = endpoint.source;
   if ("modelPackageArn" in source) return `model-package ${source.modelPackageArn.split(":model-package/").pop() ?? source.modelPackageArn}`;
   return `image ${source.image.split("/").pop() ?? source.image} (${source.modelDataUrl})`;
@@ -306,18 +300,4 @@ function compareStackSettings(before: StackConfig | undefined, after: StackConfi
   const a = pick(before);
   const b = pick(after);
   return changedPaths(a, b).map((setting) => ({ setting, before: valueAt(a, setting), after: valueAt(b, setting) }));
-}
-
-function valueAt(value: unknown, path: string): unknown {
-  let current = value;
-  for (const part of path.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== "")) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<string, unknown>)[part];
-  }
-  return current;
-}
-
-/** For readers of the diff: where the replacement rule of a type comes from. */
-export function replacementSource(type: string): string {
-  return replacementRule(type).source;
 }

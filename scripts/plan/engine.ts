@@ -1,22 +1,19 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 // The module object itself, not an ES namespace copy (whose properties are read-only), so its helper can be swapped.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import promiseDebugging = require("@pulumi/pulumi/runtime/debuggable");
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
-import { parse } from "yaml";
 import { estimateStack } from "./estimates";
 import {
-  checkOfConfigProblem, checkOfFieldProblem, checkResources, checkRollouts, FindingSink, stackUrn,
+  checkOfConfigProblem, checkOfFieldProblem, checkResources, checkRollouts, endpointKeyResolver, FindingSink, stackUrn,
 } from "./findings";
 import { type Identity, identityOf } from "./naming";
-import type { PlannedResource, StackPlan } from "./types";
+import type { Finding, PlannedResource, StackPlan } from "./types";
 import { deploymentProblems } from "../../components/guardrails";
 import { type AccountRef, endpointNames } from "../../components/names";
-import { readStackConfigFiles } from "../../stacks/config/files";
+import { readProjectFile, readStackConfigFiles } from "../../stacks/config/files";
 import { ConfigError, type FileProblem, loadStackConfig, PROJECT_FILE, stackFileName } from "../../stacks/config/load";
 import { CONFIG_NAMESPACE, type StackConfig } from "../../stacks/config/schema";
-import { type RegisteredResource, runStackOffline, waitForRegistrations } from "../../stacks/offline-run";
+import { type RegisteredResource, runStackOffline } from "../../stacks/offline-run";
 
 /**
  * The offline plan of one stack: validate its config with the program's own loader, run the real
@@ -36,22 +33,9 @@ export interface ProjectInfo {
 }
 
 export function readProjectInfo(projectDir: string): ProjectInfo {
-  let text: string;
-  try {
-    text = readFileSync(join(projectDir, PROJECT_FILE), "utf8");
-  } catch {
-    throw new ConfigError([{ file: PROJECT_FILE, path: "(file)", message: `cannot be read from ${projectDir}: is --dir the project directory?` }]);
-  }
-  let doc: { name?: unknown; config?: Record<string, unknown> };
-  try {
-    doc = (parse(text) ?? {}) as typeof doc;
-  } catch (error) {
-    throw new ConfigError([{ file: PROJECT_FILE, path: "(file)", message: `is not valid YAML: ${(error as Error).message.split("\n")[0]}` }]);
-  }
-  const config = doc.config ?? {};
-  const unwrap = (v: unknown) => (v !== null && typeof v === "object" && "value" in v ? (v as { value: unknown }).value : v);
-  const stages = unwrap(config[`${CONFIG_NAMESPACE}:stages`]);
-  const serviceName = unwrap(config[`${CONFIG_NAMESPACE}:serviceName`]);
+  const doc = readProjectFile(projectDir);
+  const stages = doc.config[`${CONFIG_NAMESPACE}:stages`];
+  const serviceName = doc.config[`${CONFIG_NAMESPACE}:serviceName`];
   if (typeof doc.name !== "string" || doc.name === "") {
     throw new ConfigError([{ file: PROJECT_FILE, path: "name", message: "must be the Pulumi project name" }]);
   }
@@ -63,7 +47,7 @@ export function readProjectInfo(projectDir: string): ProjectInfo {
   for (const stage of Array.isArray(stages) ? stages as { name?: unknown; accountId?: unknown }[] : []) {
     if (typeof stage?.name === "string") accounts[stage.name] = String(stage.accountId ?? "");
   }
-  const region = unwrap(config["aws:region"]);
+  const region = doc.config["aws:region"];
   return {
     name: doc.name,
     serviceName: typeof serviceName === "string" ? serviceName : undefined,
@@ -115,6 +99,11 @@ function providerAccount(inputs: Record<string, unknown>, fallback: AccountRef):
   return { accountId, region: typeof inputs.region === "string" ? inputs.region : fallback.region };
 }
 
+/** The plan of a stack that registers nothing (its config is invalid, or it does not exist). */
+export function emptyPlan(stage: string, account = "", region = "", findings: Finding[] = []): StackPlan {
+  return { stack: stage, file: stackFileName(stage), account, region, resources: [], findings, estimates: estimateStack([], () => null) };
+}
+
 /** Runs one stack from the stack files in `projectDir`. */
 export async function planStack(projectDir: string, stage: string, project = readProjectInfo(projectDir)): Promise<StackPlan> {
   const sink = new FindingSink(stage);
@@ -129,9 +118,7 @@ export async function planStack(projectDir: string, stage: string, project = rea
       sink.add(checkOfConfigProblem(p), { urn, name: urn.split("::").pop() ?? stage }, p.path === "(file)" ? null : p.path, `${p.file}: ${p.message}`);
     }
   };
-  const empty = (account = project.accounts[stage] ?? "", region = project.region): StackPlan => ({
-    stack: stage, file, account, region, resources: [], findings: sink.findings, estimates: estimateStack([], () => null),
-  });
+  const empty = (account = project.accounts[stage] ?? "", region = project.region) => emptyPlan(stage, account, region, sink.findings);
 
   let raw: Record<string, string>;
   let config: StackConfig;
@@ -153,16 +140,15 @@ export async function planStack(projectDir: string, stage: string, project = rea
         `${file}: ${problem.message}`);
     }
   }
-  const preChecked = (key: string) => sink.findings.some((f) => f.configKey?.startsWith(`${CONFIG_NAMESPACE}:endpoints.${key}.`) ?? false);
+  const preChecked = (configKey: string) => sink.findings.some((f) => f.configKey === configKey);
 
-  const identities = new Map<string, Identity>();
-  const accounts = new Map<string, AccountRef>();
+  /** What the provider model made of each registered resource, and where it lives, by `type::name`. */
+  const provided = new Map<string, { identity: Identity; where: AccountRef }>();
   const resolve = (args: MockResourceArgs) => {
     const inputs = (args.inputs ?? {}) as Record<string, unknown>;
     const where = args.type.startsWith("pulumi:providers:") ? providerAccount(inputs, account) : providerOf(args.provider) ?? account;
     const identity = identityOf(args.type, args.name, inputs, where);
-    identities.set(`${args.type}::${args.name}`, identity);
-    accounts.set(`${args.type}::${args.name}`, where);
+    provided.set(`${args.type}::${args.name}`, { identity, where });
     return { id: identity.id, state: identity.state };
   };
   // Provider references are "urn::id"; the provider registered first, under its own URN.
@@ -170,21 +156,19 @@ export async function planStack(projectDir: string, stage: string, project = rea
     if (!ref) return undefined;
     const urn = ref.slice(0, ref.lastIndexOf("::"));
     const [type, name] = [urn.split("::")[2]?.split("$").pop() ?? "", urn.split("::").pop() ?? ""];
-    return accounts.get(`${type}::${name}`);
+    return provided.get(`${type}::${name}`)?.where;
   };
 
   let registered: RegisteredResource[] = [];
   try {
     registered = (await withoutRuntimeDebugging(() => runStackOffline({ project: project.name, stage, config: raw, resolve }))).resources;
   } catch (error) {
-    await drainRuntime();
     reportProgramError(sink, error, rootUrn, componentUrn, config, preChecked);
     return { ...empty(config.accountId, config.region), config };
   }
 
   const resources: PlannedResource[] = registered.map((r) => {
-    const identity = identities.get(`${r.type}::${r.name}`);
-    const where = accounts.get(`${r.type}::${r.name}`) ?? account;
+    const { identity, where } = provided.get(`${r.type}::${r.name}`) ?? { identity: undefined, where: account };
     return {
       urn: r.urn,
       type: r.type,
@@ -200,7 +184,7 @@ export async function planStack(projectDir: string, stage: string, project = rea
     };
   });
 
-  const endpointKeyOf = endpointKeyResolver(resources, config, project.serviceName);
+  const endpointKeyOf = endpointKeyResolver(resources, config);
   checkResources(sink, { resources, endpointKeyOf });
   const estimates = estimateStack(resources, endpointKeyOf);
   checkRollouts(sink, estimates.endpoints);
@@ -215,33 +199,17 @@ export async function planStacks(projectDir: string, stages: readonly string[]):
   return plans;
 }
 
-/** Maps each resource to the stack-file endpoint whose component (or descendant) it is. */
-function endpointKeyResolver(resources: readonly PlannedResource[], config: StackConfig, serviceName: string | undefined) {
-  const keyByComponent = new Map<string, string>();
-  for (const key of Object.keys(config.endpoints)) {
-    keyByComponent.set(endpointNames(serviceName ?? config.project.serviceName, key).endpoint, key);
-  }
-  const byUrn = new Map(resources.map((r) => [r.urn, r]));
-  return (resource: PlannedResource): string | null => {
-    for (let r: PlannedResource | undefined = resource; r; r = r.parent ? byUrn.get(r.parent) : undefined) {
-      if (r.type === "mlplatform:sagemaker:BlueGreenEndpoint") return keyByComponent.get(r.name) ?? null;
-    }
-    return null;
-  };
-}
-
 /**
  * A component's argument check failed: one finding per problem line, named by endpoint and field
- * when the message says so; skipped when the guardrail pre-check already reported that endpoint.
+ * when the message says so; a line is skipped when the guardrail pre-check already reported its key.
  */
 function reportProgramError(
   sink: FindingSink, error: unknown, rootUrn: string, componentUrn: (key: string) => string, config: StackConfig,
-  alreadyReported: (key: string) => boolean,
+  alreadyReported: (configKey: string) => boolean,
 ): void {
   const message = error instanceof Error ? error.message : String(error);
   const head = /^(\w+) "([^"]+)" has invalid arguments:/.exec(message);
   const key = head ? Object.keys(config.endpoints).find((k) => endpointNames(config.project.serviceName, k).endpoint === head[2]) : undefined;
-  if (key !== undefined && alreadyReported(key)) return;
   const urn = key === undefined ? rootUrn : componentUrn(key);
   const at = { urn, name: urn.split("::").pop() ?? "" };
   const lines = message.split("\n").slice(1).map((l) => /^\s+([\w.]+): (.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
@@ -250,15 +218,7 @@ function reportProgramError(
     return;
   }
   for (const [, field, text] of lines) {
-    sink.add("program", at, key === undefined ? null : `${CONFIG_NAMESPACE}:endpoints.${key}.${field}`, `${head[1]} "${head[2]}": ${text}`);
-  }
-}
-
-/** After a failed run, let in-flight registrations settle before the next stack resets the mocks. */
-async function drainRuntime(): Promise<void> {
-  try {
-    await waitForRegistrations();
-  } catch {
-    // the failed run's own rejections: already reported
+    const configKey = key === undefined ? null : `${CONFIG_NAMESPACE}:endpoints.${key}.${field}`;
+    if (configKey === null || !alreadyReported(configKey)) sink.add("program", at, configKey, `${head[1]} "${head[2]}": ${text}`);
   }
 }

@@ -1,6 +1,6 @@
 import { hourlyPrice, PRICE_TABLE } from "./prices";
 import type { EndpointEstimate, PlannedResource, StackEstimates } from "./types";
-import { guardrailWaitSeconds } from "../../components/guardrails";
+import { guardrailWaitSeconds, trafficSteps } from "../../components/guardrails";
 import { instanceFamily } from "../../components/instance-types";
 import type { DeploymentConfig } from "../../stacks/config/schema";
 
@@ -34,7 +34,7 @@ export function provisioningMinutes(instanceType: string): number {
 }
 
 /** The Endpoint's `deploymentConfig` input, as the provider receives it. */
-interface DeploymentConfigInput {
+export interface DeploymentConfigInput {
   readonly blueGreenUpdatePolicy?: {
     readonly trafficRoutingConfiguration?: {
       readonly type?: string;
@@ -47,12 +47,14 @@ interface DeploymentConfigInput {
   };
   readonly rollingUpdatePolicy?: {
     readonly maximumBatchSize?: CapacityInput;
+    readonly rollbackMaximumBatchSize?: CapacityInput;
     readonly waitIntervalInSeconds?: number;
     readonly maximumExecutionTimeoutInSeconds?: number;
   };
+  readonly autoRollbackConfiguration?: { readonly alarms?: readonly { readonly alarmName?: string }[] };
 }
 
-interface CapacityInput {
+export interface CapacityInput {
   readonly type?: string;
   readonly value?: number;
 }
@@ -87,11 +89,6 @@ export function deploymentOf(input: unknown, instanceCount: number): DeploymentC
   return { strategy: "all-at-once", ...common };
 }
 
-/** Rolling batches: at least one instance, at most `instanceCount` steps (as guardrailWaitSeconds counts them). */
-function rollingSteps(batchSizePercent: number, instanceCount: number): number {
-  return Math.max(1, Math.min(Math.ceil(100 / Math.max(1, batchSizePercent)), instanceCount));
-}
-
 /** Rollout time and cost of one Endpoint, from its inputs and its EndpointConfiguration's first variant. */
 export function estimateEndpoint(
   endpoint: PlannedResource,
@@ -101,7 +98,7 @@ export function estimateEndpoint(
   const { instanceType, instanceCount } = variant;
   const deployment = deploymentOf(endpoint.inputs.deploymentConfig, instanceCount);
   const waitSeconds = guardrailWaitSeconds(deployment, instanceCount);
-  const steps = deployment.strategy === "rolling" ? rollingSteps(deployment.batchSizePercent, instanceCount) : 1;
+  const steps = deployment.strategy === "rolling" ? trafficSteps(deployment.batchSizePercent, instanceCount) : 1;
   const perRound = provisioningMinutes(instanceType);
   const rolloutMinutes = steps * perRound + waitSeconds / 60;
   const hourly = hourlyPrice(instanceType) ?? null;

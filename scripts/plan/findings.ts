@@ -1,10 +1,11 @@
-import { PROVIDER_WAIT_MINUTES, WARN_ABOVE_MINUTES } from "./estimates";
+import { type CapacityInput, type DeploymentConfigInput, PROVIDER_WAIT_MINUTES, WARN_ABOVE_MINUTES } from "./estimates";
 import { hourlyPrice, PRICE_TABLE } from "./prices";
 import type { EndpointEstimate, Finding, PlannedResource, Severity } from "./types";
-import { type FieldProblem, MAX_ROLLBACK_ALARMS } from "../../components/guardrails";
-import { SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "../../components/names";
+import { type FieldProblem, GUARDRAIL_RANGES, MAX_ROLLBACK_ALARMS } from "../../components/guardrails";
+import { endpointNames, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "../../components/names";
 import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../stacks/config/instance-types";
 import type { FileProblem } from "../../stacks/config/load";
+import type { StackConfig } from "../../stacks/config/schema";
 
 /**
  * The checks of the offline plan. Errors are what AWS or the provider would reject; warnings are
@@ -64,10 +65,22 @@ export function checkOfConfigProblem(problem: FileProblem): string {
   return "config";
 }
 
-/** The check a component-level guardrail problem (components/guardrails.ts) belongs to. */
+/** The check a component-level guardrail problem (components/guardrails.ts) belongs to: the sum of the waits is the rollout time. */
 export function checkOfFieldProblem(problem: FieldProblem): string {
-  if (/60 minutes/.test(problem.message)) return "rollout-timeout";
-  return "guardrail-range";
+  return problem.field === "deployment" ? "rollout-timeout" : "guardrail-range";
+}
+
+/** Maps each resource to the stack-file endpoint whose component (or descendant) it is. */
+export function endpointKeyResolver(resources: readonly PlannedResource[], config: Pick<StackConfig, "endpoints" | "project">) {
+  const keyByComponent = new Map<string, string>();
+  for (const key of Object.keys(config.endpoints)) keyByComponent.set(endpointNames(config.project.serviceName, key).endpoint, key);
+  const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  return (resource: PlannedResource): string | null => {
+    for (let r: PlannedResource | undefined = resource; r; r = r.parent ? byUrn.get(r.parent) : undefined) {
+      if (r.type === "mlplatform:sagemaker:BlueGreenEndpoint") return keyByComponent.get(r.name) ?? null;
+    }
+    return null;
+  };
 }
 
 /** What the checks need to know about the stack. */
@@ -75,11 +88,6 @@ export interface CheckContext {
   readonly resources: readonly PlannedResource[];
   /** The stack-file endpoint key a resource belongs to (`fraud-scorer`), or null. */
   readonly endpointKeyOf: (resource: PlannedResource) => string | null;
-  /**
-   * The SageMaker hosting instance types.
-   * @default HOSTING_INSTANCE_TYPES
-   */
-  readonly hostingTypes?: ReadonlySet<string>;
 }
 
 const at = (r: PlannedResource) => ({ urn: r.urn, name: r.name });
@@ -277,7 +285,7 @@ function checkInstanceTypes(sink: FindingSink, ctx: CheckContext, r: PlannedReso
     const type = variant.instanceType;
     if (type === undefined) continue;
     const key = endpointKey(ctx, r, "instanceType");
-    if (!(ctx.hostingTypes ?? HOSTING_INSTANCE_TYPES).has(type)) {
+    if (!HOSTING_INSTANCE_TYPES.has(type)) {
       sink.add("instance-type", at(r), key, `"${type}" is not a SageMaker hosting instance type (ProductionVariantInstanceType); use one such as ml.m5.large`);
     } else if (hourlyPrice(type) === undefined) {
       sink.add("price-unknown", at(r), key, `no price for ${type} in the price table (${PRICE_TABLE.region}, ${PRICE_TABLE.date}); `
@@ -288,11 +296,6 @@ function checkInstanceTypes(sink: FindingSink, ctx: CheckContext, r: PlannedReso
 
 // ---- deployment guardrails -----------------------------------------------------------------------
 
-interface Capacity {
-  readonly type?: string;
-  readonly value?: number;
-}
-
 /**
  * Ranges of the Endpoint's DeploymentConfig (SageMaker API BlueGreenUpdatePolicy, TrafficRoutingConfig,
  * RollingUpdatePolicy, AutoRollbackConfig; terraform-provider-aws sagemaker/endpoint.go ValidateFunc;
@@ -300,47 +303,34 @@ interface Capacity {
  * schema is still caught.
  */
 function checkGuardrails(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
-  const config = (r.inputs.deploymentConfig ?? {}) as {
-    blueGreenUpdatePolicy?: {
-      trafficRoutingConfiguration?: { type?: string; waitIntervalInSeconds?: number; canarySize?: Capacity; linearStepSize?: Capacity };
-      terminationWaitInSeconds?: number;
-      maximumExecutionTimeoutInSeconds?: number;
-    };
-    rollingUpdatePolicy?: {
-      maximumBatchSize?: Capacity;
-      rollbackMaximumBatchSize?: Capacity;
-      waitIntervalInSeconds?: number;
-      maximumExecutionTimeoutInSeconds?: number;
-    };
-    autoRollbackConfiguration?: { alarms?: unknown[] };
-  };
-  const range = (value: unknown, min: number, max: number, field: string, configField: string, unit: string) => {
-    if (value === undefined) return;
+  const config = (r.inputs.deploymentConfig ?? {}) as DeploymentConfigInput;
+  const report = (field: string, configField: keyof typeof GUARDRAIL_RANGES, message: string) =>
+    sink.add("guardrail-range", at(r), endpointKey(ctx, r, "deployment", configField), `${field} ${message}`);
+  const range = (value: unknown, field: string, configField: keyof typeof GUARDRAIL_RANGES) => {
+    const { min, max, unit } = GUARDRAIL_RANGES[configField];
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      sink.add("guardrail-range", at(r), endpointKey(ctx, r, ...configField.split(".")), `${field} must be ${min}-${max} ${unit}, got ${String(value)}`);
-    }
+    if (value !== undefined && (!Number.isInteger(n) || n < min || n > max)) report(field, configField, `must be ${min}-${max} ${unit}, got ${String(value)}`);
   };
-  const percent = (size: Capacity | undefined, min: number, max: number, field: string, configField: string) => {
-    if (size === undefined) return;
-    if (size.type === "CAPACITY_PERCENT") range(size.value, min, max, field, configField, "percent");
-    else range(size.value, 1, Number.MAX_SAFE_INTEGER, field, configField, "instances");
+  const percent = (size: CapacityInput | undefined, field: string, configField: keyof typeof GUARDRAIL_RANGES) => {
+    if (size?.type === "CAPACITY_PERCENT") {range(size.value, field, configField);} else if (size !== undefined && (!Number.isInteger(size.value) || Number(size.value) < 1)) {
+      report(field, configField, `must be a whole number of instances >= 1, got ${String(size.value)}`);
+    }
   };
   const blueGreen = config.blueGreenUpdatePolicy;
   if (blueGreen) {
     const routing = blueGreen.trafficRoutingConfiguration ?? {};
-    range(routing.waitIntervalInSeconds, 0, 3600, "waitIntervalInSeconds", "deployment.waitSeconds", "seconds");
-    range(blueGreen.terminationWaitInSeconds, 0, 3600, "terminationWaitInSeconds", "deployment.terminationWaitSeconds", "seconds");
-    range(blueGreen.maximumExecutionTimeoutInSeconds, 600, 14400, "maximumExecutionTimeoutInSeconds", "deployment.maximumExecutionTimeoutSeconds", "seconds");
-    if (routing.type === "CANARY") percent(routing.canarySize, 1, 50, "canarySize", "deployment.canarySizePercent");
-    if (routing.type === "LINEAR") percent(routing.linearStepSize, 10, 50, "linearStepSize", "deployment.stepSizePercent");
+    range(routing.waitIntervalInSeconds, "waitIntervalInSeconds", "waitSeconds");
+    range(blueGreen.terminationWaitInSeconds, "terminationWaitInSeconds", "terminationWaitSeconds");
+    range(blueGreen.maximumExecutionTimeoutInSeconds, "maximumExecutionTimeoutInSeconds", "maximumExecutionTimeoutSeconds");
+    if (routing.type === "CANARY") percent(routing.canarySize, "canarySize", "canarySizePercent");
+    if (routing.type === "LINEAR") percent(routing.linearStepSize, "linearStepSize", "stepSizePercent");
   }
   const rolling = config.rollingUpdatePolicy;
   if (rolling) {
-    range(rolling.waitIntervalInSeconds, 0, 3600, "waitIntervalInSeconds", "deployment.waitSeconds", "seconds");
-    range(rolling.maximumExecutionTimeoutInSeconds, 600, 14400, "maximumExecutionTimeoutInSeconds", "deployment.maximumExecutionTimeoutSeconds", "seconds");
-    percent(rolling.maximumBatchSize, 5, 50, "maximumBatchSize", "deployment.batchSizePercent");
-    percent(rolling.rollbackMaximumBatchSize, 5, 100, "rollbackMaximumBatchSize", "deployment.rollbackBatchSizePercent");
+    range(rolling.waitIntervalInSeconds, "waitIntervalInSeconds", "waitSeconds");
+    range(rolling.maximumExecutionTimeoutInSeconds, "maximumExecutionTimeoutInSeconds", "maximumExecutionTimeoutSeconds");
+    percent(rolling.maximumBatchSize, "maximumBatchSize", "batchSizePercent");
+    percent(rolling.rollbackMaximumBatchSize, "rollbackMaximumBatchSize", "rollbackBatchSizePercent");
   }
   const alarms = config.autoRollbackConfiguration?.alarms;
   if (alarms !== undefined && (alarms.length < 1 || alarms.length > MAX_ROLLBACK_ALARMS)) {
@@ -356,11 +346,7 @@ const ALARM_ARN = /^arn:[a-z-]+:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.+)$/;
 function checkRollbackAlarms(
   sink: FindingSink, ctx: CheckContext, endpoint: PlannedResource, alarmsByName: ReadonlyMap<string, PlannedResource>,
 ): void {
-  const config = (endpoint.inputs.deploymentConfig ?? {}) as {
-    autoRollbackConfiguration?: { alarms?: { alarmName?: string }[] };
-    blueGreenUpdatePolicy?: { trafficRoutingConfiguration?: { waitIntervalInSeconds?: number } };
-    rollingUpdatePolicy?: { waitIntervalInSeconds?: number };
-  };
+  const config = (endpoint.inputs.deploymentConfig ?? {}) as DeploymentConfigInput;
   const names = (config.autoRollbackConfiguration?.alarms ?? []).map((a) => String(a.alarmName ?? ""));
   const key = endpointKey(ctx, endpoint, "alarms", "additionalRollbackAlarmNames");
   const bakeSeconds = Number(config.blueGreenUpdatePolicy?.trafficRoutingConfiguration?.waitIntervalInSeconds

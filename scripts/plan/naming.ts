@@ -7,6 +7,8 @@ import {
   ecrRegistryHost,
   ecrRepositoryArn,
   kmsAliasArn,
+  kmsKeyArn,
+  oidcProviderArn,
   policyArn,
   roleArn,
   sagemakerArn,
@@ -27,7 +29,7 @@ import {
  */
 
 /** Hex digits Pulumi appends to an auto-named resource ("-" + 7 = DESIGN §5.3's 8 characters). */
-export const AUTO_NAME_HEX_DIGITS = AUTO_NAME_SUFFIX_LENGTH - 1;
+const AUTO_NAME_HEX_DIGITS = AUTO_NAME_SUFFIX_LENGTH - 1;
 
 /** How the provider names one resource type and what it reports back. */
 interface TypeModel {
@@ -97,7 +99,7 @@ const TYPES: Readonly<Record<string, TypeModel>> = {
   "aws:iam/openIdConnectProvider:OpenIdConnectProvider": {
     global: true,
     outputs: ({ inputs, account }) => {
-      const arn = `arn:${account.partition ?? "aws"}:iam::${account.accountId}:oidc-provider/${str(inputs.url).replace(/^https:\/\//, "")}`;
+      const arn = oidcProviderArn(account, str(inputs.url).replace(/^https:\/\//, ""));
       return { id: arn, state: { arn } };
     },
   },
@@ -123,7 +125,7 @@ const TYPES: Readonly<Record<string, TypeModel>> = {
   "aws:kms/key:Key": {
     outputs: ({ uuid, account }) => ({
       id: uuid,
-      state: { keyId: uuid, arn: `arn:${account.partition ?? "aws"}:kms:${account.region}:${account.accountId}:key/${uuid}` },
+      state: { keyId: uuid, arn: kmsKeyArn(account, uuid) },
     }),
   },
   "aws:kms/alias:Alias": {
@@ -134,7 +136,7 @@ const TYPES: Readonly<Record<string, TypeModel>> = {
       id: name,
       state: {
         arn: kmsAliasArn(account, name),
-        targetKeyArn: `arn:${account.partition ?? "aws"}:kms:${account.region}:${account.accountId}:key/${str(inputs.targetKeyId)}`,
+        targetKeyArn: kmsKeyArn(account, str(inputs.targetKeyId)),
       },
     }),
   },
@@ -192,7 +194,7 @@ export function identityOf(type: string, logicalName: string, inputs: Readonly<R
 }
 
 /** Logical name + "-" + 7 hex digits, transformed as the provider does; never truncated (DESIGN §5.3). */
-export function autoName(logicalName: string, digest: string, transform?: (name: string) => string): string {
+function autoName(logicalName: string, digest: string, transform?: (name: string) => string): string {
   return `${transform ? transform(logicalName) : logicalName}-${digest.slice(0, AUTO_NAME_HEX_DIGITS)}`;
 }
 
@@ -226,7 +228,7 @@ function uuidOf(digest: string): string {
 }
 
 /** JSON with object keys sorted at every level, so equal values hash equally. */
-export function canonicalJson(value: unknown): string {
+function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));
 }
 

@@ -1,5 +1,5 @@
 import type { StackDiff } from "./diff";
-import { PROVIDER_WAIT_MINUTES } from "./estimates";
+import { type DeploymentConfigInput, PROVIDER_WAIT_MINUTES } from "./estimates";
 import { isGlobalType } from "./naming";
 import type { Finding, PlannedResource, StackPlan } from "./types";
 import { table } from "../lib/cli";
@@ -52,7 +52,7 @@ export function settingsOf(r: PlannedResource): string {
       return ((i.productionVariants ?? []) as Record<string, unknown>[])
         .map((v) => `${String(v.variantName)}: ${String(v.instanceType)} x${String(v.initialInstanceCount)}`).join(", ");
     case "aws:sagemaker/endpoint:Endpoint":
-      return endpointSettings(i.deploymentConfig ?? {});
+      return endpointSettings((i.deploymentConfig ?? {}) as DeploymentConfigInput);
     case "aws:sagemaker/model:Model": {
       const c = (i.primaryContainer ?? {}) as Record<string, unknown>;
       return c.modelPackageName ? `package ${String(c.modelPackageName).split(":model-package/").pop()}`
@@ -69,8 +69,8 @@ export function settingsOf(r: PlannedResource): string {
   }
 }
 
-function endpointSettings(config: Record<string, any>): string { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const alarms = ((config.autoRollbackConfiguration?.alarms ?? []) as { alarmName: string }[]).length;
+function endpointSettings(config: DeploymentConfigInput): string {
+  const alarms = (config.autoRollbackConfiguration?.alarms ?? []).length;
   const rolling = config.rollingUpdatePolicy;
   if (rolling) {
     return `rolling ${String(rolling.maximumBatchSize?.value)}%, wait ${String(rolling.waitIntervalInSeconds)}s, ${alarms} rollback alarms`;

@@ -136,7 +136,7 @@ export function replacementInputs(type: string, inputs: Readonly<Record<string, 
     return out;
   }
   for (const path of rule.forceNew ?? []) {
-    const value = valueAtPath(inputs, path);
+    const value = valueAt(inputs, path);
     if (value !== undefined) out[path] = value;
   }
   return out;
@@ -150,9 +150,10 @@ function isUnder(path: string, parent: string): boolean {
   return path.startsWith(`${parent}.`) || path.startsWith(`${parent}[`);
 }
 
-function valueAtPath(value: unknown, path: string): unknown {
+/** The value at a property path such as `a.b[0].c`, or undefined. */
+export function valueAt(value: unknown, path: string): unknown {
   let current = value;
-  for (const part of path.split(".")) {
+  for (const part of path.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== "")) {
     if (current === null || typeof current !== "object") return undefined;
     current = (current as Record<string, unknown>)[part];
   }

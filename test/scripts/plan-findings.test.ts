@@ -168,11 +168,32 @@ describe("each finding class, provoked by a stack file", () => {
   });
 });
 
+describe("the guardrail pre-check and the component's own check", () => {
+  it("GIVEN an endpoint with both a guardrail problem and another argument problem WHEN planned THEN both are reported, once each", async () => {
+    const plan = await planEdited("sandbox", {
+      stack: (doc) => {
+        doc.setIn(endpointPath("txn-embedder", "volumeSizeGiB"), 100);
+        doc.setIn(endpointPath("txn-embedder", "deployment"), doc.createNode({ strategy: "all-at-once", waitSeconds: 3600, terminationWaitSeconds: 3600 }));
+      },
+    });
+    const keys = plan.findings.filter((f) => f.severity === "error").map((f) => [f.check, f.configKey]);
+    expect(keys).toEqual(expect.arrayContaining([
+      ["rollout-timeout", "mlplatform:endpoints.txn-embedder.deployment"],
+      ["program", "mlplatform:endpoints.txn-embedder.volumeSizeGiB"],
+    ]));
+    expect(new Set(keys.map((k) => k.join(" "))).size).toBe(keys.length);
+  });
+});
+
 describe("the list of finding classes", () => {
   it("GIVEN every class the plan can report WHEN the tests are listed THEN each one is provoked by a test", () => {
-    // The shipped stacks provoke two warnings (above); plan-diff.test.ts provokes the two diff classes.
-    const elsewhere = ["rollout-near-limit", "rollback-alarm-window", "replacement", "replacement-hazard"];
-    const tested = new Set([...cases.map((c) => c.check), ...elsewhere]);
+    // The shipped stacks provoke some classes (tested above); plan-diff.test.ts provokes the diff classes.
+    const diffTests = readFileSync(join(REPO_ROOT, "test", "scripts", "plan-diff.test.ts"), "utf8");
+    const tested = new Set([
+      ...cases.map((c) => c.check),
+      ...STAGES.flatMap((s) => shipped[s].findings.map((f) => f.check)),
+      ...Object.keys(CHECKS).filter((check) => diffTests.includes(`"${check}"`)),
+    ]);
     expect(Object.keys(CHECKS).filter((check) => !tested.has(check))).toEqual([]);
   });
 

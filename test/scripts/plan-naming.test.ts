@@ -2,7 +2,6 @@ import { changedPaths } from "../../scripts/plan/diff";
 import { planStack } from "../../scripts/plan/engine";
 import { deploymentOf, estimateEndpoint } from "../../scripts/plan/estimates";
 import { identityOf, isModelledType } from "../../scripts/plan/naming";
-import { HOURLY_USD, PRICE_TABLE } from "../../scripts/plan/prices";
 import { shortType } from "../../scripts/plan/render";
 import { forcesReplacement, REPLACEMENT_RULES } from "../../scripts/plan/replacement";
 import type { PlannedResource } from "../../scripts/plan/types";
@@ -134,8 +133,9 @@ describe("rollout and cost estimates", () => {
     }), { instanceType: "ml.m5.large", instanceCount: 4 }, "k");
     // 10 min provisioning + 4 x 2 min + 5 min; the green fleet of 4 doubles the fleet for 23 min.
     expect(e).toMatchObject({ strategy: "linear", rolloutMinutes: 23, provisioningRounds: 1, waitMinutes: 13 });
-    expect(e.deployCostUsd).toBe(Math.round(4 * HOURLY_USD["ml.m5.large"] * (23 / 60) * 100) / 100);
-    expect(e.monthlyCostUsd).toBe(Math.round(4 * HOURLY_USD["ml.m5.large"] * PRICE_TABLE.hoursPerMonth * 100) / 100);
+    // ml.m5.large is $0.115 an hour: 4 x 0.115 x 23/60 = 0.176; 4 x 0.115 x 730 h = 335.80.
+    expect(e.deployCostUsd).toBe(0.18);
+    expect(e.monthlyCostUsd).toBe(335.8);
   });
 
   it("GIVEN a rolling update of 4 GPU instances in 50% batches WHEN estimated THEN each batch is provisioned in turn", () => {
@@ -144,7 +144,8 @@ describe("rollout and cost estimates", () => {
     }), { instanceType: "ml.g5.xlarge", instanceCount: 4 }, "k");
     expect(e).toMatchObject({ strategy: "rolling", provisioningRounds: 2, provisioningMinutes: 15, rolloutMinutes: 50 });
     // Two extra instances (one batch) for 50 minutes.
-    expect(e.deployCostUsd).toBe(Math.round(2 * HOURLY_USD["ml.g5.xlarge"] * (50 / 60) * 100) / 100);
+    // Two extra ml.g5.xlarge ($1.408 an hour) for 50 minutes: 2.347.
+    expect(e.deployCostUsd).toBe(2.35);
   });
 
   it("GIVEN an instance type without a price WHEN estimated THEN the costs are unknown, not zero", () => {

@@ -154,7 +154,7 @@ describe("mistakes in how plan is called", () => {
 
   it("GIVEN a directory without Pulumi.yaml WHEN planned THEN it names the file and the directory and exits 1", async () => {
     const run = await plan(["--dir", "/nonexistent"]);
-    expect(run).toEqual({ code: 1, out: "", err: "plan: Pulumi.yaml: (file): cannot be read from /nonexistent: is --dir the project directory?" });
+    expect(run).toEqual({ code: 1, out: "", err: "plan: Pulumi.yaml: (file): cannot be read from /nonexistent: is it the project directory?" });
   });
 });
 
