@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "./instance-types";
+import { GUARDRAIL_RANGES } from "../../components/guardrails";
 import {
   type AccountRef,
   ecrRegistryHost,
@@ -106,35 +107,37 @@ export const projectConfigSchema = z.strictObject({
 export type ProjectConfig = z.output<typeof projectConfigSchema>;
 export type ProjectConfigInput = z.input<typeof projectConfigSchema>;
 
-const seconds0to3600 = z.number().int({ error: "must be a whole number of seconds" })
-  .min(0, { error: "must be 0-3600 seconds" }).max(3600, { error: "must be 0-3600 seconds" });
-const executionTimeoutSeconds = z.number().int({ error: "must be a whole number of seconds" })
-  .min(600, { error: "must be 600-14400 seconds" }).max(14400, { error: "must be 600-14400 seconds" });
-const percent = (min: number, max: number) => z.number().int({ error: "must be a whole percentage" })
-  .min(min, { error: `must be ${min}-${max} percent` }).max(max, { error: `must be ${min}-${max} percent` });
+/** A deployment setting within SageMaker's range for it (components/guardrails.ts GUARDRAIL_RANGES). */
+function guardrail(field: keyof typeof GUARDRAIL_RANGES) {
+  const { min, max, unit } = GUARDRAIL_RANGES[field];
+  const range = `must be ${min}-${max} ${unit}`;
+  return z.number().int({ error: unit === "percent" ? "must be a whole percentage" : "must be a whole number of seconds" })
+    .min(min, { error: range }).max(max, { error: range });
+}
+const waitSeconds = guardrail("waitSeconds");
 
 /** Settings every blue/green strategy shares. */
 const blueGreenCommon = {
   /** Seconds the old fleet stays up after traffic has moved (for a fast manual rollback). */
-  terminationWaitSeconds: seconds0to3600.default(0),
-  maximumExecutionTimeoutSeconds: executionTimeoutSeconds.optional(),
+  terminationWaitSeconds: guardrail("terminationWaitSeconds").default(0),
+  maximumExecutionTimeoutSeconds: guardrail("maximumExecutionTimeoutSeconds").optional(),
 };
 
 /** Deployment guardrails (DESIGN §5.5). */
 const deploymentSchema = z.discriminatedUnion("strategy", [
-  z.strictObject({ strategy: z.literal("all-at-once"), waitSeconds: seconds0to3600.default(0), ...blueGreenCommon }),
+  z.strictObject({ strategy: z.literal("all-at-once"), waitSeconds: waitSeconds.default(0), ...blueGreenCommon }),
   z.strictObject({
-    strategy: z.literal("canary"), canarySizePercent: percent(1, 50), waitSeconds: seconds0to3600, ...blueGreenCommon,
+    strategy: z.literal("canary"), canarySizePercent: guardrail("canarySizePercent"), waitSeconds, ...blueGreenCommon,
   }),
   z.strictObject({
-    strategy: z.literal("linear"), stepSizePercent: percent(10, 50), waitSeconds: seconds0to3600, ...blueGreenCommon,
+    strategy: z.literal("linear"), stepSizePercent: guardrail("stepSizePercent"), waitSeconds, ...blueGreenCommon,
   }),
   z.strictObject({
     strategy: z.literal("rolling"),
-    batchSizePercent: percent(5, 50),
-    waitSeconds: seconds0to3600,
-    rollbackBatchSizePercent: percent(5, 100).optional(),
-    maximumExecutionTimeoutSeconds: executionTimeoutSeconds.optional(),
+    batchSizePercent: guardrail("batchSizePercent"),
+    waitSeconds,
+    rollbackBatchSizePercent: guardrail("rollbackBatchSizePercent").optional(),
+    maximumExecutionTimeoutSeconds: guardrail("maximumExecutionTimeoutSeconds").optional(),
   }),
 ], { error: "strategy must be one of all-at-once, canary, linear, rolling" });
 
