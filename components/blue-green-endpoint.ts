@@ -5,11 +5,26 @@ import { hasLocalInstanceStorage, instanceFamily } from "./instance-types";
 import { endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
 import type { DeploymentConfig, EndpointConfig } from "../stacks/config/schema";
 
+/** The model an endpoint serves: a registry model package version, or an image plus model data. */
+export type ModelSource =
+  | {
+    /** Versioned model package ARN (`.../model-package/<group>/<version>`), possibly in another account. */
+    readonly modelPackageArn: string;
+  }
+  | {
+    /** Inference image URI with a tag or digest. */
+    readonly image: string;
+    /** s3:// URL of the model.tar.gz the container loads. */
+    readonly modelDataUrl: string;
+    /** Container environment variables. */
+    readonly environment: Readonly<Record<string, string>>;
+  };
+
 export interface BlueGreenEndpointArgs {
   /** Production variant name: the same in every endpoint config (blue/green and rolling need it). */
   readonly variantName: string;
   /** The model: a registry model package version, or an image plus model data. */
-  readonly model: EndpointConfig["source"];
+  readonly model: ModelSource;
   /** Role SageMaker assumes to pull the image and model data and to run the container. */
   readonly executionRoleArn: pulumi.Input<string>;
   /** Hosting instance type, such as `ml.m5.large`. */

@@ -9,7 +9,7 @@ import {
   workloadBoundaryPolicy,
 } from "./ci-policies";
 import { EncryptionKey } from "./encryption-key";
-import { GITHUB_OIDC_HOST, stageNames } from "./names";
+import { GITHUB_OIDC_HOST, type StageNames, stageNames } from "./names";
 import {
   type Consumer,
   executionRolePolicy,
@@ -26,6 +26,12 @@ export interface DeploymentAccountArgs {
   readonly registry: RegistryAccess;
   /** This stage hosts the registry: its deployer also manages the registry's resources. */
   readonly hostsRegistry: boolean;
+  /**
+   * The account serves endpoints: it gets the stage key, bucket and SageMaker execution role. A
+   * dedicated registry account serves none and gets only the CI roles and the workload boundary.
+   * @default true
+   */
+  readonly serving?: boolean;
   /** Who may assume the deployer (and previewer) role. */
   readonly ciPrincipal: CiPrincipal;
   /**
@@ -51,9 +57,12 @@ export interface DeploymentAccountArgs {
  * a read-only previewer role for pull requests.
  */
 export class DeploymentAccount extends pulumi.ComponentResource {
-  public readonly bucketName: pulumi.Output<string>;
-  public readonly kmsKeyArn: pulumi.Output<string>;
-  public readonly executionRoleArn: pulumi.Output<string>;
+  /** The stage bucket (undefined when the account serves no endpoints). */
+  public readonly bucketName: pulumi.Output<string> | undefined;
+  /** The stage key (undefined when the account serves no endpoints). */
+  public readonly kmsKeyArn: pulumi.Output<string> | undefined;
+  /** The endpoints' execution role (undefined when the account serves no endpoints). */
+  public readonly executionRoleArn: pulumi.Output<string> | undefined;
   public readonly deployerRoleArn: pulumi.Output<string>;
   public readonly previewerRoleArn: pulumi.Output<string>;
   /** Boundary every workload role of the stage must carry (the registry's training role too). */
@@ -62,6 +71,7 @@ export class DeploymentAccount extends pulumi.ComponentResource {
   constructor(name: string, args: DeploymentAccountArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mlplatform:account:DeploymentAccount", name, {}, opts);
     const createOidcProvider = args.createOidcProvider ?? false;
+    const serving = args.serving ?? true;
     const tags = args.tags ?? {};
     const { stage, registry } = args;
     if (createOidcProvider && args.ciPrincipal.type !== "github-oidc") {
@@ -70,37 +80,13 @@ export class DeploymentAccount extends pulumi.ComponentResource {
     const child = { parent: this };
     const names = stageNames(registry.serviceName, stage.stage, stage.account);
 
-    const key = new EncryptionKey(`${name}-key`, {
-      alias: names.kmsAlias,
-      description: `${registry.serviceName} ${stage.stage}: bucket and endpoint storage`,
-      policy: stageKeyPolicy(stage.account),
-      tags,
-    }, child);
-    const bucket = new SecureBucket(`${name}-bucket`, {
-      bucketName: names.bucket,
-      account: stage.account,
-      kmsKeyArn: key.keyArn,
-      noncurrentVersionExpirationDays: args.noncurrentVersionExpirationDays,
-      tags,
-    }, child);
-
     const boundary = new aws.iam.Policy(`${name}-workload-boundary`, {
       name: names.workloadBoundary,
       description: `${registry.serviceName} ${stage.stage}: permissions boundary of the roles the deployer creates`,
       policy: JSON.stringify(workloadBoundaryPolicy(stage, registry, args.hostsRegistry)),
       tags,
     }, child);
-    const executionRole = new aws.iam.Role(`${name}-execution-role`, {
-      name: names.executionRole,
-      description: `${registry.serviceName} ${stage.stage}: role the SageMaker endpoints run as`,
-      assumeRolePolicy: JSON.stringify(sagemakerTrustPolicy(stage.account)),
-      permissionsBoundary: boundary.arn,
-      tags,
-    }, child);
-    new aws.iam.RolePolicy(`${name}-execution-policy`, {
-      role: executionRole.name,
-      policy: key.keyArn.apply((keyArn) => JSON.stringify(executionRolePolicy(stage, keyArn, registry))),
-    }, child);
+    const serves = serving ? this.servingResources(name, args, names, boundary, tags) : undefined;
 
     const dependsOn: pulumi.Resource[] = [];
     if (createOidcProvider) {
@@ -128,9 +114,9 @@ export class DeploymentAccount extends pulumi.ComponentResource {
     }, { parent: this, dependsOn });
     new aws.iam.RolePolicy(`${name}-previewer-policy`, { role: previewerRole.name, policy: JSON.stringify(previewerPolicy(scope)) }, child);
 
-    this.bucketName = bucket.bucketName;
-    this.kmsKeyArn = key.keyArn;
-    this.executionRoleArn = executionRole.arn;
+    this.bucketName = serves?.bucketName;
+    this.kmsKeyArn = serves?.kmsKeyArn;
+    this.executionRoleArn = serves?.executionRoleArn;
     this.deployerRoleArn = deployerRole.arn;
     this.previewerRoleArn = previewerRole.arn;
     this.workloadBoundaryArn = boundary.arn;
@@ -142,5 +128,38 @@ export class DeploymentAccount extends pulumi.ComponentResource {
       deployerRoleArn: this.deployerRoleArn,
       previewerRoleArn: this.previewerRoleArn,
     });
+  }
+
+  /** The stage key and bucket, and the execution role the endpoints run as. */
+  private servingResources(name: string, args: DeploymentAccountArgs, names: StageNames, boundary: aws.iam.Policy, tags: Record<string, string>) {
+    const { stage, registry } = args;
+    const child = { parent: this };
+    const key = new EncryptionKey(`${name}-key`, {
+      alias: names.kmsAlias,
+      description: `${registry.serviceName} ${stage.stage}: bucket and endpoint storage`,
+      policy: stageKeyPolicy(stage.account),
+      tags,
+    }, child);
+    const bucket = new SecureBucket(`${name}-bucket`, {
+      bucketName: names.bucket,
+      account: stage.account,
+      kmsKeyArn: key.keyArn,
+      noncurrentVersionExpirationDays: args.noncurrentVersionExpirationDays,
+      tags,
+    }, child);
+
+    const executionRole = new aws.iam.Role(`${name}-execution-role`, {
+      name: names.executionRole,
+      description: `${registry.serviceName} ${stage.stage}: role the SageMaker endpoints run as`,
+      assumeRolePolicy: JSON.stringify(sagemakerTrustPolicy(stage.account)),
+      permissionsBoundary: boundary.arn,
+      tags,
+    }, child);
+    new aws.iam.RolePolicy(`${name}-execution-policy`, {
+      role: executionRole.name,
+      policy: key.keyArn.apply((keyArn) => JSON.stringify(executionRolePolicy(stage, keyArn, registry))),
+    }, child);
+
+    return { bucketName: bucket.bucketName, kmsKeyArn: key.keyArn, executionRoleArn: executionRole.arn };
   }
 }

@@ -136,7 +136,9 @@ export function ecrRepositoryArn(account: AccountRef, repository: string): strin
 }
 
 export function ecrRegistryHost(account: AccountRef): string {
-  return `${account.accountId}.dkr.ecr.${account.region}.amazonaws.com`;
+  // The China regions' endpoints end in amazonaws.com.cn.
+  const domain = partitionOf(account) === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com";
+  return `${account.accountId}.dkr.ecr.${account.region}.${domain}`;
 }
 
 export function sagemakerArn(account: AccountRef, resource: string): string {
@@ -170,4 +172,18 @@ export function oidcProviderArn(account: AccountRef, host: string): string {
 
 export function githubOidcProviderArn(account: AccountRef): string {
   return oidcProviderArn(account, GITHUB_OIDC_HOST);
+}
+
+/** A version of a model package group: `model-package/<group>/<version>`. */
+export function modelPackageVersionArn(account: AccountRef, group: string, version: number): string {
+  return sagemakerArn(account, `model-package/${group}/${version}`);
+}
+
+/** The AWS partition of a region: aws-cn for China, aws-us-gov for GovCloud, aws-iso* for the isolated regions, else aws. */
+export function partitionOfRegion(region: string): string {
+  if (region.startsWith("cn-")) return "aws-cn";
+  if (region.startsWith("us-gov-")) return "aws-us-gov";
+  if (region.startsWith("us-isob-")) return "aws-iso-b";
+  if (region.startsWith("us-iso-")) return "aws-iso";
+  return "aws";
 }

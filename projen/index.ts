@@ -1,9 +1,12 @@
 import { javascript, typescript } from "projen";
+import { addTemplateCheckTask } from "./check-tasks";
 import { addPlanTasks } from "./plan-tasks";
 import { addPulumiProjectFile } from "./pulumi-project";
 import { addScriptTasks } from "./script-tasks";
+import { StackFiles } from "./stack-files";
 import { parseServiceDefinition, type ServiceDefinition } from "./service";
 import { addStageTasks } from "./tasks";
+import { useLocalBinPath } from "./tool-task";
 import { addWorkflows } from "./workflows";
 
 export type { ServiceDefinition } from "./service";
@@ -94,9 +97,12 @@ export class MlServiceProject extends typescript.TypeScriptProject {
       "@stylistic/max-len": ["error", { code: 150, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreComments: true }],
     });
     addPulumiProjectFile(this, def);
+    new StackFiles(this, service);
     addStageTasks(this, def);
     addScriptTasks(this);
+    useLocalBinPath(this);
     addPlanTasks(this);
+    addTemplateCheckTask(this);
     if (githubCi) addWorkflows(this, service.project, service.region);
   }
 }

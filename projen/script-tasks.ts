@@ -1,4 +1,5 @@
 import type { Project } from "projen";
+import { addToolTask } from "./tool-task";
 
 /** The command-line tools of scripts/ that users run through projen (`npx projen <task> ...`). */
 const SCRIPT_TASKS = [
@@ -24,13 +25,12 @@ const SCRIPT_TASKS = [
   },
 ] as const;
 
-/** Adds one task per tool; each passes its arguments on to the script. */
+/** Adds one task (and npm script) per tool; each passes its arguments on to the script intact. */
 export function addScriptTasks(project: Project): void {
   for (const task of SCRIPT_TASKS) {
-    project.addTask(task.name, {
+    addToolTask(project, task.name, {
       description: task.description,
-      exec: `ts-node --transpile-only scripts/${task.file}.ts`,
-      receiveArgs: true,
+      command: ["ts-node", "--transpile-only", `scripts/${task.file}.ts`],
     });
   }
 }

@@ -19,10 +19,11 @@ export interface ParsedService {
 /** Validates a service definition; throws naming .projenrc.ts and every key that is wrong. */
 export function parseServiceDefinition(def: ServiceDefinition): ParsedService {
   const { region, ...shared } = def;
-  const parsed = parseProjectConfig(shared);
+  // The region also enters the project config (mlplatform:region), so a stack file cannot move a stack to another region.
+  const parsed = parseProjectConfig({ ...shared, region });
   const problems = parsed.ok ? [] : [...parsed.problems];
   const regionProblem = checkRegion(region);
-  if (regionProblem !== undefined) problems.push({ path: "region", message: regionProblem });
+  if (regionProblem !== undefined && !problems.some((p) => p.path === "region")) problems.push({ path: "region", message: regionProblem });
   if (!parsed.ok || problems.length > 0) {
     throw new Error(`.projenrc.ts: the service definition is invalid:\n${formatProblems(problems, ".projenrc.ts")}`);
   }

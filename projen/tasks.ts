@@ -1,18 +1,20 @@
 import type { Project } from "projen";
 import type { ServiceDefinition } from "./service";
+import { addToolTask } from "./tool-task";
 
-/** Adds `preview:<stage>` and `up:<stage>` for each stage; they run the Pulumi CLI for real users. */
+/**
+ * Adds `preview:<stage>` and `up:<stage>` for each stage; they run the Pulumi CLI for real users and
+ * pass further arguments on intact (`npx projen up:qa --message "hotfix INC-42"`).
+ */
 export function addStageTasks(project: Project, def: ServiceDefinition): void {
   for (const stage of def.stages) {
-    project.addTask(`preview:${stage.name}`, {
+    addToolTask(project, `preview:${stage.name}`, {
       description: `Preview the ${stage.name} stack (account ${stage.accountId}) with the Pulumi CLI`,
-      exec: `pulumi preview --stack ${stage.name} --diff`,
-      receiveArgs: true,
+      command: ["pulumi", "preview", "--stack", stage.name, "--diff"],
     });
-    project.addTask(`up:${stage.name}`, {
+    addToolTask(project, `up:${stage.name}`, {
       description: `Deploy the ${stage.name} stack into account ${stage.accountId} with the Pulumi CLI`,
-      exec: `pulumi up --stack ${stage.name}`,
-      receiveArgs: true,
+      command: ["pulumi", "up", "--stack", stage.name],
     });
   }
 }

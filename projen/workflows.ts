@@ -1,37 +1,73 @@
-import { github, type javascript } from "projen";
+import { github, type IResolver, type javascript } from "projen";
 import { roleArn, stageNames } from "../components/names";
-import type { ProjectConfig } from "../stacks/config/schema";
+import { INTENT_LABEL } from "../scripts/plan/intent";
+import { accountRef, deploymentStacks, type ProjectConfig, registryPlacement } from "../stacks/config/schema";
 
 /**
  * The GitHub workflows of an ML service repository, generated with projen:
  *
- * - pull-request.yml: type-check, tests and the offline plan of every stack, then one
- *   `pulumi preview` per stage with that stage's read-only previewer role;
- * - deploy.yml: on every push to main, `pulumi up` stage after stage in the stage order, each in
- *   its GitHub environment (where approvals live) with that stage's deployer role;
- * - promote.yml: run by hand, promotes model versions from one stage to the next and opens a pull
- *   request with the change.
+ * - pull-request.yml: type-check, tests and the offline plan of every stack; the offline plan diff
+ *   against the pull request's base branch, which fails on error findings and writes its summary
+ *   to the job summary; then one `pulumi preview` per stack with that stack's read-only previewer
+ *   role;
+ * - deploy.yml: on every push to main, `pulumi up` stack after stack in deploy order (the dedicated
+ *   registry first, when there is one, then the stages), each in its GitHub environment (where
+ *   approvals live) with that stack's deployer role;
+ * - promote.yml: run by hand, promotes model versions from one stage to the next (stages only: the
+ *   registry stack is never promoted to) and opens a pull request with the change.
  *
  * AWS access is GitHub OIDC only, no stored AWS keys: a job that assumes a role gets
  * `id-token: write`, every other job reads the repository and nothing more. The role names and
- * the subjects they trust come from components/names.ts and components/policies.ts
- * (`ciTrustPolicy`): deployers trust the GitHub environment named after their stage, previewers
- * trust pull requests.
+ * the subjects they trust come from components/names.ts and components/ci-policies.ts
+ * (`ciTrustPolicy`): deployers trust the GitHub environment named after their stack, previewers
+ * trust pull requests. Every action is pinned to a full commit SHA (ACTIONS).
  */
 
+/** An action pinned to the commit of a release tag; the tag is written beside it as a comment. */
+interface PinnedAction {
+  /** `owner/repo`. */
+  readonly action: string;
+  /** The commit the tag points to (`git rev-parse <tag>^{commit}` in the action's repository). */
+  readonly sha: string;
+  /** The release tag. */
+  readonly version: string;
+}
+
 /**
- * Actions, pinned to major versions: the majors projen itself uses (projen's `github.ActionRefs`),
- * and the current major of pulumi/actions.
+ * Actions, pinned by commit SHA: the newest release of the majors projen itself uses (projen's
+ * `github.ActionRefs`) and of the current major of pulumi/actions. A tag can be moved; a commit
+ * cannot. To upgrade one, take the commit of its new release tag from the action's repository
+ * (`git ls-remote https://github.com/<action> refs/tags/<tag>`), never from a branch.
  */
 const ACTIONS = {
-  checkout: "actions/checkout@v7",
-  setupNode: "actions/setup-node@v7",
-  uploadArtifact: "actions/upload-artifact@v7",
-  downloadArtifact: "actions/download-artifact@v8",
-  configureAwsCredentials: "aws-actions/configure-aws-credentials@v6",
-  pulumi: "pulumi/actions@v7",
-  createPullRequest: "peter-evans/create-pull-request@v8",
-} as const;
+  checkout: { action: "actions/checkout", sha: "3d3c42e5aac5ba805825da76410c181273ba90b1", version: "v7.0.1" },
+  setupNode: { action: "actions/setup-node", sha: "820762786026740c76f36085b0efc47a31fe5020", version: "v7.0.0" },
+  uploadArtifact: { action: "actions/upload-artifact", sha: "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", version: "v7.0.0" },
+  downloadArtifact: { action: "actions/download-artifact", sha: "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", version: "v8.0.1" },
+  configureAwsCredentials: { action: "aws-actions/configure-aws-credentials", sha: "e6de054238d6b7531b4efff3b6587d9aade6a06c", version: "v6.2.3" },
+  pulumi: { action: "pulumi/actions", sha: "8e5e406f4007fca908480587cb9893c07090f58d", version: "v7.0.0" },
+  createPullRequest: { action: "peter-evans/create-pull-request", sha: "5f6978faf089d4d20b00c7766989d076bb2fc7f1", version: "v8.1.1" },
+} as const satisfies Record<string, PinnedAction>;
+
+/** A step's `uses` for a pinned action. */
+function uses(pinned: PinnedAction): string {
+  return `${pinned.action}@${pinned.sha}`;
+}
+
+/**
+ * Writes each action's release tag as a comment after its SHA (`uses: actions/checkout@<sha> # v7.0.1`),
+ * the form reviewers and update bots read. projen renders a workflow from JSON, which has no
+ * comments, so the comment goes into the rendered text; a `uses:` line naming an action that is not
+ * in ACTIONS stops the synthesis, so nothing unpinned reaches a workflow file.
+ */
+export function withVersionComments(text: string): string {
+  const versions = new Map<string, string>(Object.values(ACTIONS).map((a) => [uses(a), a.version]));
+  return text.replace(/^(\s*(?:- )?uses: )(\S+)$/gm, (_line, prefix: string, ref: string) => {
+    const version = versions.get(ref);
+    if (version === undefined) throw new Error(`addWorkflows: the action ${ref} is not pinned in ACTIONS (projen/workflows.ts)`);
+    return `${prefix}${ref} # ${version}`;
+  });
+}
 
 /** Node.js version of the CI jobs: what @pulumi/pulumi and the AWS SDK require from 2027 on. */
 const NODE_VERSION = "22";
@@ -39,25 +75,30 @@ const NODE_VERSION = "22";
 const RUNS_ON = ["ubuntu-latest"];
 /** Branch whose pushes deploy. */
 const MAIN_BRANCH = "main";
+/** Where the plan diff writes its Markdown summary before it is added to the job summary. */
+const DIFF_SUMMARY_FILE = "plan-diff-summary.md";
 
-/** The roles CI assumes in one stage's account. */
-interface StageCiRoles {
-  readonly stage: string;
+/** The roles CI assumes in one stack's account. */
+interface StackCiRoles {
+  /** The stack: a stage, or the dedicated registry. */
+  readonly stack: string;
+  readonly kind: "stage" | "registry";
   readonly accountId: string;
   /** Read-only, trusted by pull requests: `pulumi preview`. */
   readonly previewerRoleArn: string;
-  /** Trusted by the GitHub environment named after the stage: `pulumi up`. */
+  /** Trusted by the GitHub environment named after the stack: `pulumi up`. */
   readonly deployerRoleArn: string;
 }
 
-/** Every stage's CI roles, in stage order. */
-function stageCiRoles(project: ProjectConfig, region: string): StageCiRoles[] {
-  return project.stages.map((stage) => {
-    const account = { accountId: stage.accountId, region };
-    const names = stageNames(project.serviceName, stage.name, account);
+/** Every stack's CI roles, in deploy order (deploymentStacks: the dedicated registry first). */
+function stackCiRoles(project: ProjectConfig, region: string): StackCiRoles[] {
+  return deploymentStacks(project).map((stack) => {
+    const account = accountRef(stack.accountId, region);
+    const names = stageNames(project.serviceName, stack.name, account);
     return {
-      stage: stage.name,
-      accountId: stage.accountId,
+      stack: stack.name,
+      kind: stack.kind,
+      accountId: stack.accountId,
       previewerRoleArn: roleArn(account, names.previewerRole),
       deployerRoleArn: roleArn(account, names.deployerRole),
     };
@@ -76,7 +117,7 @@ const PULUMI_ENV = {
 /**
  * Adds pull-request.yml, deploy.yml and promote.yml to a project with GitHub enabled
  * (`github: true`), for a validated service definition (parseServiceDefinition). Its CI principal
- * must be GitHub OIDC: that is what the stage roles trust.
+ * must be GitHub OIDC: that is what the stack roles trust.
  */
 export function addWorkflows(project: javascript.NodeProject, config: ProjectConfig, region: string): void {
   const gh = github.GitHub.of(project);
@@ -85,51 +126,75 @@ export function addWorkflows(project: javascript.NodeProject, config: ProjectCon
     throw new Error(`addWorkflows: ciPrincipal is "${config.ciPrincipal.type}", so the stage roles trust ${config.ciPrincipal.roleArn}, `
       + "not GitHub; set ciPrincipal { type: \"github-oidc\", repository: \"owner/repo\" } to generate GitHub workflows");
   }
-  const ctx: Context = { roles: stageCiRoles(config, region), region };
+  const ctx: Context = { roles: stackCiRoles(config, region), region };
   pullRequestWorkflow(gh, ctx);
   deployWorkflow(gh, ctx);
   promoteWorkflow(gh, ctx, config);
 }
 
 interface Context {
-  readonly roles: readonly StageCiRoles[];
+  /** Every stack, in deploy order. */
+  readonly roles: readonly StackCiRoles[];
   readonly region: string;
 }
 
-/** A workflow whose jobs get only what they declare: the top-level token can read contents, no more. */
+/**
+ * A workflow whose jobs get only what they declare (the top-level token can read contents, no
+ * more), with each action's version written beside its SHA.
+ */
 function newWorkflow(gh: github.GitHub, name: string, options: github.GithubWorkflowOptions = {}): github.GithubWorkflow {
   const workflow = new github.GithubWorkflow(gh, name, options);
-  workflow.file?.addOverride("permissions", { contents: "read" });
+  const file = workflow.file;
+  if (file !== undefined) {
+    file.addOverride("permissions", { contents: "read" });
+    // synthesizeContent is the method YamlFile's own subclasses override; wrapped here because the
+    // workflow creates its file itself.
+    const target = file as unknown as { synthesizeContent(resolver: IResolver): string | undefined };
+    const render = target.synthesizeContent.bind(file);
+    target.synthesizeContent = (resolver) => {
+      const text = render(resolver);
+      return text === undefined ? undefined : withVersionComments(text);
+    };
+  }
   return workflow;
 }
 
-/** Checkout, Node.js with the npm cache, and the locked dependencies. */
-function setupSteps(): github.workflows.JobStep[] {
+/**
+ * Checkout, Node.js with the npm cache, and the locked dependencies. The checkout keeps no token in
+ * .git/config: nothing after it pushes. `fullHistory` fetches every branch and commit (the plan diff
+ * reads the base branch).
+ */
+function setupSteps(options: { fullHistory?: boolean } = {}): github.workflows.JobStep[] {
   return [
-    { name: "Check out", uses: ACTIONS.checkout },
-    { name: "Set up Node.js", uses: ACTIONS.setupNode, with: { "node-version": NODE_VERSION, "cache": "npm" } },
+    {
+      name: "Check out",
+      uses: uses(ACTIONS.checkout),
+      with: { "persist-credentials": false, ...(options.fullHistory ? { "fetch-depth": 0 } : {}) },
+    },
+    { name: "Set up Node.js", uses: uses(ACTIONS.setupNode), with: { "node-version": NODE_VERSION, "cache": "npm" } },
     { name: "Install dependencies", run: "npm ci" },
   ];
 }
 
-/** Short-lived credentials of `roleArn` from GitHub's OIDC token. */
-function assumeRoleStep(ctx: Context, roleArnToAssume: string, session: string): github.workflows.JobStep {
+/** Short-lived credentials of one of a stack's roles from GitHub's OIDC token; the action refuses any other account's. */
+function assumeRoleStep(ctx: Context, role: StackCiRoles, which: "deployer" | "previewer", session: string): github.workflows.JobStep {
   return {
     name: "Assume the role via GitHub OIDC",
-    uses: ACTIONS.configureAwsCredentials,
+    uses: uses(ACTIONS.configureAwsCredentials),
     with: {
-      "role-to-assume": roleArnToAssume,
+      "role-to-assume": which === "deployer" ? role.deployerRoleArn : role.previewerRoleArn,
       "aws-region": ctx.region,
+      "allowed-account-ids": role.accountId,
       "role-session-name": `${session}-\${{ github.run_id }}`,
     },
   };
 }
 
-function pulumiStep(command: "preview" | "up", stage: string): github.workflows.JobStep {
+function pulumiStep(command: "preview" | "up", stack: string): github.workflows.JobStep {
   return {
-    name: `pulumi ${command} (${stage})`,
-    uses: ACTIONS.pulumi,
-    with: { "command": command, "stack-name": stage, "cloud-url": "${{ vars.PULUMI_BACKEND_URL }}" },
+    name: `pulumi ${command} (${stack})`,
+    uses: uses(ACTIONS.pulumi),
+    with: { "command": command, "stack-name": stack, "cloud-url": "${{ vars.PULUMI_BACKEND_URL }}" },
   };
 }
 
@@ -138,7 +203,9 @@ function pullRequestWorkflow(gh: github.GitHub, ctx: Context): void {
     limitConcurrency: true,
     concurrencyOptions: { group: "${{ github.workflow }}-${{ github.ref }}", cancelInProgress: true },
   });
-  workflow.on({ pullRequest: {} });
+  // labeled/unlabeled: adding or removing the intent label runs the plan diff again. Every job runs
+  // on every event: a skipped job would count as a passed check.
+  workflow.on({ pullRequest: { types: ["opened", "synchronize", "reopened", "labeled", "unlabeled"] } });
   workflow.addJob("check", {
     name: "Type-check, test and plan every stack offline",
     runsOn: RUNS_ON,
@@ -152,9 +219,39 @@ function pullRequestWorkflow(gh: github.GitHub, ctx: Context): void {
       { name: "Offline plan of every stack", run: "npx projen plan --stack all" },
     ],
   });
+  workflow.addJob("plan-diff", {
+    name: "Offline plan diff against the base branch",
+    runsOn: RUNS_ON,
+    permissions: { contents: READ },
+    timeoutMinutes: 15,
+    steps: [
+      ...setupSteps({ fullHistory: true }),
+      {
+        name: "Plan diff against the base branch",
+        // Event values reach the shell as environment variables, never spliced into the script. projen
+        // joins a task's arguments into one shell line, so the branch name must be one that line
+        // cannot split or run.
+        env: {
+          BASE_REF: "${{ github.base_ref }}",
+          ALLOW_DESTRUCTIVE: `\${{ contains(github.event.pull_request.labels.*.name, '${INTENT_LABEL}') }}`,
+        },
+        run: [
+          "set -euo pipefail",
+          "if [[ ! \"$BASE_REF\" =~ ^[A-Za-z0-9._/-]+$ ]]; then echo \"::error::the base branch name has characters other than A-Z a-z 0-9 . _ / -\"; exit 1; fi",
+          `args=(--against "origin/$BASE_REF" --stack all --summary ${DIFF_SUMMARY_FILE})`,
+          `if [ "$ALLOW_DESTRUCTIVE" = "true" ]; then args+=(--allow-deletions); fi`,
+          "status=0",
+          "npx projen plan:diff \"${args[@]}\" || status=$?",
+          `if [ -f ${DIFF_SUMMARY_FILE} ]; then cat ${DIFF_SUMMARY_FILE} >> "$GITHUB_STEP_SUMMARY"; fi`,
+          `if [ "$ALLOW_DESTRUCTIVE" = "true" ]; then echo "Deletions and replacements confirmed by the label \\\`${INTENT_LABEL}\\\`." >> "$GITHUB_STEP_SUMMARY"; fi`,
+          "exit \"$status\"",
+        ].join("\n"),
+      },
+    ],
+  });
   for (const role of ctx.roles) {
-    workflow.addJob(`preview-${role.stage}`, {
-      name: `Preview ${role.stage} (account ${role.accountId})`,
+    workflow.addJob(`preview-${role.stack}`, {
+      name: `Preview ${role.stack} (account ${role.accountId})`,
       needs: ["check"],
       runsOn: RUNS_ON,
       permissions: { contents: READ, idToken: WRITE },
@@ -162,43 +259,44 @@ function pullRequestWorkflow(gh: github.GitHub, ctx: Context): void {
       env: PULUMI_ENV,
       steps: [
         ...setupSteps(),
-        assumeRoleStep(ctx, role.previewerRoleArn, `preview-${role.stage}`),
-        pulumiStep("preview", role.stage),
+        assumeRoleStep(ctx, role, "previewer", `preview-${role.stack}`),
+        pulumiStep("preview", role.stack),
       ],
     });
   }
 }
 
 function deployWorkflow(gh: github.GitHub, ctx: Context): void {
-  // One deployment at a time, and never cancel one half-way through a stage.
+  // One deployment at a time, and never cancel one half-way through a stack.
   const workflow = newWorkflow(gh, "deploy", { limitConcurrency: true, concurrencyOptions: { group: "deploy", cancelInProgress: false } });
   workflow.on({ push: { branches: [MAIN_BRANCH] } });
   ctx.roles.forEach((role, i) => {
-    workflow.addJob(`up-${role.stage}`, {
-      name: `Deploy ${role.stage} (account ${role.accountId})`,
-      needs: i === 0 ? undefined : [`up-${ctx.roles[i - 1].stage}`],
+    workflow.addJob(`up-${role.stack}`, {
+      name: `Deploy ${role.stack} (account ${role.accountId})`,
+      needs: i === 0 ? undefined : [`up-${ctx.roles[i - 1].stack}`],
       runsOn: RUNS_ON,
       // The deployer role trusts only this environment; its protection rules are the approvals.
-      environment: role.stage,
+      environment: role.stack,
       permissions: { contents: READ, idToken: WRITE },
       // The provider waits up to 60 minutes for an endpoint to be InService.
       timeoutMinutes: 120,
       env: PULUMI_ENV,
       steps: [
         ...setupSteps(),
-        assumeRoleStep(ctx, role.deployerRoleArn, `deploy-${role.stage}`),
-        { name: `Check the credentials are for account ${role.accountId}`, run: `npx projen assert-account --stack ${role.stage}` },
-        pulumiStep("up", role.stage),
+        assumeRoleStep(ctx, role, "deployer", `deploy-${role.stack}`),
+        { name: `Check the credentials are for account ${role.accountId}`, run: `npx projen assert-account --stack ${role.stack}` },
+        pulumiStep("up", role.stack),
       ],
     });
   });
 }
 
 function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig): void {
-  const stages = ctx.roles.map((r) => r.stage);
-  // Promote reads the registry as the registry CLI does by default: with the registry stage's
-  // deployer role (the schema checks that registryStage is one of the stages).
-  const registry = ctx.roles.find((r) => r.stage === config.registryStage)!;
+  // Promotion moves versions between stages; the dedicated registry's stack serves nothing and is never promoted to.
+  const stages = ctx.roles.filter((r) => r.kind === "stage").map((r) => r.stack);
+  // Promote reads the registry as the registry CLI does by default: with the deployer role of the
+  // stack that hosts the registry (a stage, or the dedicated registry stack).
+  const registry = ctx.roles.find((r) => r.stack === registryPlacement(config).stack)!;
   const workflow = newWorkflow(gh, "promote", { limitConcurrency: true, concurrencyOptions: { group: "promote", cancelInProgress: false } });
   workflow.on({
     workflowDispatch: {
@@ -215,13 +313,13 @@ function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig)
   workflow.addJob("promote", {
     name: "Promote approved versions",
     runsOn: RUNS_ON,
-    // The registry stage's deployer role trusts only its GitHub environment.
-    environment: registry.stage,
+    // The registry stack's deployer role trusts only its GitHub environment.
+    environment: registry.stack,
     permissions: { contents: READ, idToken: WRITE },
     timeoutMinutes: 15,
     steps: [
       ...setupSteps(),
-      assumeRoleStep(ctx, registry.deployerRoleArn, "promote"),
+      assumeRoleStep(ctx, registry, "deployer", "promote"),
       {
         name: "Promote",
         // Inputs reach the shell as environment variables, never spliced into the script.
@@ -235,7 +333,7 @@ function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig)
       },
       {
         name: "Keep the promoted stack file",
-        uses: ACTIONS.uploadArtifact,
+        uses: uses(ACTIONS.uploadArtifact),
         with: { "name": artifact, "path": `${targetFile}\n${summary}`, "if-no-files-found": "error", "retention-days": 1 },
       },
     ],
@@ -248,11 +346,12 @@ function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig)
     permissions: { contents: WRITE, pullRequests: WRITE },
     timeoutMinutes: 10,
     steps: [
-      { name: "Check out", uses: ACTIONS.checkout },
-      { name: "Fetch the promoted stack file", uses: ACTIONS.downloadArtifact, with: { name: artifact, path: "." } },
+      // create-pull-request pushes with its own token input (the job's token by default).
+      { name: "Check out", uses: uses(ACTIONS.checkout), with: { "persist-credentials": false } },
+      { name: "Fetch the promoted stack file", uses: uses(ACTIONS.downloadArtifact), with: { name: artifact, path: "." } },
       {
         name: "Open a pull request",
-        uses: ACTIONS.createPullRequest,
+        uses: uses(ACTIONS.createPullRequest),
         with: {
           "branch": "promote/${{ inputs.from }}-to-${{ inputs.to }}-${{ inputs.model }}",
           "add-paths": targetFile,

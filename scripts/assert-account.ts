@@ -2,7 +2,7 @@ import { assertAccount } from "./lib/account-guard";
 import { AWS_CLI_HELP, AWS_CLI_OPTIONS, awsSettings, createAwsClients, type ToolDeps } from "./lib/aws";
 import { COMMON_OPTIONS, EXIT, parseOptions, print, processIo, required, runTool, UsageError } from "./lib/cli";
 import { readProjectConfig } from "../stacks/config/files";
-import { accountOfStage } from "../stacks/config/schema";
+import { accountOfStack, deploymentStacks } from "../stacks/config/schema";
 
 const TOOL = "assert-account";
 
@@ -14,7 +14,7 @@ const HELP = [
   "Run it before anything that acts on a stage's account.",
   "",
   "Options:",
-  "  --stack STAGE       The stage (stack) to check, one of the stages in Pulumi.yaml",
+  "  --stack STACK       The stack to check: a stage, or the dedicated registry's stack",
   ...AWS_CLI_HELP,
   "  --json              Print the result as JSON",
   "  -h, --help          Show this help",
@@ -35,9 +35,9 @@ export async function main(argv: readonly string[], deps: ToolDeps = {}): Promis
     }
     const stage = required(values.stack, "stack");
     const { project, region } = readProjectConfig(deps.cwd ?? process.cwd());
-    const expectedAccountId = accountOfStage(project, stage);
+    const expectedAccountId = accountOfStack(project, stage);
     if (expectedAccountId === undefined) {
-      throw new UsageError(`unknown stage "${stage}"; the stages in Pulumi.yaml are ${project.stages.map((s) => s.name).join(", ")}`);
+      throw new UsageError(`unknown stack "${stage}"; the stacks of Pulumi.yaml are ${deploymentStacks(project).map((s) => s.name).join(", ")}`);
     }
     const { aws, retry } = awsSettings(TOOL, values, region, deps);
     const { sts } = (deps.createClients ?? createAwsClients)(aws);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { stageNames } from "../components/names";
+import { modelPackageGroupName, modelPackageVersionArn } from "../components/names";
 import type { ToolDeps } from "./lib/aws";
 import {
   CliError, COMMON_OPTIONS, describeKnownError, EXIT, type Io, isError, parseOptions, print, processIo, required, runTool, table,
@@ -11,9 +11,9 @@ import { applyChanges, withValidatedProposal, writeWhole } from "./promote/edit"
 import { offlinePlanDiff, type PlanDiffHook, type PlanDiffInput } from "./promote/plan-diff";
 import { type CheckedVersion, checkApprovedVersions } from "./promote/registry-check";
 import { promotionRoute } from "./promote/stages";
-import { readProjectConfig } from "../stacks/config/files";
-import { stackFileName } from "../stacks/config/load";
-import { accountOfStage } from "../stacks/config/schema";
+import { readProjectConfig, readStackConfigFiles } from "../stacks/config/files";
+import { ConfigError, loadStackConfig, stackFileName } from "../stacks/config/load";
+import { registryAccountRef } from "../stacks/config/schema";
 
 /**
  * `promote --from <stage> --to <stage>`: copies the promotable values (model package versions,
@@ -28,7 +28,7 @@ const HELP = [
   `Usage: ${TOOL} --from STAGE --to STAGE [--model NAME] [--dry-run] [--skip-stage --reason TEXT] [options]`,
   "",
   "Promotes model versions from one stage's stack file (Pulumi.<from>.yaml) to the next stage's:",
-  "each endpoint's source.modelPackageArn, or source.image with source.modelDataUrl, matched by",
+  "each endpoint's source.version, or source.imageTag (or imageDigest) with source.modelDataKey, matched by",
   "endpoint name. Stage values (accounts, instance types and counts, strategies, alarms, tags) never",
   "move. Every promoted model package must be Approved in the registry (checked live); images cannot",
   "be approval-checked, only that they come from the registry's repository and bucket.",
@@ -104,6 +104,7 @@ export async function main(argv: readonly string[], deps: PromoteDeps = {}): Pro
 
     const source = readStack(cwd, from);
     const target = readStack(cwd, to);
+    refuseLegacySources(cwd, [from, to]);
     const plan = planPromotion(source, target, { model: v.model });
     const result = {
       from,
@@ -122,7 +123,6 @@ export async function main(argv: readonly string[], deps: PromoteDeps = {}): Pro
       return EXIT.ok;
     }
 
-    checkNotInOwnBucket(registry, to, plan.changes);
     const text = applyChanges(target, plan.changes, route);
     // Offline checks first, then the registry (live), then the plan diff for the reviewer.
     const { checkedVersions, planDiff } = await withValidatedProposal(cwd, to, text, async (proposal) => ({
@@ -133,7 +133,7 @@ export async function main(argv: readonly string[], deps: PromoteDeps = {}): Pro
     print(io, v.json, {
       ...result,
       checkedVersions,
-      imagesNotApprovalChecked: plan.changes.filter((c) => c.key === "image").map((c) => c.newValue),
+      imagesNotApprovalChecked: plan.changes.filter((c) => c.key === "imageTag" || c.key === "imageDigest").map((c) => String(c.newValue)),
       planDiff,
       written: !result.dryRun,
     }, report);
@@ -143,13 +143,36 @@ export async function main(argv: readonly string[], deps: PromoteDeps = {}): Pro
 
 function readStack(cwd: string, stage: string): StackFile {
   const file = stackFileName(stage);
-  let text: string;
+  let text: Buffer;
   try {
-    text = readFileSync(join(cwd, file), "utf8");
+    // As bytes: parseStackFile checks they are UTF-8 before anything is read from them.
+    text = readFileSync(join(cwd, file));
   } catch (error) {
     throw new CliError(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? "unknown error"}); does the ${stage} stack exist?`);
   }
   return parseStackFile(file, text);
+}
+
+/** A source key of the template's earlier versions (a full ARN, image URI or S3 URL), as the config schema's problems name it. */
+const LEGACY_SOURCE_KEY = /\.source\.(modelPackageArn|image|modelDataUrl)$/;
+
+/**
+ * Refuses stack files still written with the old source keys, with the config schema's hint of what
+ * to write instead (planPromotion would only say that the source has no version or image).
+ */
+function refuseLegacySources(cwd: string, stages: readonly string[]): void {
+  const problems = stages.flatMap((stage) => {
+    try {
+      loadStackConfig(stage, readStackConfigFiles(cwd, stage));
+      return [];
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      return error.problems.filter((p) => LEGACY_SOURCE_KEY.test(p.path));
+    }
+  });
+  if (problems.length > 0) {
+    throw new CliError(`refusing to promote, nothing written: ${problems.map((p) => `${p.file}: ${p.path}: ${p.message}`).join("; ")}`);
+  }
 }
 
 /**
@@ -165,25 +188,13 @@ async function showPlanDiff(hook: PlanDiffHook, input: PlanDiffInput, io: Io): P
   }
 }
 
-/**
- * The stage schema (run on the proposed file) lets model data come from the registry bucket or the
- * stage's own bucket. A promotion brings it from the registry: a promoted value in the target
- * stage's own bucket was never served by the source stage, which cannot read that bucket.
- */
-function checkNotInOwnBucket(registry: Registry, stage: string, changes: PromotionPlan["changes"]): void {
-  const { project, region } = registry;
-  const bucket = stageNames(project.serviceName, stage, { accountId: accountOfStage(project, stage)!, region }).bucket;
-  const urls = changes.filter((c) => c.key === "modelDataUrl" && c.newValue.startsWith(`s3://${bucket}/`)).map((c) => c.newValue);
-  if (urls.length > 0) {
-    throw new CliError(`refusing to promote: model data ${urls.join(", ")} is in ${stage}'s own bucket, not the registry bucket; register the artifact in the registry first`);
-  }
-}
-
 /** Every promoted model package version, checked live in the registry account (assuming its role from elsewhere). */
 async function checkRegistry(
   registry: Registry, plan: PromotionPlan, values: RegistryAccessValues, deps: ToolDeps,
 ): Promise<CheckedVersion[]> {
-  const arns = plan.changes.filter((c) => c.key === "modelPackageArn").map((c) => c.newValue);
+  const account = registryAccountRef(registry.project, registry.region);
+  const arns = plan.changes.filter((c) => c.key === "version")
+    .map((c) => modelPackageVersionArn(account, modelPackageGroupName(registry.project.serviceName, c.model), Number(c.newValue)));
   if (arns.length === 0) return [];
   const { sagemaker, retry } = await registryClients(TOOL, registry, values, deps);
   return checkApprovedVersions(sagemaker, arns, retry);

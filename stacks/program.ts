@@ -6,14 +6,16 @@ import { type AccountRef, endpointNames } from "../components/names";
 import type { Consumer } from "../components/policies";
 import { RegistryAccount } from "../components/registry-account";
 import { ConfigError, loadStackConfig } from "./config/load";
-import { registryAccountRef, type StackConfig } from "./config/schema";
+import { accountRef, registryAccountRef, registryPlacement, type StackConfig } from "./config/schema";
 
 /** What a stack exports. */
 export interface StackOutputs {
   readonly stage: string;
   readonly accountId: string;
-  readonly bucketName: pulumi.Output<string>;
-  readonly executionRoleArn: pulumi.Output<string>;
+  /** The stage bucket; undefined in the dedicated registry's stack, which serves no endpoints. */
+  readonly bucketName: pulumi.Output<string> | undefined;
+  /** The endpoints' role; undefined in the dedicated registry's stack. */
+  readonly executionRoleArn: pulumi.Output<string> | undefined;
   readonly deployerRoleArn: pulumi.Output<string>;
   readonly previewerRoleArn: pulumi.Output<string>;
   readonly endpointNames: Record<string, pulumi.Output<string>>;
@@ -47,10 +49,13 @@ export function runProgram(): StackOutputs {
 function createStack(config: StackConfig): StackOutputs {
   const { project, stage, region } = config;
   const serviceName = project.serviceName;
-  const account: AccountRef = { accountId: config.accountId, region };
+  const account: AccountRef = accountRef(config.accountId, region);
   const registry = registryAccountRef(project, region);
-  const consumers: Consumer[] = project.stages.map((s) => ({ stage: s.name, account: { accountId: s.accountId, region } }));
-  const hostsRegistry = stage === project.registryStage;
+  const consumers: Consumer[] = project.stages.map((s) => ({ stage: s.name, account: accountRef(s.accountId, region) }));
+  const placement = registryPlacement(project);
+  const hostsRegistry = stage === placement.stack;
+  // The dedicated registry's stack serves no endpoints: no stage bucket, key or execution role.
+  const serving = !(placement.dedicated && hostsRegistry);
 
   // The only AWS provider: pinned to the stage's account, so no resource can land anywhere else.
   const provider = new aws.Provider("stage-account", {
@@ -65,6 +70,7 @@ function createStack(config: StackConfig): StackOutputs {
     stage: { stage, account },
     registry: { serviceName, registry, models: project.models, ecrRepository: project.ecrRepository },
     hostsRegistry,
+    serving,
     ciPrincipal: ci.type === "github-oidc" ? { type: ci.type, repository: ci.repository } : ci,
     createOidcProvider: ci.type === "github-oidc" ? ci.createOidcProvider : false,
     noncurrentVersionExpirationDays: config.noncurrentVersionExpirationDays,
@@ -89,11 +95,14 @@ function createStack(config: StackConfig): StackOutputs {
   }
 
   const endpoints: Record<string, pulumi.Output<string>> = {};
-  for (const [key, endpoint] of Object.entries(config.endpoints)) {
+  const executionRoleArn = deployment.executionRoleArn;
+  // The schema admits endpoints only in stacks that serve; the check keeps the types honest.
+  const served = executionRoleArn === undefined ? [] : Object.entries(config.endpoints);
+  for (const [key, endpoint] of served) {
     const component = new BlueGreenEndpoint(endpointNames(serviceName, key).endpoint, {
       variantName: endpoint.variantName,
       model: endpoint.source,
-      executionRoleArn: deployment.executionRoleArn,
+      executionRoleArn: executionRoleArn!,
       instanceType: endpoint.instanceType,
       instanceCount: endpoint.instanceCount,
       volumeSizeGiB: endpoint.volumeSizeGiB,

@@ -75,19 +75,20 @@ function compile(): string {
 async function generateProject(count: number): Promise<{ dir: string; stage: string }> {
   const { stringify } = await import("yaml");
   const { readProjectConfig } = await import("../../stacks/config/files");
+  const { registryPlacement } = await import("../../stacks/config/schema");
   const dir = mkdtempSync(join(tmpdir(), `plan-bench-${count}-`));
   copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
-  const { project, region } = readProjectConfig(ROOT);
-  const { stages, registryStage, serviceName: service, models } = project;
-  const stage = stages.find((s) => s.name !== registryStage) ?? stages[0];
-  const registry = stages.find((s) => s.name === registryStage) ?? stages[0];
+  const { project } = readProjectConfig(ROOT);
+  const { stages, models } = project;
+  // A stage that does not host the registry, so the stack is endpoints and the account only.
+  const stage = stages.find((s) => s.name !== registryPlacement(project).stack) ?? stages[0];
   const types = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.2xlarge", "ml.g5.xlarge"];
   const endpoints: Record<string, unknown> = {};
   for (let i = 1; i <= count; i++) {
     const model = models[i % models.length];
     endpoints[`ep-${String(i).padStart(3, "0")}`] = {
       model,
-      source: { modelPackageArn: `arn:aws:sagemaker:${region}:${registry.accountId}:model-package/${service}-${model}/${i}` },
+      source: { version: i },
       instanceType: types[i % types.length],
       instanceCount: 2,
       deployment: { strategy: "canary", canarySizePercent: 50, waitSeconds: 300, terminationWaitSeconds: 300 },

@@ -16,7 +16,7 @@ import {
 import { CliError, type OptionSpecs, type ParsedOptions, processIo, UsageError } from "./cli";
 import { type AccountRef, modelPackageGroupName, registryNames, roleArn, stageNames } from "../../components/names";
 import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../stacks/config/instance-types";
-import { accountOfStage, checkModelPackageArn, type ProjectConfig } from "../../stacks/config/schema";
+import { checkModelPackageArn, type ProjectConfig, registryAccountRef, registryPlacement } from "../../stacks/config/schema";
 
 /**
  * The model registry: register, list, approve or reject versions of the service's models, and find
@@ -31,14 +31,13 @@ export interface Registry {
 }
 
 export function registryAccount(registry: Registry): AccountRef {
-  // projectConfigSchema has checked that registryStage is one of the stages.
-  return { accountId: accountOfStage(registry.project, registry.project.registryStage)!, region: registry.region };
+  return registryAccountRef(registry.project, registry.region);
 }
 
-/** Where registry calls happen, and the role to assume from other accounts: the registry stage's deployer role. */
+/** Where registry calls happen, and the role to assume from other accounts: the deployer role of the registry's stack. */
 export function registryTarget(registry: Registry, roleArnOverride?: string): AccountTarget {
   const account = registryAccount(registry);
-  const deployer = stageNames(registry.project.serviceName, registry.project.registryStage, account).deployerRole;
+  const deployer = stageNames(registry.project.serviceName, registryPlacement(registry.project).stack, account).deployerRole;
   return { accountId: account.accountId, roleArn: roleArnOverride ?? roleArn(account, deployer) };
 }
 

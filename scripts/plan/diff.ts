@@ -1,4 +1,5 @@
 import { endpointKeyResolver, FindingSink } from "./findings";
+import { type DeletionIntent, howToConfirm, intendedBy, isDestructive, NO_INTENT, STATEFUL_TYPES } from "./intent";
 import { identityOf, nameProperty } from "./naming";
 import { shortType } from "./render";
 import { forcesReplacement, valueAt } from "./replacement";
@@ -62,10 +63,12 @@ export interface DiffOptions {
   readonly beforeLabel: string;
   readonly afterLabel: string;
   readonly notes?: readonly string[];
+  /**
+   * Which deletions and replacements of an Endpoint, a bucket or a KMS key the change intends
+   * (revision mode): those are warnings, every other one an error (intent.ts).
+   */
+  readonly intent?: DeletionIntent;
 }
-
-/** Types whose replacement loses traffic or data: an error in a change, a warning in a promotion. */
-const STATEFUL = new Set(["aws:sagemaker/endpoint:Endpoint", "aws:s3/bucket:Bucket", "aws:kms/key:Key"]);
 
 export function diffPlans(before: StackPlan, after: StackPlan, options: DiffOptions): StackDiff {
   // A revision keeps the stack: a changed account there is a real move, so nothing is translated.
@@ -98,7 +101,7 @@ export function diffPlans(before: StackPlan, after: StackPlan, options: DiffOpti
   for (const r of old.values()) changes.push(change("delete", r, r.physicalName, null, [], []));
 
   const sink = new FindingSink(after.stack);
-  reportHazards(sink, changes, after, options.mode);
+  reportHazards(sink, changes, after, options.mode, options.intent ?? NO_INTENT);
   return {
     mode: options.mode,
     stack: after.stack,
@@ -227,7 +230,9 @@ function escape(text: string): string {
 
 // ---- findings ------------------------------------------------------------------------------------
 
-function reportHazards(sink: FindingSink, changes: readonly ResourceChange[], after: StackPlan, mode: "revision" | "promotion"): void {
+function reportHazards(
+  sink: FindingSink, changes: readonly ResourceChange[], after: StackPlan, mode: "revision" | "promotion", intent: DeletionIntent,
+): void {
   const byUrn = new Map(after.resources.map((r) => [r.urn, r]));
   const keyOf = after.config ? endpointKeyResolver(after.resources, after.config) : () => null;
   const endpointKey = (urn: string): string | null => {
@@ -241,26 +246,41 @@ function reportHazards(sink: FindingSink, changes: readonly ResourceChange[], af
       : c.causes.some((p) => p.startsWith("deploymentConfig.autoRollbackConfiguration"))
         ? `mlplatform:endpoints.${key}.alarms.additionalRollbackAlarmNames` : `mlplatform:endpoints.${key}`;
     const what = `${shortType(c.type)} ${c.physicalName.before ?? c.name}`;
-    if (c.op === "replace" && STATEFUL.has(c.type)) {
-      const consequence = c.type === "aws:sagemaker/endpoint:Endpoint"
-        ? "the endpoint is deleted and created again under the same name, so it serves nothing in between "
-          + "(keep the rollback alarm list fixed, DESIGN §5.2)"
-        : c.type === "aws:s3/bucket:Bucket" ? "the bucket and every object version in it would have to be deleted first"
-          : "a new key replaces it and data encrypted under the old key becomes unreadable once it is deleted";
-      const message = `REPLACE ${what}, caused by ${c.causes.join(", ")}: ${consequence}`;
-      if (mode === "revision") {
-        sink.add("replacement", at, configKey, message);
+    if (mode === "revision" && isDestructive(c)) {
+      const where = `${what} in stack ${after.stack}`;
+      const action = c.op === "replace" ? `REPLACE ${where}, caused by ${c.causes.join(", ")}` : `DELETE ${where}`;
+      const consequence = c.op === "replace" ? replaceConsequence(c.type) : deleteConsequence(c.type);
+      const intended = intendedBy(intent, c);
+      if (intended === undefined) {
+        sink.add("replacement", at, configKey, `${action}: ${consequence}. ${howToConfirm(c)}`);
       } else {
-        sink.add("replacement-hazard", at, configKey, `the stacks differ in ${c.causes.join(", ")}, which replaces the ${shortType(c.type)} `
-          + `when changed: copying this setting across would ${c.type === "aws:sagemaker/endpoint:Endpoint" ? "replace the live endpoint" : "replace it"}`);
+        sink.add("replacement-hazard", at, configKey, `${action}: ${consequence} (intended: ${intended})`);
       }
+    } else if (mode === "promotion" && c.op === "replace" && STATEFUL_TYPES.has(c.type)) {
+      sink.add("replacement-hazard", at, configKey, `the stacks differ in ${c.causes.join(", ")}, which replaces the ${shortType(c.type)} `
+        + `when changed: copying this setting across would ${c.type === "aws:sagemaker/endpoint:Endpoint" ? "replace the live endpoint" : "replace it"}`);
     } else if (mode === "revision" && c.op === "replace" && c.deleteFirst) {
       sink.add("replacement-hazard", at, configKey, `REPLACE ${what} delete-first (its explicit name cannot exist twice), caused by ${c.causes.join(", ")}: `
         + "it is missing for a moment during the update");
-    } else if (mode === "revision" && c.op === "delete" && STATEFUL.has(c.type)) {
-      sink.add("replacement-hazard", at, null, `DELETE ${what}: ${c.type === "aws:sagemaker/endpoint:Endpoint" ? "clients calling it will fail" : "its data goes with it"}`);
     }
   }
+}
+
+/** What replacing a stateful resource costs. */
+function replaceConsequence(type: string): string {
+  if (type === "aws:sagemaker/endpoint:Endpoint") {
+    return "the endpoint is deleted and created again under the same name, so it serves nothing in between "
+      + "(keep the rollback alarm list fixed, DESIGN §5.2)";
+  }
+  return type === "aws:s3/bucket:Bucket" ? "the bucket and every object version in it would have to be deleted first"
+    : "a new key replaces it and data encrypted under the old key becomes unreadable once it is deleted";
+}
+
+/** What deleting a stateful resource costs. */
+function deleteConsequence(type: string): string {
+  if (type === "aws:sagemaker/endpoint:Endpoint") return "clients calling it will fail";
+  return type === "aws:s3/bucket:Bucket" ? "its data goes with it"
+    : "data encrypted under it becomes unreadable once its deletion window ends";
 }
 
 // ---- endpoint settings ---------------------------------------------------------------------------

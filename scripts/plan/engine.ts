@@ -12,7 +12,7 @@ import { deploymentProblems } from "../../components/guardrails";
 import { type AccountRef, endpointNames } from "../../components/names";
 import { readProjectFile, readStackConfigFiles } from "../../stacks/config/files";
 import { ConfigError, type FileProblem, loadStackConfig, PROJECT_FILE, stackFileName } from "../../stacks/config/load";
-import { CONFIG_NAMESPACE, type StackConfig } from "../../stacks/config/schema";
+import { CONFIG_NAMESPACE, REGISTRY_STACK, type StackConfig } from "../../stacks/config/schema";
 import { type RegisteredResource, runStackOffline } from "../../stacks/offline-run";
 
 /**
@@ -25,7 +25,7 @@ import { type RegisteredResource, runStackOffline } from "../../stacks/offline-r
 export interface ProjectInfo {
   readonly name: string;
   readonly serviceName: string | undefined;
-  /** Stage names, in order, as Pulumi.yaml lists them. */
+  /** Stack names in deploy order: the dedicated registry's (when there is one), then the stages as Pulumi.yaml lists them. */
   readonly stages: string[];
   /** Account of each stage and the project's region, as written (for stacks whose config fails validation). */
   readonly accounts: Readonly<Record<string, string>>;
@@ -46,6 +46,11 @@ export function readProjectInfo(projectDir: string): ProjectInfo {
   const accounts: Record<string, string> = {};
   for (const stage of Array.isArray(stages) ? stages as { name?: unknown; accountId?: unknown }[] : []) {
     if (typeof stage?.name === "string") accounts[stage.name] = String(stage.accountId ?? "");
+  }
+  const registryAccountId = doc.config[`${CONFIG_NAMESPACE}:registryAccountId`];
+  if (registryAccountId !== undefined) {
+    names.unshift(REGISTRY_STACK);
+    accounts[REGISTRY_STACK] = String(registryAccountId);
   }
   const region = doc.config["aws:region"];
   return {

@@ -31,10 +31,15 @@ export const CHECKS: Readonly<Record<string, { readonly severity: Severity; read
   "single-instance-traffic-shift": {
     severity: "warning", description: "a canary or linear rollout on one instance: the first step already moves all traffic",
   },
-  "replacement": { severity: "error", description: "(plan diff) a change replaces an Endpoint, a bucket or a KMS key" },
+  "replacement": {
+    severity: "error",
+    description: "(plan diff) a change deletes or replaces an Endpoint, a bucket or a KMS key and does not say it is intended "
+      + "(--allow-delete, --allow-deletions, or the pull-request label)",
+  },
   "replacement-hazard": {
     severity: "warning",
-    description: "(plan diff) a delete-first replacement, a deleted endpoint, bucket or key, or (between two stacks) a difference that would replace one",
+    description: "(plan diff) a delete-first replacement, an intended deletion or replacement of an endpoint, bucket or key, "
+      + "or (between two stacks) a difference that would replace one",
   },
 };
 

@@ -1,8 +1,10 @@
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
 import { Script } from "node:vm";
+import { ensureFreshBundle, type Freshness } from "./bundle";
 
 /**
  * Starts the plan bundle with a V8 code cache beside it, the way Node 22's module compile cache
@@ -16,7 +18,12 @@ import { Script } from "node:vm";
  * (a wrong V8 version or flags, a truncated file), and a rejected cache is rebuilt. Failing to
  * write the cache (a read-only directory) only costs the speed-up.
  *
+ * Before that it makes sure the bundle is current (bundle.ts): when any source esbuild read, or the
+ * launcher itself, changed since the last build, it rebuilds both first; a changed launcher then
+ * runs again as a new process, so the new launcher code is what runs the plan.
+ *
  * Usage: node launch.js [plan arguments] (the bundle is plan.js in the same directory).
+ * MLPLATFORM_PLAN_CACHE=report prints what happened to the bundle and the code cache on stderr.
  */
 
 /** The CommonJS wrapper Node puts around a module's text. */
@@ -72,7 +79,30 @@ function writeCache(script: Script, file: string): void {
   }
 }
 
+/** Set in the environment of a launcher started again after rebuilding itself (never a second time). */
+const RELAUNCHED = "MLPLATFORM_PLAN_RELAUNCHED";
+
+/** Makes the bundle current, then runs it; returns an exit code only when the plan cannot start. */
+export function launch(dir: string, args: readonly string[], report: (line: string) => void): number | undefined {
+  const freshness: Freshness = ensureFreshBundle(dir);
+  if (freshness.state === "failed") {
+    process.stderr.write(`plan: the plan bundle does not build: ${freshness.reason}\n`);
+    return 1;
+  }
+  report(`plan: bundle ${freshness.state}${freshness.state === "rebuilt" ? ` (${freshness.reason})` : ""}`);
+  if (freshness.state === "rebuilt" && freshness.launcherChanged && process.env[RELAUNCHED] === undefined) {
+    const child = spawnSync(process.execPath, [...process.execArgv, join(dir, "launch.js"), ...args], {
+      stdio: "inherit", env: { ...process.env, [RELAUNCHED]: "1" },
+    });
+    if (child.signal !== null) process.kill(process.pid, child.signal);
+    return child.status ?? 1;
+  }
+  report(`plan: code cache ${runWithCodeCache(join(dir, "plan.js"))}`);
+  return undefined;
+}
+
 if (require.main === module) {
-  const use = runWithCodeCache(join(__dirname, "plan.js"));
-  if (process.env.MLPLATFORM_PLAN_CACHE === "report") process.stderr.write(`plan: code cache ${use}\n`);
+  const report = process.env.MLPLATFORM_PLAN_CACHE === "report" ? (line: string) => process.stderr.write(`${line}\n`) : () => undefined;
+  const code = launch(__dirname, process.argv.slice(2), report);
+  if (code !== undefined) process.exitCode = code;
 }

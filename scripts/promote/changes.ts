@@ -10,9 +10,9 @@ import { CliError } from "../lib/cli";
 
 /** The promotable keys of an endpoint's `source`, by source kind. */
 export const PROMOTABLE_KEYS = {
-  registry: ["modelPackageArn"],
-  // The artifact version moves with the image tag: they are one release.
-  image: ["image", "modelDataUrl"],
+  registry: ["version"],
+  // The artifact moves with the image: they are one release.
+  image: ["imageTag", "imageDigest", "modelDataKey"],
 } as const;
 
 export type PromotableKey = (typeof PROMOTABLE_KEYS)[keyof typeof PROMOTABLE_KEYS][number];
@@ -32,9 +32,12 @@ export interface ValueChange {
   readonly model: string;
   /** The key under `source`. */
   readonly key: PromotableKey;
-  readonly oldValue: string;
-  readonly newValue: string;
+  readonly oldValue: PromotableValue;
+  readonly newValue: PromotableValue;
 }
+
+/** A promotable value: a version number, an image tag or digest, or a key. */
+export type PromotableValue = string | number;
 
 /** What promoting from one stack file to another would do. */
 export interface PromotionPlan {
@@ -53,19 +56,44 @@ export interface StackFile {
   readonly doc: Document;
 }
 
-/** Parses a stack file; refuses YAML errors, naming the file and the first error. */
-export function parseStackFile(file: string, text: string): StackFile {
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) {
-    throw new CliError(`${file} is not valid YAML: ${doc.errors[0].message.split("\n")[0]}`);
+/**
+ * Parses a stack file as Pulumi reads it: YAML 1.2 with `<<` merge keys, each key once per map.
+ * Given the file's bytes, also checks they are UTF-8 (a byte order mark is kept in `text`).
+ * Refuses, naming the file: bytes that are not UTF-8 (with the offset of the first bad byte), a key
+ * written twice in one map (with the key and line), and the first other YAML error.
+ */
+export function parseStackFile(file: string, content: string | Uint8Array): StackFile {
+  let text: string;
+  if (typeof content === "string") {
+    text = content;
+  } else {
+    const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+    text = bytes.toString("utf8");
+    // Everything before the first bad byte decodes and encodes back unchanged.
+    const roundTrip = Buffer.from(text, "utf8");
+    let bad = 0;
+    while (bad < bytes.length && roundTrip[bad] === bytes[bad]) bad++;
+    if (bad < bytes.length) {
+      const line = bytes.subarray(0, bad).filter((b) => b === 0x0a).length + 1;
+      throw new CliError(`${file} is not UTF-8: byte ${bad} (line ${line}) is 0x${bytes[bad].toString(16).padStart(2, "0")}; save the file as UTF-8 and try again`);
+    }
   }
+  const doc = parseDocument(text, { merge: true, uniqueKeys: true });
+  const [error] = doc.errors;
+  if (error?.code === "DUPLICATE_KEY") {
+    // The error points at the second key; name it as written, up to its colon.
+    const [line] = text.slice(error.pos[0]).split(/\r\n|\r|\n/);
+    const key = /^(.*?):(\s|$)/.exec(line)?.[1] ?? line;
+    throw new CliError(`${file}: key ${key} appears twice in the same map (again at line ${error.linePos?.[0].line}); keep one and try again`);
+  }
+  if (error !== undefined) throw new CliError(`${file} is not valid YAML: ${error.message.split("\n")[0]}`);
   return { file, text, doc };
 }
 
 interface RawEndpoint {
   readonly model: string;
   readonly kind: keyof typeof PROMOTABLE_KEYS;
-  readonly values: Partial<Record<PromotableKey, string>>;
+  readonly values: Partial<Record<PromotableKey, PromotableValue>>;
 }
 
 /** The endpoints of a stack file with their model and source values, in file order. */
@@ -82,15 +110,21 @@ function endpointsOf(stack: StackFile, problems: string[]): Map<string, RawEndpo
   for (const [name, raw] of Object.entries(all)) {
     const endpoint = (raw ?? {}) as { model?: unknown; source?: Record<string, unknown> };
     const source = endpoint.source ?? {};
-    const kind = typeof source.modelPackageArn === "string" ? "registry" : typeof source.image === "string" ? "image" : undefined;
+    const kind = source.version !== undefined ? "registry"
+      : source.imageTag !== undefined || source.imageDigest !== undefined ? "image" : undefined;
     if (kind === undefined || typeof endpoint.model !== "string") {
-      problems.push(`${stack.file}: endpoint ${name} needs a model and a source with modelPackageArn, or image and modelDataUrl`);
+      problems.push(`${stack.file}: endpoint ${name} needs a model and a source with version, or imageTag (or imageDigest) and modelDataKey`);
       continue;
     }
-    const values: Partial<Record<PromotableKey, string>> = {};
+    const values: Partial<Record<PromotableKey, PromotableValue>> = {};
     for (const key of PROMOTABLE_KEYS[kind]) {
-      if (typeof source[key] !== "string") problems.push(`${stack.file}: endpoint ${name}: source.${key} must be a string`);
-      else values[key] = source[key];
+      const value = source[key];
+      if (value === undefined) continue;
+      if (key === "version" ? typeof value !== "number" : typeof value !== "string") {
+        problems.push(`${stack.file}: endpoint ${name}: source.${key} must be ${key === "version" ? "a version number" : "a string"}`);
+      } else {
+        values[key] = value as PromotableValue;
+      }
     }
     endpoints.set(name, { model: endpoint.model, kind, values });
   }
@@ -130,6 +164,15 @@ export function planPromotion(source: StackFile, target: StackFile, options: { m
         + "changing the kind of source is a reviewed edit of the stack file, not a promotion");
       continue;
     }
+    const mismatch = PROMOTABLE_KEYS[a.kind].find((key) => (a.values[key] === undefined) !== (b.values[key] === undefined));
+    if (mismatch !== undefined) {
+      const why = mismatch === "modelDataKey"
+        ? "an image source needs source.modelDataKey (the key of its model.tar.gz in the registry's artifact bucket) in every stage"
+        : "switching between imageTag and imageDigest is a reviewed edit of the stack file, not a promotion";
+      problems.push(`endpoint ${name} sets source.${mismatch} in ${a.values[mismatch] === undefined ? target.file : source.file} but not in `
+        + `${a.values[mismatch] === undefined ? source.file : target.file}; ${why}`);
+      continue;
+    }
     const before = changes.length;
     for (const key of PROMOTABLE_KEYS[a.kind]) {
       const newValue = a.values[key];
@@ -145,5 +188,5 @@ export function planPromotion(source: StackFile, target: StackFile, options: { m
 }
 
 function describeKind(kind: keyof typeof PROMOTABLE_KEYS): string {
-  return kind === "registry" ? "a registry model package" : "an image and model data";
+  return kind === "registry" ? "a registry model package version" : "an image and model data";
 }

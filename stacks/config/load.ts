@@ -1,7 +1,8 @@
 import {
-  accountOfStage,
+  accountOfStack,
   checkRegion,
   CONFIG_NAMESPACE,
+  deploymentStacks,
   formatProblems,
   type Problem,
   type ProjectConfig,
@@ -65,16 +66,24 @@ export function loadStackConfig(stage: string, rawConfig: Readonly<Record<string
   const stackFile = stackFileName(stage);
   const { project: projectConfig, region, stageValues, problems } = parseProjectLevel(rawConfig, stackFile);
   if (projectConfig === undefined) throw new ConfigError(problems);
-  const accountId = accountOfStage(projectConfig, stage);
+  const accountId = accountOfStack(projectConfig, stage);
   if (accountId === undefined) {
     problems.push({
       file: PROJECT_FILE,
       path: `${CONFIG_NAMESPACE}:stages`,
-      message: `has no stage "${stage}" (the stack name); stages are ${projectConfig.stages.map((s) => s.name).join(", ")}`,
+      message: `has no stage "${stage}" (the stack name); the stacks are ${deploymentStacks(projectConfig).map((s) => s.name).join(", ")}`,
     });
     throw new ConfigError(problems);
   }
   checkAllowedAccounts(rawConfig["aws:allowedAccountIds"], accountId, stackFile, problems);
+  if (projectConfig.region !== undefined && region !== undefined && region !== projectConfig.region) {
+    problems.push({
+      file: stackFile,
+      path: "aws:region",
+      message: `is ${region}, but the service deploys every stack into ${projectConfig.region} (region in .projenrc.ts, `
+        + `${CONFIG_NAMESPACE}:region in ${PROJECT_FILE}); remove aws:region from ${stackFile}`,
+    });
+  }
 
   const context = { project: projectConfig, stage, region: region ?? "" };
   const parsedStage = toResult(stageConfigSchema(context), stageValues, CONFIG_NAMESPACE + ":");

@@ -5,8 +5,8 @@ import type { DeploymentConfig } from "../../stacks/config/schema";
 import { ofType, onlyOfType, RecordedResource, recordResources, valueOf, resourceErrorOf } from "../support/mocks";
 import { recordDuring } from "../support/resources";
 
-const NAME = "fraud-detection-fraud-scorer";
-const REJECTED = "fraud-detection-rejected";
+const NAME = "churn-predictor-churn-scorer";
+const REJECTED = "churn-predictor-rejected";
 const T = {
   component: "mlplatform:sagemaker:BlueGreenEndpoint",
   model: "aws:sagemaker/model:Model",
@@ -14,15 +14,15 @@ const T = {
   endpoint: "aws:sagemaker/endpoint:Endpoint",
   alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
 };
-const PACKAGE = (version: number) => `arn:aws:sagemaker:eu-west-1:111111111111:model-package/fraud-detection-fraud-scorer/${version}`;
-const KEY = "arn:aws:kms:eu-west-1:333333333333:alias/fraud-detection-prod";
-const TAGS = { service: "fraud-detection", stage: "prod" };
+const PACKAGE = (version: number) => `arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/churn-predictor-churn-scorer/${version}`;
+const KEY = "arn:aws:kms:ap-southeast-4:404040404043:alias/churn-predictor-prod";
+const TAGS = { service: "churn-predictor", stage: "prod" };
 const canary: DeploymentConfig = { strategy: "canary", canarySizePercent: 25, waitSeconds: 300, terminationWaitSeconds: 0 };
 
 const baseArgs: component.BlueGreenEndpointArgs = {
   variantName: "primary",
   model: { modelPackageArn: PACKAGE(3) },
-  executionRoleArn: "arn:aws:iam::333333333333:role/fraud-detection-prod-sagemaker-execution",
+  executionRoleArn: "arn:aws:iam::404040404043:role/churn-predictor-prod-sagemaker-execution",
   instanceType: "ml.m5.large",
   instanceCount: 2,
   kmsKeyArn: KEY,
@@ -106,7 +106,7 @@ describe("BlueGreenEndpoint resources", () => {
   });
 
   test("GIVEN an image and model data WHEN built THEN the container carries image, data URL and environment", async () => {
-    const image = { image: "111111111111.dkr.ecr.eu-west-1.amazonaws.com/fraud-detection-inference:1.4.0", modelDataUrl: "s3://b/m.tar.gz" };
+    const image = { image: "404040404041.dkr.ecr.ap-southeast-4.amazonaws.com/churn-predictor-inference:1.4.0", modelDataUrl: "s3://b/m.tar.gz" };
     const { model } = await deploy({ model: { ...image, environment: { MODEL_SERVER_WORKERS: "2" } } });
     expect(model.inputs.primaryContainer).toEqual({ ...image, environment: { MODEL_SERVER_WORKERS: "2" } });
   });

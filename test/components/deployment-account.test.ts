@@ -15,25 +15,26 @@ import {
   stageKeyPolicy,
   tlsOnlyStatement,
 } from "../../components/policies";
+import { FIXTURE } from "../fixtures/service";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { mockArn, policyInput, recordAccountResources, recordDuring } from "../support/resources";
 
-const NAME = "fraud-detection-qa";
-const SERVICE = "fraud-detection";
-const REGION = "eu-west-1";
-const QA: Consumer = { stage: "qa", account: { accountId: "222222222222", region: REGION } };
-const SANDBOX: Consumer = { stage: "sandbox", account: { accountId: "111111111111", region: REGION } };
-const REGISTRY: RegistryAccess = { serviceName: SERVICE, registry: SANDBOX.account, models: ["fraud-scorer"], ecrRepository: true };
-const GITHUB: CiPrincipal = { type: "github-oidc", repository: "acme/fraud-detection" };
+const NAME = "churn-predictor-qa";
+const SERVICE = FIXTURE.serviceName;
+const REGION = FIXTURE.region;
+const QA: Consumer = { stage: "qa", account: { accountId: FIXTURE.accounts.qa, region: REGION } };
+const SANDBOX: Consumer = { stage: "sandbox", account: { accountId: FIXTURE.accounts.sandbox, region: REGION } };
+const REGISTRY: RegistryAccess = { serviceName: SERVICE, registry: SANDBOX.account, models: ["churn-scorer"], ecrRepository: true };
+const GITHUB: CiPrincipal = { type: "github-oidc", repository: FIXTURE.repository };
 const CI_ROLE = "arn:aws:iam::999999999999:role/ci-runner";
-const QA_BUCKET = "fraud-detection-qa-222222222222-eu-west-1";
+const QA_BUCKET = "churn-predictor-qa-404040404042-ap-southeast-4";
 const TAGS = { team: "ml-platform" };
 /** The stage key's ARN as the mocks give it (EncryptionKey `${NAME}-key` names its KMS key `${NAME}-key-key`). */
 const KEY_ARN = mockArn(`${NAME}-key-key`);
 const ROLE = {
-  execution: "fraud-detection-qa-sagemaker-execution",
-  deployer: "fraud-detection-qa-deployer",
-  previewer: "fraud-detection-qa-previewer",
+  execution: "churn-predictor-qa-sagemaker-execution",
+  deployer: "churn-predictor-qa-deployer",
+  previewer: "churn-predictor-qa-previewer",
 };
 const T = {
   component: "mlplatform:account:DeploymentAccount",
@@ -99,7 +100,7 @@ describe("DeploymentAccount key and bucket", () => {
   test("GIVEN a stage WHEN built THEN its key rotates, has the stage alias and a policy for its own account only", async () => {
     const { only } = await build();
     expect(only(T.key).inputs.enableKeyRotation).toBe(true);
-    expect(only(T.alias).inputs.name).toBe("alias/fraud-detection-qa");
+    expect(only(T.alias).inputs.name).toBe("alias/churn-predictor-qa");
     expect(policyInput(only(T.key))).toEqual(stageKeyPolicy(QA.account));
   });
 
@@ -197,7 +198,7 @@ describe("DeploymentAccount OIDC provider", () => {
 
   test("GIVEN createOidcProvider WHEN built THEN the deployer may manage that provider", async () => {
     const { rolePolicy } = await build({ createOidcProvider: true });
-    const deployer = rolePolicy("fraud-detection-qa-deployer") as { Statement: { Sid: string }[] };
+    const deployer = rolePolicy("churn-predictor-qa-deployer") as { Statement: { Sid: string }[] };
     expect(deployer.Statement.map((s) => s.Sid)).toContain("GithubOidcProvider");
   });
 

@@ -1,16 +1,17 @@
 import * as pulumi from "@pulumi/pulumi";
 import type * as component from "../../components/encryption-key";
 import { stageKeyPolicy } from "../../components/policies";
+import { FIXTURE } from "../fixtures/service";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { mockArn, mockKeyId, policyInput, recordAccountResources, recordDuring } from "../support/resources";
 
 const NAME = "stage-key";
-const ACCOUNT = { accountId: "222222222222", region: "eu-west-1" };
+const ACCOUNT = { accountId: FIXTURE.accounts.qa, region: FIXTURE.region };
 const T = { key: "aws:kms/key:Key", alias: "aws:kms/alias:Alias" };
 
 const baseArgs: component.EncryptionKeyArgs = {
-  alias: "alias/fraud-detection-qa",
-  description: "fraud-detection qa: bucket and endpoint storage",
+  alias: "alias/churn-predictor-qa",
+  description: "churn-predictor qa: bucket and endpoint storage",
   policy: stageKeyPolicy(ACCOUNT),
 };
 
@@ -68,7 +69,7 @@ describe("EncryptionKey resources", () => {
 
   test("GIVEN an alias WHEN built THEN the alias has that name and targets the key", async () => {
     const { kmsKey, alias } = await build();
-    expect(alias.inputs.name).toBe("alias/fraud-detection-qa");
+    expect(alias.inputs.name).toBe("alias/churn-predictor-qa");
     expect(alias.inputs.targetKeyId).toBe(mockKeyId(kmsKey.name));
   });
 
@@ -80,13 +81,13 @@ describe("EncryptionKey resources", () => {
   test("GIVEN a key WHEN built THEN it exposes the key ARN, key id and alias name", async () => {
     const { key, kmsKey } = await build();
     expect(await valueOf(pulumi.all([key.keyArn, key.keyId, key.aliasName])))
-      .toEqual([mockArn(kmsKey.name), mockKeyId(kmsKey.name), "alias/fraud-detection-qa"]);
+      .toEqual([mockArn(kmsKey.name), mockKeyId(kmsKey.name), "alias/churn-predictor-qa"]);
   });
 });
 
 describe("EncryptionKey checks", () => {
   test.each([
-    ["no alias/ prefix", "fraud-detection-qa"],
+    ["no alias/ prefix", "churn-predictor-qa"],
     ["an empty name", "alias/"],
     ["a dot", "alias/fraud.qa"],
     ["a space", "alias/fraud qa"],

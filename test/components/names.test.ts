@@ -21,8 +21,9 @@ import {
   sagemakerArn,
   stageNames,
 } from "../../components/names";
+import { FIXTURE } from "../fixtures/service";
 
-const SANDBOX = { accountId: "111111111111", region: "eu-west-1" };
+const SANDBOX = { accountId: FIXTURE.accounts.sandbox, region: FIXTURE.region };
 const CHINA = { accountId: "444444444444", region: "cn-north-1", partition: "aws-cn" };
 /** Longest inputs the config schema accepts: a 20-character service, a 10-character stage, the longest region name. */
 const LONGEST_SERVICE = "abcdefghij-klmnopqrs";
@@ -34,11 +35,11 @@ const IAM_ROLE_MAX = 64;
 
 describe("registryNames", () => {
   test("GIVEN a service and registry account WHEN named THEN the bucket holds service, account and region, and alias, repository and role hold the service", () => {
-    expect(registryNames("fraud-detection", SANDBOX)).toEqual({
-      artifactBucket: "fraud-detection-artifacts-111111111111-eu-west-1",
-      kmsAlias: "alias/fraud-detection-registry",
-      ecrRepository: "fraud-detection-inference",
-      trainingRole: "fraud-detection-sagemaker-training",
+    expect(registryNames(FIXTURE.serviceName, SANDBOX)).toEqual({
+      artifactBucket: "churn-predictor-artifacts-404040404041-ap-southeast-4",
+      kmsAlias: "alias/churn-predictor-registry",
+      ecrRepository: "churn-predictor-inference",
+      trainingRole: "churn-predictor-sagemaker-training",
     });
   });
 
@@ -54,13 +55,13 @@ describe("registryNames", () => {
 
 describe("stageNames", () => {
   test("GIVEN a service, stage and account WHEN named THEN each name holds the service and stage", () => {
-    expect(stageNames("fraud-detection", "qa", { accountId: "222222222222", region: "eu-west-1" })).toEqual({
-      bucket: "fraud-detection-qa-222222222222-eu-west-1",
-      kmsAlias: "alias/fraud-detection-qa",
-      executionRole: "fraud-detection-qa-sagemaker-execution",
-      deployerRole: "fraud-detection-qa-deployer",
-      previewerRole: "fraud-detection-qa-previewer",
-      workloadBoundary: "fraud-detection-qa-workload-boundary",
+    expect(stageNames(FIXTURE.serviceName, "qa", { accountId: FIXTURE.accounts.qa, region: FIXTURE.region })).toEqual({
+      bucket: "churn-predictor-qa-404040404042-ap-southeast-4",
+      kmsAlias: "alias/churn-predictor-qa",
+      executionRole: "churn-predictor-qa-sagemaker-execution",
+      deployerRole: "churn-predictor-qa-deployer",
+      previewerRole: "churn-predictor-qa-previewer",
+      workloadBoundary: "churn-predictor-qa-workload-boundary",
     });
   });
 
@@ -86,7 +87,7 @@ describe("stageNames", () => {
 
 describe("modelPackageGroupName", () => {
   test("GIVEN a service and model WHEN named THEN the group is service-model", () => {
-    expect(modelPackageGroupName("fraud-detection", "fraud-scorer")).toBe("fraud-detection-fraud-scorer");
+    expect(modelPackageGroupName(FIXTURE.serviceName, FIXTURE.models[0])).toBe("churn-predictor-churn-scorer");
   });
 
   test("GIVEN a 20-character service and 24-character model WHEN named THEN the group is a valid SageMaker name", () => {
@@ -98,12 +99,12 @@ describe("modelPackageGroupName", () => {
 
 describe("endpointNames", () => {
   test("GIVEN a service and endpoint key WHEN named THEN the endpoint is service-key and its children and alarms derive from it", () => {
-    expect(endpointNames("fraud-detection", "scorer")).toEqual({
-      endpoint: "fraud-detection-scorer",
-      modelLogical: "fraud-detection-scorer-model",
-      endpointConfigLogical: "fraud-detection-scorer-config",
-      errorAlarm: "fraud-detection-scorer-invocation-5xx",
-      latencyAlarm: "fraud-detection-scorer-model-latency",
+    expect(endpointNames(FIXTURE.serviceName, "scorer")).toEqual({
+      endpoint: "churn-predictor-scorer",
+      modelLogical: "churn-predictor-scorer-model",
+      endpointConfigLogical: "churn-predictor-scorer-config",
+      errorAlarm: "churn-predictor-scorer-invocation-5xx",
+      latencyAlarm: "churn-predictor-scorer-model-latency",
     });
   });
 
@@ -118,7 +119,7 @@ describe("endpointNames", () => {
   });
 
   test("GIVEN an endpoint WHEN named THEN every SageMaker name matches the SageMaker pattern", () => {
-    const names = endpointNames("fraud-detection", "scorer");
+    const names = endpointNames(FIXTURE.serviceName, "scorer");
     for (const name of [names.endpoint, names.modelLogical, names.endpointConfigLogical]) {
       expect(name).toMatch(SAGEMAKER_NAME_PATTERN);
     }
@@ -150,7 +151,7 @@ describe("SAGEMAKER_NAME_PATTERN", () => {
 
 describe("ARNs", () => {
   test("GIVEN an account without a partition WHEN an ARN is built THEN the partition is aws", () => {
-    expect(roleArn(SANDBOX, "r")).toBe("arn:aws:iam::111111111111:role/r");
+    expect(roleArn(SANDBOX, "r")).toBe("arn:aws:iam::404040404041:role/r");
   });
 
   test("GIVEN an account in aws-cn WHEN ARNs are built THEN they use that partition", () => {
@@ -160,7 +161,7 @@ describe("ARNs", () => {
   });
 
   test("GIVEN an account WHEN its root is named THEN the ARN ends in :root", () => {
-    expect(accountRootArn(SANDBOX)).toBe("arn:aws:iam::111111111111:root");
+    expect(accountRootArn(SANDBOX)).toBe("arn:aws:iam::404040404041:root");
   });
 
   test("GIVEN a bucket WHEN its ARN is built THEN it has no region or account", () => {
@@ -168,29 +169,29 @@ describe("ARNs", () => {
   });
 
   test("GIVEN an alias WHEN its ARN is built THEN it is in the account and region", () => {
-    expect(kmsAliasArn(SANDBOX, "alias/svc-registry")).toBe("arn:aws:kms:eu-west-1:111111111111:alias/svc-registry");
+    expect(kmsAliasArn(SANDBOX, "alias/svc-registry")).toBe("arn:aws:kms:ap-southeast-4:404040404041:alias/svc-registry");
   });
 
   test("GIVEN an account WHEN its keys are named THEN the ARN covers every key of that account and region only", () => {
-    expect(kmsKeysArn(SANDBOX)).toBe("arn:aws:kms:eu-west-1:111111111111:key/*");
+    expect(kmsKeysArn(SANDBOX)).toBe("arn:aws:kms:ap-southeast-4:404040404041:key/*");
   });
 
   test("GIVEN a repository WHEN its ARN and registry host are built THEN both are in the account and region", () => {
-    expect(ecrRepositoryArn(SANDBOX, "svc-inference")).toBe("arn:aws:ecr:eu-west-1:111111111111:repository/svc-inference");
-    expect(ecrRegistryHost(SANDBOX)).toBe("111111111111.dkr.ecr.eu-west-1.amazonaws.com");
+    expect(ecrRepositoryArn(SANDBOX, "svc-inference")).toBe("arn:aws:ecr:ap-southeast-4:404040404041:repository/svc-inference");
+    expect(ecrRegistryHost(SANDBOX)).toBe("404040404041.dkr.ecr.ap-southeast-4.amazonaws.com");
   });
 
   test("GIVEN a model package group WHEN its ARNs are built THEN the group ARN names the group and the versions ARN every version in it", () => {
-    expect(modelPackageGroupArn(SANDBOX, "svc-m")).toBe("arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/svc-m");
-    expect(modelPackagesArn(SANDBOX, "svc-m")).toBe("arn:aws:sagemaker:eu-west-1:111111111111:model-package/svc-m/*");
+    expect(modelPackageGroupArn(SANDBOX, "svc-m")).toBe("arn:aws:sagemaker:ap-southeast-4:404040404041:model-package-group/svc-m");
+    expect(modelPackagesArn(SANDBOX, "svc-m")).toBe("arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/svc-m/*");
   });
 
   test("GIVEN a log group and an alarm WHEN their ARNs are built THEN they are in the account and region", () => {
-    expect(logGroupArn(SANDBOX, "/aws/sagemaker/x")).toBe("arn:aws:logs:eu-west-1:111111111111:log-group:/aws/sagemaker/x");
-    expect(alarmArn(SANDBOX, "a")).toBe("arn:aws:cloudwatch:eu-west-1:111111111111:alarm:a");
+    expect(logGroupArn(SANDBOX, "/aws/sagemaker/x")).toBe("arn:aws:logs:ap-southeast-4:404040404041:log-group:/aws/sagemaker/x");
+    expect(alarmArn(SANDBOX, "a")).toBe("arn:aws:cloudwatch:ap-southeast-4:404040404041:alarm:a");
   });
 
   test("GIVEN an account WHEN its GitHub OIDC provider is named THEN the ARN ends in the GitHub token host", () => {
-    expect(githubOidcProviderArn(SANDBOX)).toBe("arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com");
+    expect(githubOidcProviderArn(SANDBOX)).toBe("arn:aws:iam::404040404041:oidc-provider/token.actions.githubusercontent.com");
   });
 });

@@ -25,33 +25,34 @@ import {
   tlsOnlyStatement,
   trainingRolePolicy,
 } from "../../components/policies";
+import { FIXTURE } from "../fixtures/service";
 
-const SERVICE = "fraud-detection";
-const REGION = "eu-west-1";
-const SANDBOX: Consumer = { stage: "sandbox", account: { accountId: "111111111111", region: REGION } };
-const QA: Consumer = { stage: "qa", account: { accountId: "222222222222", region: REGION } };
-const PROD: Consumer = { stage: "prod", account: { accountId: "333333333333", region: REGION } };
+const SERVICE = FIXTURE.serviceName;
+const REGION = FIXTURE.region;
+const SANDBOX: Consumer = { stage: "sandbox", account: { accountId: FIXTURE.accounts.sandbox, region: REGION } };
+const QA: Consumer = { stage: "qa", account: { accountId: FIXTURE.accounts.qa, region: REGION } };
+const PROD: Consumer = { stage: "prod", account: { accountId: FIXTURE.accounts.prod, region: REGION } };
 const CONSUMERS = [SANDBOX, QA, PROD];
 /** The registry lives in the sandbox account (DESIGN §2). */
 const REGISTRY = SANDBOX.account;
-const MODELS = ["fraud-scorer", "risk-ranker"];
+const MODELS = ["churn-scorer", "risk-ranker"];
 
-const ROOTS = ["arn:aws:iam::111111111111:root", "arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"];
+const ROOTS = ["arn:aws:iam::404040404041:root", "arn:aws:iam::404040404042:root", "arn:aws:iam::404040404043:root"];
 const EXECUTION_ROLES = [
-  "arn:aws:iam::111111111111:role/fraud-detection-sandbox-sagemaker-execution",
-  "arn:aws:iam::222222222222:role/fraud-detection-qa-sagemaker-execution",
-  "arn:aws:iam::333333333333:role/fraud-detection-prod-sagemaker-execution",
+  "arn:aws:iam::404040404041:role/churn-predictor-sandbox-sagemaker-execution",
+  "arn:aws:iam::404040404042:role/churn-predictor-qa-sagemaker-execution",
+  "arn:aws:iam::404040404043:role/churn-predictor-prod-sagemaker-execution",
 ];
-const ARTIFACT_BUCKET = "arn:aws:s3:::fraud-detection-artifacts-111111111111-eu-west-1";
-const QA_BUCKET = "arn:aws:s3:::fraud-detection-qa-222222222222-eu-west-1";
-const QA_KEY = "arn:aws:kms:eu-west-1:222222222222:key/qa-key-id";
-const REGISTRY_KEY = "arn:aws:kms:eu-west-1:111111111111:key/registry-key-id";
-const REGISTRY_ALIAS = "alias/fraud-detection-registry";
-const REPOSITORY = "arn:aws:ecr:eu-west-1:111111111111:repository/fraud-detection-inference";
-const GROUP = (model: string) => `arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/fraud-detection-${model}`;
-const VERSIONS = (model: string) => `arn:aws:sagemaker:eu-west-1:111111111111:model-package/fraud-detection-${model}/*`;
+const ARTIFACT_BUCKET = "arn:aws:s3:::churn-predictor-artifacts-404040404041-ap-southeast-4";
+const QA_BUCKET = "arn:aws:s3:::churn-predictor-qa-404040404042-ap-southeast-4";
+const QA_KEY = "arn:aws:kms:ap-southeast-4:404040404042:key/qa-key-id";
+const REGISTRY_KEY = "arn:aws:kms:ap-southeast-4:404040404041:key/registry-key-id";
+const REGISTRY_ALIAS = "alias/churn-predictor-registry";
+const REPOSITORY = "arn:aws:ecr:ap-southeast-4:404040404041:repository/churn-predictor-inference";
+const GROUP = (model: string) => `arn:aws:sagemaker:ap-southeast-4:404040404041:model-package-group/churn-predictor-${model}`;
+const VERSIONS = (model: string) => `arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/churn-predictor-${model}/*`;
 
-const GITHUB: CiPrincipal = { type: "github-oidc", repository: "acme/fraud-detection" };
+const GITHUB: CiPrincipal = { type: "github-oidc", repository: FIXTURE.repository };
 const CI_ROLE = "arn:aws:iam::999999999999:role/ci-runner";
 const IAM_ROLE: CiPrincipal = { type: "iam-role", roleArn: CI_ROLE };
 
@@ -106,10 +107,10 @@ const DOCUMENTS: [string, Kind, PolicyDocument][] = [
   ["registry key", "key", registryKeyPolicy(SERVICE, REGISTRY, CONSUMERS)],
   ["stage key", "key", stageKeyPolicy(QA.account)],
   ["registry bucket", "resource", policy(
-    tlsOnlyStatement("fraud-detection-artifacts-111111111111-eu-west-1", REGISTRY),
+    tlsOnlyStatement("churn-predictor-artifacts-404040404041-ap-southeast-4", REGISTRY),
     ...registryBucketStatements(SERVICE, REGISTRY, CONSUMERS),
   )],
-  ["model package group", "resource", modelPackageGroupPolicy(SERVICE, "fraud-scorer", REGISTRY, CONSUMERS)],
+  ["model package group", "resource", modelPackageGroupPolicy(SERVICE, "churn-scorer", REGISTRY, CONSUMERS)],
   ["ECR repository", "resource", ecrRepositoryPolicy(SERVICE, CONSUMERS)],
   ["SageMaker trust", "trust", sagemakerTrustPolicy(QA.account)],
   ["GitHub deployer trust", "trust", ciTrustPolicy(GITHUB, QA.account, { environment: "qa" })],
@@ -216,10 +217,10 @@ describe("cross-account grants (consumerGrant)", () => {
   test("GIVEN two stages sharing one account WHEN granted THEN the account root appears once and both execution roles are named", () => {
     const dev: Consumer = { stage: "dev", account: QA.account };
     const [statement] = registryBucketStatements(SERVICE, REGISTRY, [QA, dev]);
-    expect(statement.Principal).toEqual({ AWS: ["arn:aws:iam::222222222222:root"] });
+    expect(statement.Principal).toEqual({ AWS: ["arn:aws:iam::404040404042:root"] });
     expect(statement.Condition?.ArnEquals["aws:PrincipalArn"]).toEqual([
-      "arn:aws:iam::222222222222:role/fraud-detection-qa-sagemaker-execution",
-      "arn:aws:iam::222222222222:role/fraud-detection-dev-sagemaker-execution",
+      "arn:aws:iam::404040404042:role/churn-predictor-qa-sagemaker-execution",
+      "arn:aws:iam::404040404042:role/churn-predictor-dev-sagemaker-execution",
     ]);
   });
 
@@ -247,7 +248,7 @@ describe("cross-account grants (consumerGrant)", () => {
 describe("key policies", () => {
   test("GIVEN a stage account WHEN its key policy is built THEN only that account's root is a principal", () => {
     const document = stageKeyPolicy(QA.account);
-    expect(document.Statement.map((s) => s.Principal)).toEqual([{ AWS: "arn:aws:iam::222222222222:root" }]);
+    expect(document.Statement.map((s) => s.Principal)).toEqual([{ AWS: "arn:aws:iam::404040404042:root" }]);
   });
 
   test("GIVEN a key policy WHEN built THEN the owner account can still change the policy and schedule deletion (no lockout)", () => {
@@ -258,23 +259,23 @@ describe("key policies", () => {
   test("GIVEN the registry WHEN its key policy is built THEN the registry account owns it and the consumers decrypt", () => {
     const document = registryKeyPolicy(SERVICE, REGISTRY, CONSUMERS);
     expect(document.Statement.map((s) => s.Sid)).toEqual(["KeyOwnerAccount", "ConsumersDecrypt"]);
-    expect(bySid(document, "KeyOwnerAccount").Principal).toEqual({ AWS: "arn:aws:iam::111111111111:root" });
+    expect(bySid(document, "KeyOwnerAccount").Principal).toEqual({ AWS: "arn:aws:iam::404040404041:root" });
   });
 });
 
 describe("modelPackageGroupPolicy", () => {
-  const document = modelPackageGroupPolicy(SERVICE, "fraud-scorer", REGISTRY, CONSUMERS);
+  const document = modelPackageGroupPolicy(SERVICE, "churn-scorer", REGISTRY, CONSUMERS);
 
   test("GIVEN a model WHEN its group policy is built THEN the consumer accounts may describe exactly that group", () => {
     const statement = bySid(document, "ConsumersDescribeGroup");
-    expect([statement.Action, statement.Resource]).toEqual(["sagemaker:DescribeModelPackageGroup", GROUP("fraud-scorer")]);
+    expect([statement.Action, statement.Resource]).toEqual(["sagemaker:DescribeModelPackageGroup", GROUP("churn-scorer")]);
     expect(statement.Principal).toEqual({ AWS: ROOTS });
   });
 
   test("GIVEN a model WHEN its group policy is built THEN the consumer accounts may describe, list and create models from its versions only", () => {
     const statement = bySid(document, "ConsumersUseVersions");
     expect(statement.Action).toEqual(["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModel"]);
-    expect(statement.Resource).toEqual(VERSIONS("fraud-scorer"));
+    expect(statement.Resource).toEqual(VERSIONS("churn-scorer"));
     expect(statement.Principal).toEqual({ AWS: ROOTS });
   });
 
@@ -289,7 +290,7 @@ describe("sagemakerTrustPolicy", () => {
       Effect: "Allow",
       Principal: { Service: "sagemaker.amazonaws.com" },
       Action: "sts:AssumeRole",
-      Condition: { StringEquals: { "aws:SourceAccount": "222222222222" } },
+      Condition: { StringEquals: { "aws:SourceAccount": "404040404042" } },
     }]);
   });
 });
@@ -297,7 +298,7 @@ describe("sagemakerTrustPolicy", () => {
 describe("executionRolePolicy", () => {
   const withEcr = executionRolePolicy(QA, QA_KEY, access(true));
   const withoutEcr = executionRolePolicy(QA, QA_KEY, access(false));
-  const inRegistryKms = (s: Statement) => list(s.Resource).some((r) => r.startsWith("arn:aws:kms:eu-west-1:111111111111:"));
+  const inRegistryKms = (s: Statement) => list(s.Resource).some((r) => r.startsWith("arn:aws:kms:ap-southeast-4:404040404041:"));
 
   test("GIVEN a stage WHEN its execution role policy is built THEN the registry key is reached only by key/* narrowed to the registry alias", () => {
     const statements = withEcr.Statement.filter(inRegistryKms);
@@ -305,7 +306,7 @@ describe("executionRolePolicy", () => {
       Sid: "RegistryKeyByAlias",
       Effect: "Allow",
       Action: ["kms:Decrypt", "kms:DescribeKey"],
-      Resource: "arn:aws:kms:eu-west-1:111111111111:key/*",
+      Resource: "arn:aws:kms:ap-southeast-4:404040404041:key/*",
       Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": REGISTRY_ALIAS } },
     }]);
   });
@@ -326,14 +327,14 @@ describe("executionRolePolicy", () => {
   });
 
   test("GIVEN two models WHEN the execution role policy is built THEN it describes exactly their groups and versions in the registry", () => {
-    expect(bySid(withEcr, "RegistryModelGroups").Resource).toEqual([GROUP("fraud-scorer"), GROUP("risk-ranker")]);
-    expect(bySid(withEcr, "RegistryModelVersions").Resource).toEqual([VERSIONS("fraud-scorer"), VERSIONS("risk-ranker")]);
+    expect(bySid(withEcr, "RegistryModelGroups").Resource).toEqual([GROUP("churn-scorer"), GROUP("risk-ranker")]);
+    expect(bySid(withEcr, "RegistryModelVersions").Resource).toEqual([VERSIONS("churn-scorer"), VERSIONS("risk-ranker")]);
   });
 
   test("GIVEN a stage WHEN its execution role policy is built THEN logs are limited to the service's endpoint log groups in its own account", () => {
     expect(bySid(withEcr, "EndpointLogs").Resource).toEqual([
-      "arn:aws:logs:eu-west-1:222222222222:log-group:/aws/sagemaker/Endpoints/fraud-detection-*",
-      "arn:aws:logs:eu-west-1:222222222222:log-group:/aws/sagemaker/Endpoints/fraud-detection-*:log-stream:*",
+      "arn:aws:logs:ap-southeast-4:404040404042:log-group:/aws/sagemaker/Endpoints/churn-predictor-*",
+      "arn:aws:logs:ap-southeast-4:404040404042:log-group:/aws/sagemaker/Endpoints/churn-predictor-*:log-stream:*",
     ]);
   });
 
@@ -364,7 +365,7 @@ describe("trainingRolePolicy", () => {
   test("GIVEN two models WHEN the training role policy is built THEN it registers versions in exactly their groups", () => {
     const statement = bySid(withEcr, "RegisterVersions");
     expect(statement.Action).toContain("sagemaker:CreateModelPackage");
-    expect(statement.Resource).toEqual([GROUP("fraud-scorer"), GROUP("risk-ranker"), VERSIONS("fraud-scorer"), VERSIONS("risk-ranker")]);
+    expect(statement.Resource).toEqual([GROUP("churn-scorer"), GROUP("risk-ranker"), VERSIONS("churn-scorer"), VERSIONS("risk-ranker")]);
   });
 
   test("GIVEN the registry WHEN the training role policy is built THEN it reads and writes the artifact bucket only", () => {
@@ -393,7 +394,7 @@ describe("deployerPolicy", () => {
   });
 
   test("GIVEN a stage that hosts the registry WHEN the deployer policy is built THEN it manages exactly the model package groups", () => {
-    expect(granting(hosting, managesGroups).map((s) => s.Resource)).toEqual([[GROUP("fraud-scorer"), GROUP("risk-ranker")]]);
+    expect(granting(hosting, managesGroups).map((s) => s.Resource)).toEqual([[GROUP("churn-scorer"), GROUP("risk-ranker")]]);
   });
 
   test("GIVEN a stage that hosts the registry with ECR WHEN the deployer policy is built THEN it manages exactly the registry repository", () => {
@@ -402,12 +403,12 @@ describe("deployerPolicy", () => {
 
   test("GIVEN a stage that hosts the registry WHEN the deployer policy is built THEN it manages the artifact bucket and the registry alias too", () => {
     expect(bySid(hosting, "StackBuckets").Resource).toEqual([
-      "arn:aws:s3:::fraud-detection-sandbox-111111111111-eu-west-1", ARTIFACT_BUCKET,
+      "arn:aws:s3:::churn-predictor-sandbox-404040404041-ap-southeast-4", ARTIFACT_BUCKET,
     ]);
     expect(bySid(hosting, "StackKeys").Resource).toEqual([
-      "arn:aws:kms:eu-west-1:111111111111:key/*",
-      "arn:aws:kms:eu-west-1:111111111111:alias/fraud-detection-sandbox",
-      "arn:aws:kms:eu-west-1:111111111111:alias/fraud-detection-registry",
+      "arn:aws:kms:ap-southeast-4:404040404041:key/*",
+      "arn:aws:kms:ap-southeast-4:404040404041:alias/churn-predictor-sandbox",
+      "arn:aws:kms:ap-southeast-4:404040404041:alias/churn-predictor-registry",
     ]);
   });
 
@@ -423,36 +424,36 @@ describe("deployerPolicy", () => {
   test("GIVEN a consumer stage WHEN the deployer policy is built THEN it manages only its own bucket and alias", () => {
     expect(bySid(consumer, "StackBuckets").Resource).toEqual([QA_BUCKET]);
     expect(bySid(consumer, "StackKeys").Resource).toEqual([
-      "arn:aws:kms:eu-west-1:222222222222:key/*", "arn:aws:kms:eu-west-1:222222222222:alias/fraud-detection-qa",
+      "arn:aws:kms:ap-southeast-4:404040404042:key/*", "arn:aws:kms:ap-southeast-4:404040404042:alias/churn-predictor-qa",
     ]);
   });
 
   test("GIVEN a deployer WHEN its policy is built THEN it passes only the stage's SageMaker roles, and only to SageMaker", () => {
     const statement = bySid(consumer, "PassExecutionRoles");
     expect(granting(consumer, (a) => a === "iam:PassRole")).toEqual([statement]);
-    expect(statement.Resource).toEqual(["arn:aws:iam::222222222222:role/fraud-detection-qa-sagemaker-execution"]);
+    expect(statement.Resource).toEqual(["arn:aws:iam::404040404042:role/churn-predictor-qa-sagemaker-execution"]);
     expect(statement.Condition).toEqual({ StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } });
   });
 
   test("GIVEN a stage that hosts the registry WHEN the deployer policy is built THEN it passes the training role too", () => {
     expect(bySid(hosting, "PassExecutionRoles").Resource).toEqual([
-      "arn:aws:iam::111111111111:role/fraud-detection-sandbox-sagemaker-execution",
-      "arn:aws:iam::111111111111:role/fraud-detection-sagemaker-training",
+      "arn:aws:iam::404040404041:role/churn-predictor-sandbox-sagemaker-execution",
+      "arn:aws:iam::404040404041:role/churn-predictor-sagemaker-training",
     ]);
   });
 
   test("GIVEN a deployer WHEN its policy is built THEN SageMaker, role and alarm management are scoped to the service prefix in its account", () => {
     expect(bySid(consumer, "SageMakerServing").Resource).toEqual([
-      "arn:aws:sagemaker:eu-west-1:222222222222:model/fraud-detection-*",
-      "arn:aws:sagemaker:eu-west-1:222222222222:endpoint-config/fraud-detection-*",
-      "arn:aws:sagemaker:eu-west-1:222222222222:endpoint/fraud-detection-*",
+      "arn:aws:sagemaker:ap-southeast-4:404040404042:model/churn-predictor-*",
+      "arn:aws:sagemaker:ap-southeast-4:404040404042:endpoint-config/churn-predictor-*",
+      "arn:aws:sagemaker:ap-southeast-4:404040404042:endpoint/churn-predictor-*",
     ]);
-    expect(bySid(consumer, "BoundedRoles").Resource).toBe("arn:aws:iam::222222222222:role/fraud-detection-*");
-    expect(bySid(consumer, "RollbackAlarms").Resource).toBe("arn:aws:cloudwatch:eu-west-1:222222222222:alarm:fraud-detection-*");
+    expect(bySid(consumer, "BoundedRoles").Resource).toBe("arn:aws:iam::404040404042:role/churn-predictor-*");
+    expect(bySid(consumer, "RollbackAlarms").Resource).toBe("arn:aws:cloudwatch:ap-southeast-4:404040404042:alarm:churn-predictor-*");
   });
 
   test("GIVEN two models WHEN the deployer policy is built THEN it creates models from exactly their registry versions", () => {
-    expect(bySid(consumer, "RegistryVersionsForModels").Resource).toEqual([VERSIONS("fraud-scorer"), VERSIONS("risk-ranker")]);
+    expect(bySid(consumer, "RegistryVersionsForModels").Resource).toEqual([VERSIONS("churn-scorer"), VERSIONS("risk-ranker")]);
   });
 });
 
@@ -498,7 +499,7 @@ describe("ciTrustPolicy", () => {
     expect(oidcCondition(ciTrustPolicy(GITHUB, QA.account, { environment: "qa" }))).toEqual({
       StringEquals: {
         "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-        "token.actions.githubusercontent.com:sub": "repo:acme/fraud-detection:environment:qa",
+        "token.actions.githubusercontent.com:sub": "repo:acme-test-org/churn-predictor:environment:qa",
       },
     });
   });
@@ -507,14 +508,14 @@ describe("ciTrustPolicy", () => {
     expect(oidcCondition(ciTrustPolicy(GITHUB, QA.account, "pull_request"))).toEqual({
       StringEquals: {
         "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-        "token.actions.githubusercontent.com:sub": "repo:acme/fraud-detection:pull_request",
+        "token.actions.githubusercontent.com:sub": "repo:acme-test-org/churn-predictor:pull_request",
       },
     });
   });
 
   test("GIVEN GitHub OIDC WHEN a trust is built THEN the account's own GitHub provider may assume with a web identity", () => {
     const [statement] = ciTrustPolicy(GITHUB, QA.account, "pull_request").Statement;
-    expect(statement.Principal).toEqual({ Federated: "arn:aws:iam::222222222222:oidc-provider/token.actions.githubusercontent.com" });
+    expect(statement.Principal).toEqual({ Federated: "arn:aws:iam::404040404042:oidc-provider/token.actions.githubusercontent.com" });
     expect(statement.Action).toBe("sts:AssumeRoleWithWebIdentity");
   });
 
@@ -545,7 +546,7 @@ describe("deployer grants that services use on the deployer's behalf", () => {
 });
 
 describe("the workload permissions boundary", () => {
-  const BOUNDARY = "arn:aws:iam::222222222222:policy/fraud-detection-qa-workload-boundary";
+  const BOUNDARY = "arn:aws:iam::404040404042:policy/churn-predictor-qa-workload-boundary";
   const consumerScope = scope(QA, false, true);
   const registryScope = scope(SANDBOX, true, true);
 
@@ -569,18 +570,18 @@ describe("the workload permissions boundary", () => {
 
   test("GIVEN a consumer stage THEN its boundary allows everything its execution role's policy allows", () => {
     const boundary = workloadBoundaryPolicy(QA, access(true), false);
-    expect(uncovered(executionRolePolicy(QA, "arn:aws:kms:eu-west-1:222222222222:key/k", access(true)), boundary)).toEqual([]);
+    expect(uncovered(executionRolePolicy(QA, "arn:aws:kms:ap-southeast-4:404040404042:key/k", access(true)), boundary)).toEqual([]);
   });
 
   test("GIVEN the registry stage THEN its boundary also allows everything the training role's policy allows", () => {
     const boundary = workloadBoundaryPolicy(SANDBOX, access(true), true);
-    expect(uncovered(trainingRolePolicy(access(true), "arn:aws:kms:eu-west-1:111111111111:key/k"), boundary)).toEqual([]);
-    expect(uncovered(executionRolePolicy(SANDBOX, "arn:aws:kms:eu-west-1:111111111111:key/k", access(true)), boundary)).toEqual([]);
+    expect(uncovered(trainingRolePolicy(access(true), "arn:aws:kms:ap-southeast-4:404040404041:key/k"), boundary)).toEqual([]);
+    expect(uncovered(executionRolePolicy(SANDBOX, "arn:aws:kms:ap-southeast-4:404040404041:key/k", access(true)), boundary)).toEqual([]);
   });
 
   test("GIVEN a consumer stage THEN its boundary does not let a workload register model versions", () => {
     const boundary = workloadBoundaryPolicy(QA, access(true), false);
-    expect(uncovered(trainingRolePolicy(access(true), "arn:aws:kms:eu-west-1:111111111111:key/k"), boundary))
+    expect(uncovered(trainingRolePolicy(access(true), "arn:aws:kms:ap-southeast-4:404040404041:key/k"), boundary))
       .toEqual(expect.arrayContaining([expect.stringMatching(/^sagemaker:CreateModelPackage on /)]));
   });
 
@@ -600,8 +601,8 @@ describe("the workload permissions boundary", () => {
     const writes = allows(deployerPolicy(registryScope)).filter((s) => s.Condition === undefined
       && list(s.Action).some((a) => /^iam:(Create|Put|Update|Delete|Attach|Tag|Untag)/.test(a)));
     expect(writes.flatMap((s) => list(s.Resource)).sort()).toEqual([
-      "arn:aws:iam::111111111111:role/fraud-detection-sagemaker-training",
-      "arn:aws:iam::111111111111:role/fraud-detection-sandbox-sagemaker-execution",
+      "arn:aws:iam::404040404041:role/churn-predictor-sagemaker-training",
+      "arn:aws:iam::404040404041:role/churn-predictor-sandbox-sagemaker-execution",
     ]);
   });
 

@@ -10,18 +10,19 @@ import {
   trainingRolePolicy,
 } from "../../components/policies";
 import type * as component from "../../components/registry-account";
+import { FIXTURE } from "../fixtures/service";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { mockArn, policyInput, recordAccountResources, recordDuring } from "../support/resources";
 
-const NAME = "fraud-detection-registry";
-const SERVICE = "fraud-detection";
-const REGION = "eu-west-1";
-const SANDBOX: Consumer = { stage: "sandbox", account: { accountId: "111111111111", region: REGION } };
-const QA: Consumer = { stage: "qa", account: { accountId: "222222222222", region: REGION } };
-const PROD: Consumer = { stage: "prod", account: { accountId: "333333333333", region: REGION } };
+const NAME = "churn-predictor-registry";
+const SERVICE = FIXTURE.serviceName;
+const REGION = FIXTURE.region;
+const SANDBOX: Consumer = { stage: "sandbox", account: { accountId: FIXTURE.accounts.sandbox, region: REGION } };
+const QA: Consumer = { stage: "qa", account: { accountId: FIXTURE.accounts.qa, region: REGION } };
+const PROD: Consumer = { stage: "prod", account: { accountId: FIXTURE.accounts.prod, region: REGION } };
 const CONSUMERS = [SANDBOX, QA, PROD];
-const MODELS = ["fraud-scorer", "risk-ranker"];
-const ARTIFACT_BUCKET = "fraud-detection-artifacts-111111111111-eu-west-1";
+const MODELS = ["churn-scorer", "risk-ranker"];
+const ARTIFACT_BUCKET = "churn-predictor-artifacts-404040404041-ap-southeast-4";
 const TAGS = { team: "ml-platform" };
 /** The registry key's ARN as the mocks give it (EncryptionKey `${NAME}-key` names its KMS key `${NAME}-key-key`). */
 const KEY_ARN = mockArn(`${NAME}-key-key`);
@@ -77,7 +78,7 @@ describe("RegistryAccount key and bucket", () => {
   test("GIVEN a registry WHEN built THEN its key rotates, has the registry alias and the consumer-decrypt key policy", async () => {
     const { only } = await build();
     expect(only(T.key).inputs.enableKeyRotation).toBe(true);
-    expect(only(T.alias).inputs.name).toBe("alias/fraud-detection-registry");
+    expect(only(T.alias).inputs.name).toBe("alias/churn-predictor-registry");
     expect(policyInput(only(T.key))).toEqual(registryKeyPolicy(SERVICE, SANDBOX.account, CONSUMERS));
   });
 
@@ -110,8 +111,8 @@ describe("RegistryAccount model package groups", () => {
   test("GIVEN two models WHEN built THEN one group each, named service-model, under per-model logical names", async () => {
     const { recorded } = await build();
     expect(ofType(recorded, T.group).map((r) => [r.name, r.inputs.modelPackageGroupName])).toEqual([
-      [`${NAME}-fraud-scorer-group`, "fraud-detection-fraud-scorer"],
-      [`${NAME}-risk-ranker-group`, "fraud-detection-risk-ranker"],
+      [`${NAME}-churn-scorer-group`, "churn-predictor-churn-scorer"],
+      [`${NAME}-risk-ranker-group`, "churn-predictor-risk-ranker"],
     ]);
   });
 
@@ -119,8 +120,8 @@ describe("RegistryAccount model package groups", () => {
     const { recorded } = await build();
     const policies = ofType(recorded, T.groupPolicy);
     expect(policies.map((r) => [r.name, r.inputs.modelPackageGroupName])).toEqual([
-      [`${NAME}-fraud-scorer-group-policy`, "fraud-detection-fraud-scorer"],
-      [`${NAME}-risk-ranker-group-policy`, "fraud-detection-risk-ranker"],
+      [`${NAME}-churn-scorer-group-policy`, "churn-predictor-churn-scorer"],
+      [`${NAME}-risk-ranker-group-policy`, "churn-predictor-risk-ranker"],
     ]);
     expect(policies.map((r) => policyInput(r, "resourcePolicy"))).toEqual(
       MODELS.map((m) => modelPackageGroupPolicy(SERVICE, m, SANDBOX.account, CONSUMERS)));
@@ -128,7 +129,7 @@ describe("RegistryAccount model package groups", () => {
 
   test("GIVEN two models WHEN built THEN it exposes both group names in model order", async () => {
     const { registry } = await build();
-    expect(await valueOf(pulumi.all(registry.modelPackageGroupNames))).toEqual(["fraud-detection-fraud-scorer", "fraud-detection-risk-ranker"]);
+    expect(await valueOf(pulumi.all(registry.modelPackageGroupNames))).toEqual(["churn-predictor-churn-scorer", "churn-predictor-risk-ranker"]);
   });
 });
 
@@ -143,7 +144,7 @@ describe("RegistryAccount ECR repository", () => {
   test("GIVEN ecrRepository WHEN built THEN one repository with the derived name, immutable tags and scan on push", async () => {
     const { only } = await build({ ecrRepository: true });
     const repository = only(T.repository).inputs;
-    expect(repository.name).toBe("fraud-detection-inference");
+    expect(repository.name).toBe("churn-predictor-inference");
     expect(repository.imageTagMutability).toBe("IMMUTABLE");
     expect(repository.imageScanningConfiguration).toEqual({ scanOnPush: true });
   });
@@ -155,27 +156,27 @@ describe("RegistryAccount ECR repository", () => {
 
   test("GIVEN ecrRepository WHEN built THEN the repository policy lets the consumer execution roles pull", async () => {
     const { only } = await build({ ecrRepository: true });
-    expect(only(T.repositoryPolicy).inputs.repository).toBe("fraud-detection-inference");
+    expect(only(T.repositoryPolicy).inputs.repository).toBe("churn-predictor-inference");
     expect(policyInput(only(T.repositoryPolicy))).toEqual(ecrRepositoryPolicy(SERVICE, CONSUMERS));
   });
 
   test("GIVEN ecrRepository WHEN built THEN it exposes the repository URL", async () => {
     const { registry } = await build({ ecrRepository: true });
     expect(registry.ecrRepositoryUrl).toBeDefined();
-    expect(await valueOf(registry.ecrRepositoryUrl as pulumi.Output<string>)).toBe("mock.dkr.ecr.amazonaws.com/fraud-detection-inference");
+    expect(await valueOf(registry.ecrRepositoryUrl as pulumi.Output<string>)).toBe("mock.dkr.ecr.amazonaws.com/churn-predictor-inference");
   });
 });
 
 describe("RegistryAccount training role", () => {
   test("GIVEN a registry WHEN built THEN the training role has the derived name and SageMaker may assume it only for the registry account", async () => {
     const { only } = await build();
-    expect(only(T.role).inputs.name).toBe("fraud-detection-sagemaker-training");
+    expect(only(T.role).inputs.name).toBe("churn-predictor-sagemaker-training");
     expect(policyInput(only(T.role), "assumeRolePolicy")).toEqual(sagemakerTrustPolicy(SANDBOX.account));
   });
 
   test("GIVEN a registry WHEN built THEN the training policy is attached to the training role and names the registry key by ARN", async () => {
     const { only } = await build();
-    expect(only(T.rolePolicy).inputs.role).toBe("fraud-detection-sagemaker-training");
+    expect(only(T.rolePolicy).inputs.role).toBe("churn-predictor-sagemaker-training");
     expect(policyInput(only(T.rolePolicy))).toEqual(trainingRolePolicy({
       serviceName: SERVICE, registry: SANDBOX.account, models: MODELS, ecrRepository: false,
     }, KEY_ARN));
@@ -223,7 +224,7 @@ describe("RegistryAccount checks", () => {
   test("GIVEN consumers in another region WHEN built THEN it throws naming the registry region and those stages", () => {
     const elsewhere = (c: Consumer): Consumer => ({ ...c, account: { ...c.account, region: "us-east-1" } });
     expect(rejection({ consumers: [SANDBOX, elsewhere(QA), elsewhere(PROD)] }))
-      .toBe("rejected-registry: consumers must be in the registry's region eu-west-1: qa, prod");
+      .toBe("rejected-registry: consumers must be in the registry's region ap-southeast-4: qa, prod");
   });
 
   test("GIVEN no models and no consumers WHEN built THEN one error names both fields", () => {

@@ -1,11 +1,12 @@
 import type * as component from "../../components/secure-bucket";
+import { FIXTURE } from "../fixtures/service";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { policyInput, recordAccountResources, recordDuring } from "../support/resources";
 
 const NAME = "stage-bucket";
-const BUCKET = "fraud-detection-qa-222222222222-eu-west-1";
-const ACCOUNT = { accountId: "222222222222", region: "eu-west-1" };
-const KEY_ARN = "arn:aws:kms:eu-west-1:222222222222:key/0000-key";
+const BUCKET = "churn-predictor-qa-404040404042-ap-southeast-4";
+const ACCOUNT = { accountId: FIXTURE.accounts.qa, region: FIXTURE.region };
+const KEY_ARN = "arn:aws:kms:ap-southeast-4:404040404042:key/0000-key";
 const T = {
   bucket: "aws:s3/bucket:Bucket",
   ownership: "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
@@ -115,8 +116,8 @@ describe("SecureBucket resources", () => {
 
   test("GIVEN extra statements WHEN built THEN the policy holds the TLS deny first, then the statements in order", async () => {
     const extra = [
-      { Sid: "A", Effect: "Allow" as const, Principal: { AWS: "arn:aws:iam::111111111111:root" }, Action: "s3:GetObject", Resource: `arn:aws:s3:::${BUCKET}/*` },
-      { Sid: "B", Effect: "Allow" as const, Principal: { AWS: "arn:aws:iam::111111111111:root" }, Action: "s3:ListBucket", Resource: `arn:aws:s3:::${BUCKET}` },
+      { Sid: "A", Effect: "Allow" as const, Principal: { AWS: "arn:aws:iam::404040404041:root" }, Action: "s3:GetObject", Resource: `arn:aws:s3:::${BUCKET}/*` },
+      { Sid: "B", Effect: "Allow" as const, Principal: { AWS: "arn:aws:iam::404040404041:root" }, Action: "s3:ListBucket", Resource: `arn:aws:s3:::${BUCKET}` },
     ];
     const { recorded } = await build({ policyStatements: extra });
     const statements = policyInput(onlyOfType(recorded, T.policy)).Statement;

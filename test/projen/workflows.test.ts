@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Testing, typescript } from "projen";
@@ -6,8 +7,10 @@ import { parse } from "yaml";
 import { stageNames } from "../../components/names";
 import { MlServiceProject } from "../../projen";
 import { parseServiceDefinition, type ServiceDefinition } from "../../projen/service";
-import { addWorkflows } from "../../projen/workflows";
+import { addWorkflows, withVersionComments } from "../../projen/workflows";
 import { registryTarget } from "../../scripts/lib/registry";
+import { INTENT_LABEL } from "../../scripts/plan/intent";
+import { FIXTURE, FIXTURE_DEFINITION } from "../fixtures/service";
 
 interface Step { name?: string; uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string> }
 interface Job {
@@ -23,19 +26,11 @@ interface Workflow {
   jobs: Record<string, Job>;
 }
 
-const definition: ServiceDefinition = {
-  serviceName: "fraud-detection",
-  region: "eu-west-1",
-  stages: [
-    { name: "sandbox", accountId: "111111111111" },
-    { name: "qa", accountId: "222222222222" },
-    { name: "prod", accountId: "333333333333" },
-  ],
-  registryStage: "sandbox",
-  models: ["fraud-scorer", "txn-embedder"],
-  ecrRepository: true,
-  ciPrincipal: { type: "github-oidc", repository: "example-org/fraud-detection" },
-};
+const definition = FIXTURE_DEFINITION;
+const STAGES = definition.stages.map((s) => s.name);
+/** The fixture with a dedicated registry account: its own stack, deployed first, never promoted to. */
+const REGISTRY_ACCOUNT = "404040404049";
+const withDedicatedRegistry: ServiceDefinition = { ...definition, registryStage: undefined, registryAccountId: REGISTRY_ACCOUNT };
 
 let outdir: string;
 beforeEach(() => { outdir = mkdtempSync(join(tmpdir(), "mlplatform-workflows-")); });
@@ -43,10 +38,15 @@ afterEach(() => rmSync(outdir, { recursive: true, force: true }));
 
 const WORKFLOWS_DIR = ".github/workflows/";
 
-/** Every file MlServiceProject writes for a definition, by path; synthesized into (and then removed from) a temporary directory. */
+/** Every file MlServiceProject writes for a definition, by path; synthesized into a temporary directory. */
 function synthProject(def: ServiceDefinition): Record<string, unknown> {
   // An explicit temporary outdir: without one, projen synthesizes into (and cleans) the current directory.
-  return Testing.synth(new MlServiceProject({ ...def, outdir: mkdtempSync(join(tmpdir(), "mlplatform-workflows-")) }));
+  const dir = mkdtempSync(join(tmpdir(), "mlplatform-workflows-"));
+  try {
+    return Testing.synth(new MlServiceProject({ ...def, outdir: dir }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The workflow files of the project MlServiceProject generates, by file name. */
@@ -56,12 +56,11 @@ function synthWorkflows(def: ServiceDefinition): Record<string, string> {
     .map(([path, text]) => [path.slice(WORKFLOWS_DIR.length), String(text)]));
 }
 
-let shipped: Record<string, string> | undefined;
-/** The workflows of a definition (the shipped one, synthesized once, by default). */
-function synth(def?: ServiceDefinition): Record<string, string> {
-  if (def !== undefined) return synthWorkflows(def);
-  shipped ??= synthWorkflows(definition);
-  return shipped;
+const synthesized = new Map<ServiceDefinition, Record<string, string>>();
+/** The workflows of a definition (the fixture by default), synthesized once per definition. */
+function synth(def: ServiceDefinition = definition): Record<string, string> {
+  if (!synthesized.has(def)) synthesized.set(def, synthWorkflows(def));
+  return synthesized.get(def)!;
 }
 
 function workflow(files: Record<string, string>, name: string): Workflow {
@@ -72,23 +71,24 @@ function workflow(files: Record<string, string>, name: string): Workflow {
 const needsOf = (job: Job) => (job.needs === undefined ? [] : ([] as string[]).concat(job.needs));
 const assumeStep = (job: Job) => job.steps.find((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
 const pulumiStep = (job: Job) => job.steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
-/** The role a stage's job must assume, derived independently of the workflow code. */
-const expectedRole = (stage: string, kind: "deployerRole" | "previewerRole", def = definition) => {
-  const accountId = def.stages.find((s) => s.name === stage)!.accountId;
-  return `arn:aws:iam::${accountId}:role/${stageNames(def.serviceName, stage, { accountId, region: def.region })[kind]}`;
+const checkoutSteps = (job: Job) => job.steps.filter((s) => s.uses?.startsWith("actions/checkout@"));
+const accountOf = (stack: string, def: ServiceDefinition) =>
+  (stack === "registry" ? def.registryAccountId : def.stages.find((s) => s.name === stack)?.accountId)!;
+/** The role a stack's job must assume, derived independently of the workflow code. */
+const expectedRole = (stack: string, kind: "deployerRole" | "previewerRole", def = definition) => {
+  const accountId = accountOf(stack, def);
+  return `arn:aws:iam::${accountId}:role/${stageNames(def.serviceName, stack, { accountId, region: def.region })[kind]}`;
 };
 const OURS = ["pull-request.yml", "deploy.yml", "promote.yml"];
-/** Every job of the three workflows addWorkflows writes (projen's own workflows are not ours to judge). */
+/** Every job of the three workflows addWorkflows writes. */
 const ourJobs = (files: Record<string, string>) => OURS.flatMap((file) =>
   Object.entries(workflow(files, file).jobs).map(([id, job]) => ({ file, id, job })));
 
 describe("deploy.yml", () => {
-  it("GIVEN the stage order THEN up-sandbox runs first, up-qa needs up-sandbox and up-prod needs up-qa", () => {
+  it("GIVEN the stage order THEN the first stage deploys first and each later one needs the one before", () => {
     const jobs = workflow(synth(), "deploy.yml").jobs;
-    expect(Object.keys(jobs)).toEqual(["up-sandbox", "up-qa", "up-prod"]);
-    expect(needsOf(jobs["up-sandbox"])).toEqual([]);
-    expect(needsOf(jobs["up-qa"])).toEqual(["up-sandbox"]);
-    expect(needsOf(jobs["up-prod"])).toEqual(["up-qa"]);
+    expect(Object.entries(jobs).map(([id, job]) => [id, needsOf(job)]))
+      .toEqual(STAGES.map((stage, i) => [`up-${stage}`, i === 0 ? [] : [`up-${STAGES[i - 1]}`]]));
   });
 
   it("GIVEN another stage order THEN the chain of needs follows it", () => {
@@ -102,6 +102,18 @@ describe("deploy.yml", () => {
     expect(assumeStep(jobs["up-live"])?.with?.["role-to-assume"]).toBe(expectedRole("live", "deployerRole", def));
   });
 
+  it("GIVEN a dedicated registry account THEN up-registry deploys first, with the registry stack's own deployer role, and the first stage needs it", () => {
+    const jobs = workflow(synth(withDedicatedRegistry), "deploy.yml").jobs;
+    expect(Object.entries(jobs).map(([id, job]) => [id, needsOf(job)]))
+      .toEqual([["up-registry", []], ...STAGES.map((stage, i) => [`up-${stage}`, [i === 0 ? "up-registry" : `up-${STAGES[i - 1]}`]])]);
+    const registry = jobs["up-registry"];
+    expect(registry.environment).toBe("registry");
+    expect(assumeStep(registry)?.with).toMatchObject({ "role-to-assume": expectedRole("registry", "deployerRole", withDedicatedRegistry), "allowed-account-ids": REGISTRY_ACCOUNT });
+    expect(assumeStep(registry)?.with?.["role-to-assume"]).toContain(`::${REGISTRY_ACCOUNT}:role/`);
+    expect(registry.steps.map((s) => s.run).filter((r) => r !== undefined)).toContain("npx projen assert-account --stack registry");
+    expect(pulumiStep(registry)?.with).toMatchObject({ "command": "up", "stack-name": "registry" });
+  });
+
   it("GIVEN push to main THEN it triggers, one deployment at a time", () => {
     const deploy = workflow(synth(), "deploy.yml") as Workflow & { concurrency: { "group": string; "cancel-in-progress": boolean } };
     expect(deploy.on).toEqual({ push: { branches: ["main"] } });
@@ -110,22 +122,23 @@ describe("deploy.yml", () => {
 
   it("GIVEN each deploy job THEN it runs in the GitHub environment of its stage (where approvals live)", () => {
     const jobs = workflow(synth(), "deploy.yml").jobs;
-    for (const stage of ["sandbox", "qa", "prod"]) expect(jobs[`up-${stage}`].environment).toBe(stage);
+    for (const stage of STAGES) expect(jobs[`up-${stage}`].environment).toBe(stage);
   });
 
-  it("GIVEN each deploy job THEN it assumes its own stage's deployer role in its own account", () => {
+  it("GIVEN each deploy job THEN it assumes its own stage's deployer role in its own account and region, and only accepts that account", () => {
     const jobs = workflow(synth(), "deploy.yml").jobs;
     for (const stage of definition.stages) {
-      const arn = assumeStep(jobs[`up-${stage.name}`])?.with?.["role-to-assume"];
-      expect(arn).toBe(expectedRole(stage.name, "deployerRole"));
-      expect(arn).toBe(`arn:aws:iam::${stage.accountId}:role/fraud-detection-${stage.name}-deployer`);
-      expect(assumeStep(jobs[`up-${stage.name}`])?.with?.["aws-region"]).toBe("eu-west-1");
+      const step = assumeStep(jobs[`up-${stage.name}`]);
+      expect(step?.with?.["role-to-assume"]).toBe(expectedRole(stage.name, "deployerRole"));
+      expect(step?.with?.["role-to-assume"]).toBe(`arn:aws:iam::${stage.accountId}:role/${FIXTURE.serviceName}-${stage.name}-deployer`);
+      expect(step?.with?.["aws-region"]).toBe(FIXTURE.region);
+      expect(step?.with?.["allowed-account-ids"]).toBe(stage.accountId);
     }
   });
 
   it("GIVEN each deploy job THEN it checks the account with assert-account after assuming the role and before pulumi up of its stack", () => {
     const jobs = workflow(synth(), "deploy.yml").jobs;
-    for (const stage of ["sandbox", "qa", "prod"]) {
+    for (const stage of STAGES) {
       const steps = jobs[`up-${stage}`].steps;
       const assume = steps.indexOf(assumeStep(jobs[`up-${stage}`])!);
       const assert = steps.findIndex((s) => s.run === `npx projen assert-account --stack ${stage}`);
@@ -139,29 +152,127 @@ describe("deploy.yml", () => {
 });
 
 describe("pull-request.yml", () => {
-  it("GIVEN a pull request THEN check runs npm ci, type-check, tests and the offline plan of every stack", () => {
+  it("GIVEN a pull request THEN check runs npm ci, type-check, tests and the offline plan of every stack, with no AWS role", () => {
     const pr = workflow(synth(), "pull-request.yml");
-    expect(Object.keys(pr.on)).toEqual(["pull_request"]);
     const runs = pr.jobs.check.steps.map((s) => s.run).filter((r) => r !== undefined);
     expect(runs).toEqual(expect.arrayContaining(["npm ci", "npx tsc --noEmit -p tsconfig.dev.json", "npx jest", "npx projen plan --stack all"]));
     expect(assumeStep(pr.jobs.check)).toBeUndefined();
   });
 
+  it("GIVEN the intent label THEN adding or removing it runs the workflow again, as opening and pushing do", () => {
+    const pr = workflow(synth(), "pull-request.yml");
+    expect(Object.keys(pr.on)).toEqual(["pull_request"]);
+    expect(pr.on.pull_request.types).toEqual(["opened", "synchronize", "reopened", "labeled", "unlabeled"]);
+  });
+
+  it("GIVEN the plan-diff job THEN it checks out the whole history, holds no AWS role and reads contents only", () => {
+    const job = workflow(synth(), "pull-request.yml").jobs["plan-diff"];
+    expect(checkoutSteps(job).map((s) => s.with?.["fetch-depth"])).toEqual([0]);
+    expect(job.permissions).toEqual({ contents: "read" });
+    expect(assumeStep(job)).toBeUndefined();
+    expect(job.env).toBeUndefined();
+  });
+
+  it("GIVEN the plan-diff step THEN the base branch and the intent label reach it as environment variables", () => {
+    const job = workflow(synth(), "pull-request.yml").jobs["plan-diff"];
+    const step = job.steps.find((s) => s.run?.includes("npx projen plan:diff"));
+    expect(step?.env).toEqual({
+      BASE_REF: "${{ github.base_ref }}",
+      ALLOW_DESTRUCTIVE: `\${{ contains(github.event.pull_request.labels.*.name, '${INTENT_LABEL}') }}`,
+    });
+  });
+
+  describe("the plan-diff script, run by bash with a stand-in for npx", () => {
+    let dir: string;
+    let work: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), "mlplatform-plan-diff-step-"));
+      work = join(dir, "work");
+      mkdirSync(work);
+      // npx records its arguments, writes a summary where --summary says, and exits with $NPX_STATUS.
+      const bin = join(dir, "bin");
+      mkdirSync(bin);
+      writeFileSync(join(bin, "npx"), [
+        "#!/usr/bin/env bash",
+        `printf '%s\\n' "$@" > ${JSON.stringify(join(dir, "args"))}`,
+        "while [ $# -gt 0 ]; do if [ \"$1\" = --summary ]; then echo '## summary from plan diff' > \"$2\"; fi; shift; done",
+        "exit \"${NPX_STATUS:-0}\"",
+      ].join("\n"));
+      chmodSync(join(bin, "npx"), 0o755);
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    function runStep(env: { BASE_REF: string; ALLOW_DESTRUCTIVE: string; NPX_STATUS?: string }) {
+      const step = workflow(synth(), "pull-request.yml").jobs["plan-diff"].steps.find((s) => s.run?.includes("npx projen plan:diff"))!;
+      const summary = join(dir, "step-summary.md");
+      writeFileSync(summary, "");
+      const result = spawnSync("bash", ["-c", step.run!], {
+        cwd: work,
+        encoding: "utf8",
+        env: { PATH: `${join(dir, "bin")}:${process.env.PATH}`, GITHUB_STEP_SUMMARY: summary, ...env },
+      });
+      const args = (() => {
+        try {
+          return readFileSync(join(dir, "args"), "utf8").trim().split("\n");
+        } catch {
+          return [];
+        }
+      })();
+      return { status: result.status, stdout: result.stdout, args, summary: readFileSync(summary, "utf8") };
+    }
+
+    it("GIVEN no label WHEN it runs THEN it diffs against origin/<base ref> and appends the Markdown summary to the job summary", () => {
+      const run = runStep({ BASE_REF: "main", ALLOW_DESTRUCTIVE: "false" });
+      expect(run.status).toBe(0);
+      expect(run.args).toEqual(["projen", "plan:diff", "--against", "origin/main", "--stack", "all", "--summary", "plan-diff-summary.md"]);
+      expect(run.summary).toBe("## summary from plan diff\n");
+    });
+
+    it("GIVEN the intent label WHEN it runs THEN it passes --allow-deletions and says so in the job summary", () => {
+      const run = runStep({ BASE_REF: "main", ALLOW_DESTRUCTIVE: "true" });
+      expect(run.status).toBe(0);
+      expect(run.args).toContain("--allow-deletions");
+      expect(run.summary).toContain(`confirmed by the label \`${INTENT_LABEL}\``);
+    });
+
+    it("GIVEN error findings (plan diff exits 1) WHEN it runs THEN the step fails, after writing the summary", () => {
+      const run = runStep({ BASE_REF: "main", ALLOW_DESTRUCTIVE: "false", NPX_STATUS: "1" });
+      expect(run.status).toBe(1);
+      expect(run.summary).toBe("## summary from plan diff\n");
+    });
+
+    it("GIVEN a base branch name the task's shell line could run WHEN it runs THEN it refuses before running the plan", () => {
+      const run = runStep({ BASE_REF: "main;touch pwned", ALLOW_DESTRUCTIVE: "false" });
+      expect(run.status).toBe(1);
+      expect(run.args).toEqual([]);
+      expect(run.stdout).toContain("::error::the base branch name has characters");
+    });
+  });
+
   it("GIVEN each stage THEN preview-<stage> needs check and previews its stack with its own previewer role", () => {
     const jobs = workflow(synth(), "pull-request.yml").jobs;
-    expect(Object.keys(jobs)).toEqual(["check", "preview-sandbox", "preview-qa", "preview-prod"]);
+    expect(Object.keys(jobs)).toEqual(["check", "plan-diff", ...STAGES.map((s) => `preview-${s}`)]);
     for (const stage of definition.stages) {
       const job = jobs[`preview-${stage.name}`];
       expect(needsOf(job)).toEqual(["check"]);
       expect(assumeStep(job)?.with?.["role-to-assume"]).toBe(expectedRole(stage.name, "previewerRole"));
-      expect(assumeStep(job)?.with?.["role-to-assume"]).toContain(`::${stage.accountId}:role/`);
+      expect(assumeStep(job)?.with?.["allowed-account-ids"]).toBe(stage.accountId);
       expect(pulumiStep(job)?.with).toMatchObject({ "command": "preview", "stack-name": stage.name });
       expect(job.environment).toBeUndefined();
     }
   });
 
+  it("GIVEN a dedicated registry account THEN the registry stack is previewed first, with its own previewer role", () => {
+    const jobs = workflow(synth(withDedicatedRegistry), "pull-request.yml").jobs;
+    expect(Object.keys(jobs)).toEqual(["check", "plan-diff", "preview-registry", ...STAGES.map((s) => `preview-${s}`)]);
+    expect(assumeStep(jobs["preview-registry"])?.with?.["role-to-assume"]).toBe(expectedRole("registry", "previewerRole", withDedicatedRegistry));
+    expect(pulumiStep(jobs["preview-registry"])?.with).toMatchObject({ "command": "preview", "stack-name": "registry" });
+  });
+
   it("GIVEN a preview job THEN no deployer role appears in pull requests", () => {
-    expect(synth()["pull-request.yml"]).not.toContain("-deployer");
+    const text = synth()["pull-request.yml"];
+    expect(text).toContain("-previewer");
+    expect(text).not.toContain("-deployer");
   });
 });
 
@@ -169,9 +280,9 @@ describe("promote.yml", () => {
   it("GIVEN workflow_dispatch THEN it has the inputs from, to and model, with the stages and models as choices", () => {
     const inputs = workflow(synth(), "promote.yml").on.workflow_dispatch.inputs as Record<string, { required?: boolean; options?: string[] }>;
     expect(Object.keys(inputs)).toEqual(["from", "to", "model"]);
-    expect(inputs.from.options).toEqual(["sandbox", "qa"]);
-    expect(inputs.to.options).toEqual(["qa", "prod"]);
-    expect(inputs.model.options).toEqual(["all", "fraud-scorer", "txn-embedder"]);
+    expect(inputs.from.options).toEqual(STAGES.slice(0, -1));
+    expect(inputs.to.options).toEqual(STAGES.slice(1));
+    expect(inputs.model.options).toEqual(["all", ...FIXTURE.models]);
     expect(inputs.from.required && inputs.to.required).toBe(true);
   });
 
@@ -179,10 +290,21 @@ describe("promote.yml", () => {
     const jobs = workflow(synth(), "promote.yml").jobs;
     const config = parseServiceDefinition(definition).project;
     expect(assumeStep(jobs.promote)?.with?.["role-to-assume"]).toBe(registryTarget({ project: config, region: definition.region }).roleArn);
-    expect(jobs.promote.environment).toBe(config.registryStage);
+    expect(jobs.promote.environment).toBe(definition.registryStage);
     const run = jobs.promote.steps.find((s) => s.run?.includes("npx projen promote"));
     expect(run?.run).toContain("--from \"$FROM\" --to \"$TO\"");
     expect(run?.env).toEqual({ FROM: "${{ inputs.from }}", TO: "${{ inputs.to }}", MODEL: "${{ inputs.model }}" });
+  });
+
+  it("GIVEN a dedicated registry account THEN promotion offers stages only, and reads the registry with the registry stack's deployer role", () => {
+    const promote = workflow(synth(withDedicatedRegistry), "promote.yml");
+    const inputs = promote.on.workflow_dispatch.inputs as Record<string, { options?: string[] }>;
+    expect(inputs.from.options).toEqual(STAGES.slice(0, -1));
+    expect(inputs.to.options).toEqual(STAGES.slice(1));
+    const config = parseServiceDefinition(withDedicatedRegistry).project;
+    expect(assumeStep(promote.jobs.promote)?.with?.["role-to-assume"]).toBe(registryTarget({ project: config, region: definition.region }).roleArn);
+    expect(assumeStep(promote.jobs.promote)?.with?.["role-to-assume"]).toBe(expectedRole("registry", "deployerRole", withDedicatedRegistry));
+    expect(promote.jobs.promote.environment).toBe("registry");
   });
 
   it("GIVEN the pull-request job THEN it opens the pull request with contents and pull-requests write, and holds no AWS role", () => {
@@ -195,7 +317,7 @@ describe("promote.yml", () => {
     expect(jobs.promote.permissions).toEqual({ "contents": "read", "id-token": "write" });
   });
 
-  it("GIVEN the dispatch inputs THEN none is spliced into a shell script (they arrive as environment variables)", () => {
+  it("GIVEN the dispatch inputs and event values THEN none is spliced into a shell script (they arrive as environment variables)", () => {
     for (const { job } of ourJobs(synth())) {
       for (const step of job.steps) expect(step.run ?? "").not.toContain("${{");
     }
@@ -219,7 +341,7 @@ describe("every workflow", () => {
   it("GIVEN every job THEN it has id-token write exactly when it assumes a role", () => {
     const jobs = ourJobs(synth());
     expect(jobs.filter(({ job }) => assumeStep(job) !== undefined).map(({ id }) => id).sort())
-      .toEqual(["preview-prod", "preview-qa", "preview-sandbox", "promote", "up-prod", "up-qa", "up-sandbox"]);
+      .toEqual([...STAGES.flatMap((s) => [`preview-${s}`, `up-${s}`]), "promote"].sort());
     for (const { file, id, job } of jobs) {
       expect({ file, id, idToken: job.permissions?.["id-token"] }).toEqual({ file, id, idToken: assumeStep(job) ? "write" : undefined });
     }
@@ -228,6 +350,12 @@ describe("every workflow", () => {
   it("GIVEN every job THEN only the promotion pull-request job may write contents", () => {
     const writers = ourJobs(synth()).filter(({ job }) => job.permissions?.contents === "write").map(({ file, id }) => `${file}:${id}`);
     expect(writers).toEqual(["promote.yml:pull-request"]);
+  });
+
+  it("GIVEN every checkout THEN it leaves no token in .git/config", () => {
+    const checkouts = ourJobs(synth()).flatMap(({ job }) => checkoutSteps(job));
+    expect(checkouts.length).toBeGreaterThan(5);
+    for (const step of checkouts) expect(step.with?.["persist-credentials"]).toBe(false);
   });
 
   it("GIVEN every pulumi job THEN it gets the backend from a repository variable and the passphrase from a secret", () => {
@@ -239,11 +367,41 @@ describe("every workflow", () => {
     }
   });
 
-  it("GIVEN every action THEN it is pinned to a major version", () => {
-    const files = synth();
-    const uses = ourJobs(files).flatMap(({ job }) => job.steps.map((s) => s.uses)).filter((u): u is string => u !== undefined);
-    expect(uses.length).toBeGreaterThan(10);
-    for (const ref of uses) expect(ref).toMatch(/^[\w-]+\/[\w-]+@v\d+$/);
+  it.each([["the fixture", definition], ["a dedicated registry", withDedicatedRegistry]])(
+    "GIVEN %s THEN every uses: line of every workflow file pins a full commit SHA, with its release tag as a comment",
+    (_title, def) => {
+      const lines = Object.values(synth(def)).flatMap((text) => text.split("\n")).filter((l) => /^\s*(- )?uses:/.test(l));
+      expect(lines.length).toBeGreaterThan(10);
+      for (const line of lines) expect(line).toMatch(/^\s*(- )?uses: [\w.-]+\/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/);
+    },
+  );
+
+  it("GIVEN the parsed workflows THEN each action is one repository at one commit everywhere it is used", () => {
+    const refs = ourJobs(synth()).flatMap(({ job }) => job.steps.map((s) => s.uses)).filter((u): u is string => u !== undefined);
+    const shas = new Map<string, Set<string>>();
+    for (const ref of refs) {
+      expect(ref).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+      const [action, sha] = ref.split("@");
+      shas.set(action, (shas.get(action) ?? new Set()).add(sha));
+    }
+    expect([...shas.keys()].sort()).toEqual([
+      "actions/checkout", "actions/download-artifact", "actions/setup-node", "actions/upload-artifact",
+      "aws-actions/configure-aws-credentials", "peter-evans/create-pull-request", "pulumi/actions",
+    ]);
+    for (const [action, set] of shas) expect({ action, shas: set.size }).toEqual({ action, shas: 1 });
+  });
+
+  it("GIVEN every job that may request an OIDC token THEN each of its steps is a run or a SHA-pinned action", () => {
+    const oidcJobs = ourJobs(synth(withDedicatedRegistry)).filter(({ job }) => job.permissions?.["id-token"] === "write");
+    expect(oidcJobs.length).toBe(2 * (STAGES.length + 1) + 1);
+    for (const { job } of oidcJobs) {
+      for (const step of job.steps) expect(step.run !== undefined || /@[0-9a-f]{40}$/.test(step.uses ?? "")).toBe(true);
+    }
+  });
+
+  it("GIVEN an action that is not in the pinned table WHEN a workflow is written THEN synthesis stops, naming it", () => {
+    expect(() => withVersionComments("      - uses: actions/checkout@v4\n"))
+      .toThrow("addWorkflows: the action actions/checkout@v4 is not pinned in ACTIONS (projen/workflows.ts)");
   });
 });
 
@@ -277,13 +435,25 @@ describe("addWorkflows refuses", () => {
 
 describe("parseServiceDefinition", () => {
   it("GIVEN an invalid service definition THEN it refuses naming .projenrc.ts and every key, the region included", () => {
-    expect(() => parseServiceDefinition({ ...definition, registryStage: "staging", region: "europe" }))
-      .toThrow(/^\.projenrc\.ts: the service definition is invalid:\n\.projenrc\.ts: registryStage: must be one of the stages[^\n]*\n\.projenrc\.ts: region: must be an AWS region such as eu-west-1, got "europe"$/);
+    let message = "";
+    try {
+      parseServiceDefinition({ ...definition, registryStage: "staging", region: "europe" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    const [first, ...rest] = message.split("\n");
+    expect(first).toBe(".projenrc.ts: the service definition is invalid:");
+    expect(rest.sort()).toEqual([
+      expect.stringMatching(/^\.projenrc\.ts: region: must be an AWS region such as [a-z]+-[a-z]+-\d, got "europe"$/),
+      expect.stringMatching(/^\.projenrc\.ts: registryStage: must be one of the stages.*"staging"/),
+    ]);
   });
 
   it("GIVEN a valid service definition THEN it returns the parsed project config, defaults applied, and the region", () => {
     const { ecrRepository: _omitted, ...withoutEcr } = definition;
-    expect(parseServiceDefinition(withoutEcr)).toEqual({ project: expect.objectContaining({ serviceName: "fraud-detection", ecrRepository: false }), region: "eu-west-1" });
+    expect(parseServiceDefinition(withoutEcr)).toEqual({
+      project: expect.objectContaining({ serviceName: FIXTURE.serviceName, ecrRepository: false }),
+      region: FIXTURE.region,
+    });
   });
 });
-

@@ -6,6 +6,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { main } from "../../scripts/assert-account";
 import { AccountMismatchError, assertAccount } from "../../scripts/lib/account-guard";
 import { readProjectConfig } from "../../stacks/config/files";
+import { FIXTURE_ROOT } from "../fixtures/project";
 
 const stsMock = mockClient(STSClient);
 beforeEach(() => stsMock.reset());
@@ -13,33 +14,33 @@ beforeEach(() => stsMock.reset());
 const callerIn = (accountId: string) => ({ Account: accountId, Arn: `arn:aws:sts::${accountId}:assumed-role/deployer/ci` });
 
 describe("assertAccount", () => {
-  const sts = new STSClient({ region: "eu-west-1" });
+  const sts = new STSClient({ region: "ap-southeast-4" });
 
   test("credentials of another account are refused, naming the stage and both account ids", async () => {
     // GIVEN
-    stsMock.on(GetCallerIdentityCommand).resolves(callerIn("111111111111"));
+    stsMock.on(GetCallerIdentityCommand).resolves(callerIn("404040404041"));
     // WHEN
-    const outcome = assertAccount(sts, { stage: "prod", expectedAccountId: "333333333333" });
+    const outcome = assertAccount(sts, { stage: "prod", expectedAccountId: "404040404043" });
     // THEN
     await expect(outcome).rejects.toThrow(AccountMismatchError);
     await expect(outcome).rejects.toThrow(
-      "refusing to act for stage prod: credentials are for account 111111111111, the stage's account is 333333333333");
+      "refusing to act for stage prod: credentials are for account 404040404041, the stage's account is 404040404043");
   });
 
   test("credentials of the stage's account pass and return the caller", async () => {
     // GIVEN
-    stsMock.on(GetCallerIdentityCommand).resolves(callerIn("333333333333"));
+    stsMock.on(GetCallerIdentityCommand).resolves(callerIn("404040404043"));
     // WHEN
-    const caller = await assertAccount(sts, { stage: "prod", expectedAccountId: "333333333333" });
+    const caller = await assertAccount(sts, { stage: "prod", expectedAccountId: "404040404043" });
     // THEN
-    expect(caller).toEqual({ accountId: "333333333333", arn: "arn:aws:sts::333333333333:assumed-role/deployer/ci" });
+    expect(caller).toEqual({ accountId: "404040404043", arn: "arn:aws:sts::404040404043:assumed-role/deployer/ci" });
   });
 
   test("an identity without an account id is an error, not a pass", async () => {
     // GIVEN
     stsMock.on(GetCallerIdentityCommand).resolves({});
     // WHEN / THEN
-    await expect(assertAccount(sts, { stage: "prod", expectedAccountId: "333333333333" })).rejects.toThrow("GetCallerIdentity returned no account id");
+    await expect(assertAccount(sts, { stage: "prod", expectedAccountId: "404040404043" })).rejects.toThrow("GetCallerIdentity returned no account id");
   });
 });
 
@@ -49,7 +50,7 @@ describe("assert-account CLI", () => {
   let region: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "assert-account-"));
-    copyFileSync(join(__dirname, "..", "..", "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+    copyFileSync(join(FIXTURE_ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
     ({ project: { stages }, region } = readProjectConfig(dir));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -110,12 +111,12 @@ describe("assert-account CLI", () => {
     });
   });
 
-  test("an unknown stage is bad usage (exit 2) and lists the stages, without calling AWS", async () => {
+  test("an unknown stack is bad usage (exit 2) and lists the stacks, without calling AWS", async () => {
     // WHEN
     const { code, err } = await run("--stack", "staging");
     // THEN
     expect(code).toBe(2);
-    expect(err).toEqual([`assert-account: unknown stage "staging"; the stages in Pulumi.yaml are ${stages.map((s) => s.name).join(", ")} `
+    expect(err).toEqual([`assert-account: unknown stack "staging"; the stacks of Pulumi.yaml are ${stages.map((s) => s.name).join(", ")} `
       + "(see assert-account --help)"]);
     expect(stsMock.calls()).toHaveLength(0);
   });
@@ -134,7 +135,7 @@ describe("assert-account CLI", () => {
 
   test("a broken Pulumi.yaml exits 1 naming the file and key", async () => {
     // GIVEN
-    writeFileSync(join(dir, "Pulumi.yaml"), "name: x\nconfig:\n  aws:region: eu-west-1\n  mlplatform:serviceName: Bad_Name\n");
+    writeFileSync(join(dir, "Pulumi.yaml"), "name: x\nconfig:\n  aws:region: ap-southeast-4\n  mlplatform:serviceName: Bad_Name\n");
     // WHEN
     const { code, err } = await run("--stack", "prod");
     // THEN

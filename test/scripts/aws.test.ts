@@ -6,9 +6,9 @@ import {
 } from "../../scripts/lib/aws";
 import { CliError } from "../../scripts/lib/cli";
 
-const REGISTRY_ACCOUNT = "111111111111";
-const OTHER_ACCOUNT = "222222222222";
-const DEPLOYER_ROLE = `arn:aws:iam::${REGISTRY_ACCOUNT}:role/fraud-detection-sandbox-deployer`;
+const REGISTRY_ACCOUNT = "404040404041";
+const OTHER_ACCOUNT = "404040404042";
+const DEPLOYER_ROLE = `arn:aws:iam::${REGISTRY_ACCOUNT}:role/churn-predictor-sandbox-deployer`;
 
 function awsError(name: string, httpStatusCode: number, message = name): SageMakerServiceException {
   return new SageMakerServiceException({ name, message, $fault: httpStatusCode >= 500 ? "server" : "client", $metadata: { httpStatusCode } });
@@ -61,10 +61,10 @@ describe("createAwsClients", () => {
     // GIVEN
     process.env.AWS_REGION = "us-east-2";
     // WHEN
-    const { sagemaker, sts } = createAwsClients({ region: "eu-west-1" });
+    const { sagemaker, sts } = createAwsClients({ region: "ap-southeast-4" });
     // THEN
-    expect(await sagemaker.config.region()).toBe("eu-west-1");
-    expect(await sts.config.region()).toBe("eu-west-1");
+    expect(await sagemaker.config.region()).toBe("ap-southeast-4");
+    expect(await sts.config.region()).toBe("ap-southeast-4");
   });
 
   test("without a region the clients take AWS_REGION from the environment", async () => {
@@ -80,17 +80,17 @@ describe("createAwsClients", () => {
     // GIVEN
     process.env.AWS_ENDPOINT_URL_SAGEMAKER = "http://localhost:4566";
     // WHEN
-    const { sagemaker, sts } = createAwsClients({ region: "eu-west-1" });
+    const { sagemaker, sts } = createAwsClients({ region: "ap-southeast-4" });
     // THEN
     expect(await requestUrl(sagemaker)).toBe("http://localhost:4566");
-    expect(await requestUrl(sts)).toBe("https://sts.eu-west-1.amazonaws.com");
+    expect(await requestUrl(sts)).toBe("https://sts.ap-southeast-4.amazonaws.com");
   });
 
   test("AWS_ENDPOINT_URL sends every client's requests there", async () => {
     // GIVEN
     process.env.AWS_ENDPOINT_URL = "http://127.0.0.1:4000";
     // WHEN
-    const { sagemaker, sts } = createAwsClients({ region: "eu-west-1" });
+    const { sagemaker, sts } = createAwsClients({ region: "ap-southeast-4" });
     // THEN
     expect(await requestUrl(sagemaker)).toBe("http://127.0.0.1:4000");
     expect(await requestUrl(sts)).toBe("http://127.0.0.1:4000");
@@ -98,14 +98,14 @@ describe("createAwsClients", () => {
 
   test("without endpoint settings requests go to the regional AWS endpoint", async () => {
     // WHEN
-    const { sagemaker } = createAwsClients({ region: "eu-west-1" });
+    const { sagemaker } = createAwsClients({ region: "ap-southeast-4" });
     // THEN
-    expect(await requestUrl(sagemaker)).toBe("https://api.sagemaker.eu-west-1.amazonaws.com");
+    expect(await requestUrl(sagemaker)).toBe("https://api.sagemaker.ap-southeast-4.amazonaws.com");
   });
 
   test("the SDK makes one attempt per request, so it never multiplies withRetries' attempts", async () => {
     // WHEN
-    const { sagemaker, sts } = createAwsClients({ region: "eu-west-1" });
+    const { sagemaker, sts } = createAwsClients({ region: "ap-southeast-4" });
     // THEN
     expect(await sagemaker.config.maxAttempts()).toBe(1);
     expect(await sts.config.maxAttempts()).toBe(1);
@@ -205,7 +205,7 @@ describe("withRetries", () => {
 describe("retryingClient", () => {
   test("retries a throttled send and labels its errors with the command name", async () => {
     // GIVEN
-    const client = new SageMakerClient({ region: "eu-west-1" });
+    const client = new SageMakerClient({ region: "ap-southeast-4" });
     const mock = mockClient(client);
     mock.on(ListModelPackagesCommand).rejects(throttled());
     const { delays, sleep } = fakeSleep();
@@ -218,7 +218,7 @@ describe("retryingClient", () => {
   });
 
   test("is still an instance of the client class, as SDK paginators require", () => {
-    const client = new SageMakerClient({ region: "eu-west-1" });
+    const client = new SageMakerClient({ region: "ap-southeast-4" });
     expect(retryingClient(client)).toBeInstanceOf(SageMakerClient);
   });
 });
@@ -230,7 +230,7 @@ describe("clientsForAccount", () => {
   let sts: STSClient;
   let stsMock: ReturnType<typeof mockSts>;
   beforeEach(() => {
-    sts = new STSClient({ region: "eu-west-1" });
+    sts = new STSClient({ region: "ap-southeast-4" });
     stsMock = mockSts(sts);
   });
 
@@ -239,12 +239,12 @@ describe("clientsForAccount", () => {
     stsMock.on(GetCallerIdentityCommand).resolves({ Account: REGISTRY_ACCOUNT, Arn: `arn:aws:sts::${REGISTRY_ACCOUNT}:assumed-role/dev/alice` });
     const createClients = jest.fn(createAwsClients);
     // WHEN
-    const access = await clientsForAccount(sts, target, { aws: { region: "eu-west-1" }, createClients });
+    const access = await clientsForAccount(sts, target, { aws: { region: "ap-southeast-4" }, createClients });
     // THEN
     expect(stsMock.commandCalls(AssumeRoleCommand)).toHaveLength(0);
     expect(access.assumedRoleArn).toBeUndefined();
     expect(access.caller.accountId).toBe(REGISTRY_ACCOUNT);
-    expect(createClients).toHaveBeenCalledWith({ region: "eu-west-1" });
+    expect(createClients).toHaveBeenCalledWith({ region: "ap-southeast-4" });
   });
 
   test("a caller in another account assumes the role and gets a SageMaker client with its temporary credentials", async () => {
@@ -255,13 +255,13 @@ describe("clientsForAccount", () => {
       Credentials: { AccessKeyId: "ASIATEMP", SecretAccessKey: "temp-secret", SessionToken: "temp-token", Expiration: expiration },
     });
     // WHEN
-    const access = await clientsForAccount(sts, target, { aws: { region: "eu-west-1" }, sessionName: "registry-test" });
+    const access = await clientsForAccount(sts, target, { aws: { region: "ap-southeast-4" }, sessionName: "registry-test" });
     // THEN
     expect(stsMock.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input)).toEqual([{ RoleArn: DEPLOYER_ROLE, RoleSessionName: "registry-test" }]);
     expect(access.assumedRoleArn).toBe(DEPLOYER_ROLE);
     const credentials = await access.sagemaker.config.credentials();
     expect(credentials).toMatchObject({ accessKeyId: "ASIATEMP", secretAccessKey: "temp-secret", sessionToken: "temp-token", expiration });
-    expect(await access.sagemaker.config.region()).toBe("eu-west-1");
+    expect(await access.sagemaker.config.region()).toBe("ap-southeast-4");
   });
 
   test("a refused AssumeRole says which account may not assume which role", async () => {

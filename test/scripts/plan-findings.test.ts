@@ -6,17 +6,19 @@ import { planStack, planStacks } from "../../scripts/plan/engine";
 import { CHECKS, checkResources, FindingSink, HOSTING_INSTANCE_TYPES } from "../../scripts/plan/findings";
 import { HOURLY_USD } from "../../scripts/plan/prices";
 import type { Finding, PlannedResource, StackPlan } from "../../scripts/plan/types";
-import { copyProject, endpointPath, type ProjectEdits, REPO_ROOT, STAGES } from "../support/stack-files";
+import { FIXTURE_ROOT, FIXTURE_STAGES } from "../fixtures/project";
+import { copyProject, endpointPath, type ProjectEdits, REPO_ROOT } from "../support/stack-files";
 
 /**
- * Every finding class of the offline plan, each provoked by a stack file that makes the mistake.
+ * Every finding class of the offline plan, each provoked by a stack file of the fixture project
+ * (test/fixtures/project) that makes the mistake.
  * Where the program's own config schema already refuses the file, the plan still reports the class
  * and the key to fix; the resource-level checks behind the same classes are tested at the end on
  * registered resources that bypass the schema.
  */
 
 const set = (path: (string | number)[], value: unknown) => (doc: Document) => doc.setIn(path, doc.createNode(value));
-const ARN_IN_OTHER_ACCOUNT = "arn:aws:cloudwatch:eu-west-1:999999999999:alarm:team-slo";
+const ARN_IN_OTHER_ACCOUNT = "arn:aws:cloudwatch:ap-southeast-4:999999999999:alarm:team-slo";
 
 async function planEdited(stage: string, edits: ProjectEdits): Promise<StackPlan> {
   const copy = copyProject(stage, edits);
@@ -33,39 +35,39 @@ function only(plan: StackPlan, check: string): Finding {
   return found[0];
 }
 
-let shipped: Record<string, StackPlan>;
+let fixture: Record<string, StackPlan>;
 
 beforeAll(async () => {
-  const plans = await planStacks(REPO_ROOT, STAGES);
-  shipped = Object.fromEntries(plans.map((p) => [p.stack, p]));
+  const plans = await planStacks(FIXTURE_ROOT, FIXTURE_STAGES);
+  fixture = Object.fromEntries(plans.map((p) => [p.stack, p]));
 });
 
-describe("the shipped stacks", () => {
-  it.each(STAGES)("GIVEN the %s stack WHEN planned THEN it has no error finding", (stage) => {
-    expect(shipped[stage].findings.filter((f) => f.severity === "error")).toEqual([]);
-    expect(shipped[stage].resources.length).toBeGreaterThan(20);
+describe("the fixture stacks", () => {
+  it.each(FIXTURE_STAGES)("GIVEN the %s stack WHEN planned THEN it has no error finding", (stage) => {
+    expect(fixture[stage].findings.filter((f) => f.severity === "error")).toEqual([]);
+    expect(fixture[stage].resources.length).toBeGreaterThan(20);
   });
 
   it("GIVEN prod's GPU endpoint WHEN planned THEN its 50-minute rollout is a warning within 25% of the provider's 60-minute wait", () => {
-    const finding = only(shipped.prod, "rollout-near-limit");
-    expect(finding).toMatchObject({ severity: "warning", stack: "prod", configKey: "mlplatform:endpoints.txn-embedder.deployment" });
-    expect(finding.urn).toMatch(/BlueGreenEndpoint\$aws:sagemaker\/endpoint:Endpoint::fraud-detection-txn-embedder-endpoint$/);
+    const finding = only(fixture.prod, "rollout-near-limit");
+    expect(finding).toMatchObject({ severity: "warning", stack: "prod", configKey: "mlplatform:endpoints.doc-embedder.deployment" });
+    expect(finding.urn).toMatch(/BlueGreenEndpoint\$aws:sagemaker\/endpoint:Endpoint::churn-predictor-doc-embedder-endpoint$/);
     expect(finding.message).toContain("estimated rollout 50 min (1 x 15 min provisioning (assumed) + 35 min of waits)");
   });
 
   it("GIVEN qa's linear and prod's canary rollouts on 2-3 instances WHEN planned THEN none is a single-instance traffic shift", () => {
-    expect(STAGES.flatMap((s) => shipped[s].findings).filter((f) => f.check === "single-instance-traffic-shift")).toEqual([]);
-    expect(shipped.qa.estimates.endpoints.map((e) => [e.strategy, e.instanceCount])).toContainEqual(["linear", 2]);
+    expect(FIXTURE_STAGES.flatMap((s) => fixture[s].findings).filter((f) => f.check === "single-instance-traffic-shift")).toEqual([]);
+    expect(fixture.qa.estimates.endpoints.map((e) => [e.strategy, e.instanceCount])).toContainEqual(["linear", 2]);
   });
 
   it("GIVEN sandbox's endpoints WHEN planned THEN a baking period shorter than the alarm window is a warning naming waitSeconds", () => {
-    const findings = shipped.sandbox.findings.filter((f) => f.check === "rollback-alarm-window");
+    const findings = fixture.sandbox.findings.filter((f) => f.check === "rollback-alarm-window");
     expect(findings.map((f) => f.configKey).sort()).toEqual([
-      "mlplatform:endpoints.fraud-scorer.deployment.waitSeconds",
-      "mlplatform:endpoints.txn-embedder.deployment.waitSeconds",
+      "mlplatform:endpoints.churn-scorer.deployment.waitSeconds",
+      "mlplatform:endpoints.doc-embedder.deployment.waitSeconds",
     ]);
-    expect(findings.find((f) => f.configKey?.includes("fraud-scorer"))?.message).toContain("(60 s) is shorter than");
-    expect(findings.find((f) => f.configKey?.includes("txn-embedder"))?.message).toContain("no baking period (waitSeconds 0)");
+    expect(findings.find((f) => f.configKey?.includes("churn-scorer"))?.message).toContain("(60 s) is shorter than");
+    expect(findings.find((f) => f.configKey?.includes("doc-embedder"))?.message).toContain("no baking period (waitSeconds 0)");
   });
 });
 
@@ -81,7 +83,7 @@ interface Case {
   readonly message: string | RegExp;
 }
 
-const LONG_KEY = "fraud-scorer-with-a-name-far-too-long";
+const LONG_KEY = "churn-scorer-with-a-name-far-too-long";
 
 /** One case: the check, its severity, the stage, what the stack file gets wrong, and what the finding must say. */
 function kase(
@@ -93,66 +95,66 @@ function kase(
 
 const cases: Case[] = [
   kase("config", "error", "qa", "a misspelled endpoint setting",
-    { stack: set(endpointPath("fraud-scorer", "instanceCout"), 2) },
-    "mlplatform:endpoints.fraud-scorer.instanceCout", "fraud-detection-fraud-scorer", "Pulumi.qa.yaml: unknown key"),
+    { stack: set(endpointPath("churn-scorer", "instanceCout"), 2) },
+    "mlplatform:endpoints.churn-scorer.instanceCout", "churn-predictor-churn-scorer", "Pulumi.qa.yaml: unknown key"),
   kase("name", "error", "qa", "an endpoint key whose auto-named children pass 63 characters",
     {
       stack: (doc) => {
-        doc.setIn(["config", "mlplatform:endpoints", LONG_KEY], doc.getIn(endpointPath("fraud-scorer")));
-        doc.deleteIn(endpointPath("fraud-scorer"));
+        doc.setIn(["config", "mlplatform:endpoints", LONG_KEY], doc.getIn(endpointPath("churn-scorer")));
+        doc.deleteIn(endpointPath("churn-scorer"));
       },
     },
-    `mlplatform:endpoints.${LONG_KEY}`, `fraud-detection-${LONG_KEY}`, /too long.*limit 63/),
+    `mlplatform:endpoints.${LONG_KEY}`, `churn-predictor-${LONG_KEY}`, /too long.*limit 63/),
   kase("tags", "error", "prod", "a tag under the reserved aws: prefix",
     { stack: set(["config", "mlplatform:tags", "aws:owner"], "ml-team") },
     "mlplatform:tags.aws:owner", "stage-account", "the aws: prefix is reserved"),
   kase("environment", "error", "sandbox", "a container environment variable with a hyphen",
-    { stack: set(endpointPath("txn-embedder", "source", "environment", "MODEL-NAME"), "x") },
-    "mlplatform:endpoints.txn-embedder.source.environment.MODEL-NAME", "fraud-detection-txn-embedder-model", "names take letters, digits and _"),
+    { stack: set(endpointPath("doc-embedder", "source", "environment", "MODEL-NAME"), "x") },
+    "mlplatform:endpoints.doc-embedder.source.environment.MODEL-NAME", "churn-predictor-doc-embedder-model", "names take letters, digits and _"),
   kase("guardrail-range", "error", "prod", "a canary above half the fleet",
-    { stack: set(endpointPath("fraud-scorer", "deployment", "canarySizePercent"), 60) },
-    "mlplatform:endpoints.fraud-scorer.deployment.canarySizePercent", "fraud-detection-fraud-scorer", "must be 1-50 percent"),
+    { stack: set(endpointPath("churn-scorer", "deployment", "canarySizePercent"), 60) },
+    "mlplatform:endpoints.churn-scorer.deployment.canarySizePercent", "churn-predictor-churn-scorer", "must be 1-50 percent"),
   kase("instance-type", "error", "qa", "an instance type SageMaker does not host",
-    { stack: set(endpointPath("fraud-scorer", "instanceType"), "ml.m5.huge") },
-    "mlplatform:endpoints.fraud-scorer.instanceType", "fraud-detection-fraud-scorer", "production-variant instance type"),
+    { stack: set(endpointPath("churn-scorer", "instanceType"), "ml.m5.huge") },
+    "mlplatform:endpoints.churn-scorer.instanceType", "churn-predictor-churn-scorer", "production-variant instance type"),
   kase("rollout-timeout", "error", "qa", "a rolling update in twenty 5% batches",
     {
       stack: (doc) => {
-        doc.setIn(endpointPath("fraud-scorer", "instanceCount"), 20);
-        doc.setIn(endpointPath("fraud-scorer", "deployment"), doc.createNode({ strategy: "rolling", batchSizePercent: 5, waitSeconds: 120 }));
+        doc.setIn(endpointPath("churn-scorer", "instanceCount"), 20);
+        doc.setIn(endpointPath("churn-scorer", "deployment"), doc.createNode({ strategy: "rolling", batchSizePercent: 5, waitSeconds: 120 }));
       },
     },
-    "mlplatform:endpoints.fraud-scorer.deployment", "fraud-detection-fraud-scorer-endpoint",
+    "mlplatform:endpoints.churn-scorer.deployment", "churn-predictor-churn-scorer-endpoint",
     "estimated rollout 240 min (20 x 10 min provisioning (assumed) + 40 min of waits) exceeds the provider's 60-minute wait"),
   kase("rollback-alarm-account", "error", "prod", "a rollback alarm in another account",
-    { stack: set(endpointPath("fraud-scorer", "alarms", "additionalRollbackAlarmNames"), [ARN_IN_OTHER_ACCOUNT]) },
-    "mlplatform:endpoints.fraud-scorer.alarms.additionalRollbackAlarmNames", "fraud-detection-fraud-scorer-endpoint",
-    "is in account 999999999999 (eu-west-1), not the endpoint's account 333333333333 (eu-west-1)"),
+    { stack: set(endpointPath("churn-scorer", "alarms", "additionalRollbackAlarmNames"), [ARN_IN_OTHER_ACCOUNT]) },
+    "mlplatform:endpoints.churn-scorer.alarms.additionalRollbackAlarmNames", "churn-predictor-churn-scorer-endpoint",
+    "is in account 999999999999 (ap-southeast-4), not the endpoint's account 404040404043 (ap-southeast-4)"),
   kase("program", "error", "sandbox", "a volume size on an instance type with local NVMe storage",
-    { stack: set(endpointPath("txn-embedder", "volumeSizeGiB"), 100) },
-    "mlplatform:endpoints.txn-embedder.volumeSizeGiB", "fraud-detection-txn-embedder", "ml.g4dn.xlarge has local NVMe instance storage"),
+    { stack: set(endpointPath("doc-embedder", "volumeSizeGiB"), 100) },
+    "mlplatform:endpoints.doc-embedder.volumeSizeGiB", "churn-predictor-doc-embedder", "ml.g4dn.xlarge has local NVMe instance storage"),
   kase("execution-timeout", "warning", "qa", "a 15-minute execution timeout for a 20-minute canary",
     {
-      stack: set(endpointPath("fraud-scorer", "deployment"), {
+      stack: set(endpointPath("churn-scorer", "deployment"), {
         strategy: "canary", canarySizePercent: 10, waitSeconds: 300, terminationWaitSeconds: 0, maximumExecutionTimeoutSeconds: 900,
       }),
     },
-    "mlplatform:endpoints.fraud-scorer.deployment.maximumExecutionTimeoutSeconds", "fraud-detection-fraud-scorer-endpoint",
+    "mlplatform:endpoints.churn-scorer.deployment.maximumExecutionTimeoutSeconds", "churn-predictor-churn-scorer-endpoint",
     "maximum execution timeout 15 min is shorter than the estimated rollout 20 min"),
   kase("rollback-alarm-external", "warning", "qa", "a rollback alarm this stack does not create",
-    { stack: set(endpointPath("fraud-scorer", "alarms", "additionalRollbackAlarmNames"), ["team-slo-breach"]) },
-    "mlplatform:endpoints.fraud-scorer.alarms.additionalRollbackAlarmNames", "fraud-detection-fraud-scorer-endpoint",
-    "\"team-slo-breach\" is not created by this stack: it must exist in account 222222222222"),
+    { stack: set(endpointPath("churn-scorer", "alarms", "additionalRollbackAlarmNames"), ["team-slo-breach"]) },
+    "mlplatform:endpoints.churn-scorer.alarms.additionalRollbackAlarmNames", "churn-predictor-churn-scorer-endpoint",
+    "\"team-slo-breach\" is not created by this stack: it must exist in account 404040404042"),
   kase("single-instance-traffic-shift", "warning", "qa", "a canary on the one-instance GPU endpoint",
-    { stack: set(endpointPath("txn-embedder", "deployment"), { strategy: "canary", canarySizePercent: 50, waitSeconds: 300, terminationWaitSeconds: 0 }) },
-    "mlplatform:endpoints.txn-embedder.deployment.strategy", "fraud-detection-txn-embedder-endpoint",
+    { stack: set(endpointPath("doc-embedder", "deployment"), { strategy: "canary", canarySizePercent: 50, waitSeconds: 300, terminationWaitSeconds: 0 }) },
+    "mlplatform:endpoints.doc-embedder.deployment.strategy", "churn-predictor-doc-embedder-endpoint",
     "canary on 1 instance: traffic moves in whole instances, so the first step already sends all traffic"),
   kase("single-instance-traffic-shift", "warning", "qa", "a linear rollout on the one-instance GPU endpoint",
-    { stack: set(endpointPath("txn-embedder", "deployment"), { strategy: "linear", stepSizePercent: 25, waitSeconds: 120, terminationWaitSeconds: 0 }) },
-    "mlplatform:endpoints.txn-embedder.deployment.strategy", "fraud-detection-txn-embedder-endpoint", "linear on 1 instance"),
+    { stack: set(endpointPath("doc-embedder", "deployment"), { strategy: "linear", stepSizePercent: 25, waitSeconds: 120, terminationWaitSeconds: 0 }) },
+    "mlplatform:endpoints.doc-embedder.deployment.strategy", "churn-predictor-doc-embedder-endpoint", "linear on 1 instance"),
   kase("price-unknown", "warning", "qa", "an instance type missing from the price table",
-    { stack: set(endpointPath("fraud-scorer", "instanceType"), "ml.m5.24xlarge") },
-    "mlplatform:endpoints.fraud-scorer.instanceType", "fraud-detection-fraud-scorer-config", "no price for ml.m5.24xlarge"),
+    { stack: set(endpointPath("churn-scorer", "instanceType"), "ml.m5.24xlarge") },
+    "mlplatform:endpoints.churn-scorer.instanceType", "churn-predictor-churn-scorer-config", "no price for ml.m5.24xlarge"),
 ];
 
 describe("each finding class, provoked by a stack file", () => {
@@ -161,7 +163,7 @@ describe("each finding class, provoked by a stack file", () => {
     const finding = plan.findings.find((f) => f.check === c.check && f.configKey === c.configKey);
     expect(finding).toBeDefined();
     expect(finding).toMatchObject({ severity: c.severity, stack: c.stage, resource: c.resource });
-    expect(finding?.urn).toMatch(new RegExp(`^urn:pulumi:${c.stage}::fraud-detection::.*::${c.resource}$`));
+    expect(finding?.urn).toMatch(new RegExp(`^urn:pulumi:${c.stage}::churn-predictor::.*::${c.resource}$`));
     if (typeof c.message === "string") expect(finding?.message).toContain(c.message);
     else expect(finding?.message).toMatch(c.message);
     expect(plan.findings.some((f) => f.severity === "error")).toBe(c.severity === "error");
@@ -172,14 +174,14 @@ describe("the guardrail pre-check and the component's own check", () => {
   it("GIVEN an endpoint with both a guardrail problem and another argument problem WHEN planned THEN both are reported, once each", async () => {
     const plan = await planEdited("sandbox", {
       stack: (doc) => {
-        doc.setIn(endpointPath("txn-embedder", "volumeSizeGiB"), 100);
-        doc.setIn(endpointPath("txn-embedder", "deployment"), doc.createNode({ strategy: "all-at-once", waitSeconds: 3600, terminationWaitSeconds: 3600 }));
+        doc.setIn(endpointPath("doc-embedder", "volumeSizeGiB"), 100);
+        doc.setIn(endpointPath("doc-embedder", "deployment"), doc.createNode({ strategy: "all-at-once", waitSeconds: 3600, terminationWaitSeconds: 3600 }));
       },
     });
     const keys = plan.findings.filter((f) => f.severity === "error").map((f) => [f.check, f.configKey]);
     expect(keys).toEqual(expect.arrayContaining([
-      ["rollout-timeout", "mlplatform:endpoints.txn-embedder.deployment"],
-      ["program", "mlplatform:endpoints.txn-embedder.volumeSizeGiB"],
+      ["rollout-timeout", "mlplatform:endpoints.doc-embedder.deployment"],
+      ["program", "mlplatform:endpoints.doc-embedder.volumeSizeGiB"],
     ]));
     expect(new Set(keys.map((k) => k.join(" "))).size).toBe(keys.length);
   });
@@ -191,7 +193,7 @@ describe("the list of finding classes", () => {
     const diffTests = readFileSync(join(REPO_ROOT, "test", "scripts", "plan-diff.test.ts"), "utf8");
     const tested = new Set([
       ...cases.map((c) => c.check),
-      ...STAGES.flatMap((s) => shipped[s].findings.map((f) => f.check)),
+      ...FIXTURE_STAGES.flatMap((s) => fixture[s].findings.map((f) => f.check)),
       ...Object.keys(CHECKS).filter((check) => diffTests.includes(`"${check}"`)),
     ]);
     expect(Object.keys(CHECKS).filter((check) => !tested.has(check))).toEqual([]);
@@ -207,7 +209,7 @@ describe("the list of finding classes", () => {
 describe("the resource-level checks, on registered inputs the schema never saw", () => {
   function withEndpoint(plan: StackPlan, edit: (inputs: Record<string, any>) => void): PlannedResource[] {
     return plan.resources.map((r) => {
-      if (r.type !== "aws:sagemaker/endpoint:Endpoint" || !r.name.includes("fraud-scorer")) return r;
+      if (r.type !== "aws:sagemaker/endpoint:Endpoint" || !r.name.includes("churn-scorer")) return r;
       const inputs = structuredClone(r.inputs) as Record<string, any>;
       edit(inputs);
       return { ...r, inputs };
@@ -216,7 +218,7 @@ describe("the resource-level checks, on registered inputs the schema never saw",
 
   function check(resources: PlannedResource[]): Finding[] {
     const sink = new FindingSink("prod");
-    checkResources(sink, { resources, endpointKeyOf: (r) => (r.name.includes("fraud-scorer") ? "fraud-scorer" : null) });
+    checkResources(sink, { resources, endpointKeyOf: (r) => (r.name.includes("churn-scorer") ? "churn-scorer" : null) });
     return sink.findings;
   }
 
@@ -227,25 +229,25 @@ describe("the resource-level checks, on registered inputs the schema never saw",
   });
 
   it("GIVEN an Endpoint whose canary is 60% and whose wait is 4000 s WHEN checked THEN each range is an error naming its stack-file key", () => {
-    const findings = check(withEndpoint(shipped.prod, (i) => {
+    const findings = check(withEndpoint(fixture.prod, (i) => {
       i.deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.canarySize.value = 60;
       i.deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.waitIntervalInSeconds = 4000;
     })).filter((f) => f.check === "guardrail-range");
     expect(findings.map((f) => [f.configKey, f.message])).toEqual([
-      ["mlplatform:endpoints.fraud-scorer.deployment.waitSeconds", "waitIntervalInSeconds must be 0-3600 seconds, got 4000"],
-      ["mlplatform:endpoints.fraud-scorer.deployment.canarySizePercent", "canarySize must be 1-50 percent, got 60"],
+      ["mlplatform:endpoints.churn-scorer.deployment.waitSeconds", "waitIntervalInSeconds must be 0-3600 seconds, got 4000"],
+      ["mlplatform:endpoints.churn-scorer.deployment.canarySizePercent", "canarySize must be 1-50 percent, got 60"],
     ]);
   });
 
   it("GIVEN an Endpoint with eleven rollback alarms WHEN checked THEN the 1-10 range is an error", () => {
-    const findings = check(withEndpoint(shipped.prod, (i) => {
+    const findings = check(withEndpoint(fixture.prod, (i) => {
       i.deploymentConfig.autoRollbackConfiguration.alarms = Array.from({ length: 11 }, (_, n) => ({ alarmName: `alarm-${n}` }));
     }));
     expect(findings.find((f) => f.check === "guardrail-range")?.message).toBe("autoRollbackConfiguration takes 1-10 alarms, got 11");
   });
 
   it("GIVEN an auto-named Model whose logical name leaves no room for the suffix WHEN checked THEN its 66-character name is an error", () => {
-    const model = shipped.prod.resources.find((r) => r.type === "aws:sagemaker/model:Model")!;
+    const model = fixture.prod.resources.find((r) => r.type === "aws:sagemaker/model:Model")!;
     const logical = "m".repeat(58);
     const findings = check([{ ...model, name: logical, physicalName: `${logical}-abcdef0` }]);
     expect(findings).toHaveLength(1);
@@ -254,11 +256,11 @@ describe("the resource-level checks, on registered inputs the schema never saw",
   });
 
   it("GIVEN a bucket name with upper case and an IAM role name of 65 characters WHEN checked THEN both are name errors", () => {
-    const bucket = shipped.prod.resources.find((r) => r.type === "aws:s3/bucket:Bucket")!;
-    const role = shipped.prod.resources.find((r) => r.type === "aws:iam/role:Role")!;
-    const findings = check([{ ...bucket, physicalName: "Fraud-Bucket" }, { ...role, physicalName: "r".repeat(65) }]);
+    const bucket = fixture.prod.resources.find((r) => r.type === "aws:s3/bucket:Bucket")!;
+    const role = fixture.prod.resources.find((r) => r.type === "aws:iam/role:Role")!;
+    const findings = check([{ ...bucket, physicalName: "Churn-Bucket" }, { ...role, physicalName: "r".repeat(65) }]);
     expect(findings.map((f) => f.message)).toEqual([
-      "S3 bucket name \"Fraud-Bucket\" must be lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit",
+      "S3 bucket name \"Churn-Bucket\" must be lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit",
       `IAM role name "${"r".repeat(65)}" is 65 characters, outside the 1-64 allowed`,
     ]);
   });

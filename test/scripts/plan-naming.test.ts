@@ -5,26 +5,26 @@ import { identityOf, isModelledType } from "../../scripts/plan/naming";
 import { shortType } from "../../scripts/plan/render";
 import { forcesReplacement, REPLACEMENT_RULES } from "../../scripts/plan/replacement";
 import type { PlannedResource } from "../../scripts/plan/types";
-import { REPO_ROOT } from "../support/stack-files";
+import { FIXTURE_ROOT, FIXTURE_STAGES } from "../fixtures/project";
 
 /** The provider model of the plan, without running the program: naming, ids and ARNs, replacement, estimates. */
 
-const PROD = { accountId: "333333333333", region: "eu-west-1" };
+const PROD = { accountId: "404040404043", region: "ap-southeast-4" };
 const MODEL = "aws:sagemaker/model:Model";
 const modelInputs = (version: number, tags: Record<string, string> = {}) => ({
-  executionRoleArn: "arn:aws:iam::333333333333:role/fraud-detection-prod-sagemaker-execution",
-  primaryContainer: { modelPackageName: `arn:aws:sagemaker:eu-west-1:111111111111:model-package/fraud-detection-fraud-scorer/${version}` },
+  executionRoleArn: "arn:aws:iam::404040404043:role/churn-predictor-prod-sagemaker-execution",
+  primaryContainer: { modelPackageName: `arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/churn-predictor-churn-scorer/${version}` },
   tags,
 });
 
 describe("auto-naming", () => {
   it("GIVEN a Model without a name WHEN the provider names it THEN it is the logical name, '-' and 7 hex digits, with a lowercase ARN", () => {
-    const id = identityOf(MODEL, "Fraud-Scorer-model", modelInputs(6), PROD);
+    const id = identityOf(MODEL, "Churn-Scorer-model", modelInputs(6), PROD);
     expect(id.autoNamed).toBe(true);
-    expect(id.physicalName).toMatch(/^Fraud-Scorer-model-[0-9a-f]{7}$/);
+    expect(id.physicalName).toMatch(/^Churn-Scorer-model-[0-9a-f]{7}$/);
     expect(id.id).toBe(id.physicalName);
     expect(id.state.name).toBe(id.physicalName);
-    expect(id.state.arn).toBe(`arn:aws:sagemaker:eu-west-1:333333333333:model/${id.physicalName?.toLowerCase()}`);
+    expect(id.state.arn).toBe(`arn:aws:sagemaker:ap-southeast-4:404040404043:model/${id.physicalName?.toLowerCase()}`);
   });
 
   it("GIVEN the same inputs twice WHEN named THEN the name is the same, and a tag change keeps it", () => {
@@ -38,25 +38,25 @@ describe("auto-naming", () => {
   });
 
   it("GIVEN an explicit name WHEN named THEN it is kept as given and not marked auto-named", () => {
-    const id = identityOf("aws:sagemaker/endpoint:Endpoint", "scorer-endpoint", { name: "fraud-detection-fraud-scorer", endpointConfigName: "c" }, PROD);
-    expect(id).toMatchObject({ physicalName: "fraud-detection-fraud-scorer", autoNamed: false, id: "fraud-detection-fraud-scorer" });
-    expect(id.state.arn).toBe("arn:aws:sagemaker:eu-west-1:333333333333:endpoint/fraud-detection-fraud-scorer");
+    const id = identityOf("aws:sagemaker/endpoint:Endpoint", "scorer-endpoint", { name: "churn-predictor-churn-scorer", endpointConfigName: "c" }, PROD);
+    expect(id).toMatchObject({ physicalName: "churn-predictor-churn-scorer", autoNamed: false, id: "churn-predictor-churn-scorer" });
+    expect(id.state.arn).toBe("arn:aws:sagemaker:ap-southeast-4:404040404043:endpoint/churn-predictor-churn-scorer");
   });
 
   it("GIVEN an S3 bucket without a name WHEN named THEN pulumi-aws lowercases the logical name first", () => {
     const id = identityOf("aws:s3/bucket:Bucket", "Data-Bucket", {}, PROD);
     expect(id.physicalName).toMatch(/^data-bucket-[0-9a-f]{7}$/);
-    expect(id.state).toMatchObject({ arn: `arn:aws:s3:::${id.physicalName}`, bucketRegionalDomainName: `${id.physicalName}.s3.eu-west-1.amazonaws.com` });
+    expect(id.state).toMatchObject({ arn: `arn:aws:s3:::${id.physicalName}`, bucketRegionalDomainName: `${id.physicalName}.s3.ap-southeast-4.amazonaws.com` });
   });
 
   it.each([
-    ["aws:iam/role:Role", { name: "r" }, "r", { arn: "arn:aws:iam::333333333333:role/r" }],
+    ["aws:iam/role:Role", { name: "r" }, "r", { arn: "arn:aws:iam::404040404043:role/r" }],
     ["aws:iam/rolePolicy:RolePolicy", { name: "p", role: "r" }, "r:p", {}],
-    ["aws:cloudwatch/metricAlarm:MetricAlarm", { name: "a" }, "a", { arn: "arn:aws:cloudwatch:eu-west-1:333333333333:alarm:a" }],
+    ["aws:cloudwatch/metricAlarm:MetricAlarm", { name: "a" }, "a", { arn: "arn:aws:cloudwatch:ap-southeast-4:404040404043:alarm:a" }],
     ["aws:kms/alias:Alias", { name: "alias/x", targetKeyId: "k" }, "alias/x",
-      { arn: "arn:aws:kms:eu-west-1:333333333333:alias/x", targetKeyArn: "arn:aws:kms:eu-west-1:333333333333:key/k" }],
+      { arn: "arn:aws:kms:ap-southeast-4:404040404043:alias/x", targetKeyArn: "arn:aws:kms:ap-southeast-4:404040404043:key/k" }],
     ["aws:ecr/repository:Repository", { name: "repo" }, "repo",
-      { arn: "arn:aws:ecr:eu-west-1:333333333333:repository/repo", repositoryUrl: "333333333333.dkr.ecr.eu-west-1.amazonaws.com/repo" }],
+      { arn: "arn:aws:ecr:ap-southeast-4:404040404043:repository/repo", repositoryUrl: "404040404043.dkr.ecr.ap-southeast-4.amazonaws.com/repo" }],
     ["aws:s3/bucketPolicy:BucketPolicy", { bucket: "b", policy: "{}" }, "b", {}],
   ])("GIVEN a %s WHEN named THEN its id and outputs have the type's real format", (type, inputs, id, state) => {
     const identity = identityOf(type, "logical", inputs, PROD);
@@ -67,7 +67,7 @@ describe("auto-naming", () => {
   it("GIVEN a KMS key WHEN named THEN it gets a UUID key id and an ARN in the stage's account and region", () => {
     const id = identityOf("aws:kms/key:Key", "key", { description: "d" }, PROD);
     expect(id.physicalName).toBeUndefined();
-    expect(id.state.arn).toBe(`arn:aws:kms:eu-west-1:333333333333:key/${id.id}`);
+    expect(id.state.arn).toBe(`arn:aws:kms:ap-southeast-4:404040404043:key/${id.id}`);
     expect(id.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });
@@ -172,10 +172,10 @@ describe("shortType", () => {
 });
 
 describe("coverage of the program's resource types", () => {
-  it("GIVEN every shipped stack WHEN planned THEN each cloud resource type has a naming model and a replacement rule with its source", async () => {
+  it("GIVEN every fixture stack WHEN planned THEN each cloud resource type has a naming model and a replacement rule with its source", async () => {
     const types = new Set<string>();
-    for (const stage of ["sandbox", "qa", "prod"]) {
-      for (const r of (await planStack(REPO_ROOT, stage)).resources) if (r.custom) types.add(r.type);
+    for (const stage of FIXTURE_STAGES) {
+      for (const r of (await planStack(FIXTURE_ROOT, stage)).resources) if (r.custom) types.add(r.type);
     }
     expect(types.size).toBeGreaterThan(15);
     const unmodelled = [...types].filter((t) => !isModelledType(t));

@@ -7,9 +7,10 @@ import type { Document } from "yaml";
 import { addPlanTasks, PLAN_BUNDLE_ARGS, PLAN_DIR, PLAN_LAUNCHER } from "../../projen/plan-tasks";
 import { HELP, main } from "../../scripts/plan/cli";
 import { withoutRuntimeDebugging } from "../../scripts/plan/engine";
+import { FIXTURE_ROOT } from "../fixtures/project";
 import { copyProject, endpointPath, REPO_ROOT } from "../support/stack-files";
 
-/** The `plan` command line: output formats, exit statuses and mistakes in how it is called. */
+/** The `plan` command line, on the fixture project (test/fixtures/project): output formats, exit statuses and mistakes in how it is called. */
 
 interface Run {
   readonly code: number;
@@ -17,7 +18,7 @@ interface Run {
   readonly err: string;
 }
 
-async function plan(argv: string[], cwd = REPO_ROOT): Promise<Run> {
+async function plan(argv: string[], cwd = FIXTURE_ROOT): Promise<Run> {
   const out: string[] = [];
   const err: string[] = [];
   const code = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, cwd);
@@ -44,7 +45,7 @@ interface JsonPlan {
     findings: { severity: string; urn: string; configKey: string | null; message: string }[];
     estimates: {
       monthlyCostUsd: number;
-      endpoints: { endpointName: string; rolloutMinutes: number; deployCostUsd: number | null }[];
+      endpoints: { endpointName: string; rolloutMinutes: number; deployCostUsd: number | null; monthlyCostUsd: number | null }[];
       assumptions: { provisioningMinutes: Record<string, number>; prices: { source: string; date: string; region: string } };
     };
   }[];
@@ -64,7 +65,7 @@ const ofType = (type: string) => prod.resources.filter((r) => r.type === type);
 
 describe("plan --json", () => {
   it("GIVEN prod WHEN planned THEN the document names its account and region", () => {
-    expect(prod).toMatchObject({ stack: "prod", account: "333333333333", region: "eu-west-1" });
+    expect(prod).toMatchObject({ stack: "prod", account: "404040404043", region: "ap-southeast-4" });
   });
 
   it("GIVEN the auto-named Models and EndpointConfigurations WHEN planned THEN each future name is the logical name, '-' and 7 hex digits", () => {
@@ -76,13 +77,13 @@ describe("plan --json", () => {
   });
 
   it("GIVEN a model's future name WHEN planned THEN it flows into its EndpointConfiguration, whose name flows into the Endpoint", () => {
-    const model = ofType("aws:sagemaker/model:Model").find((r) => r.name.includes("fraud-scorer"))!;
-    const config = ofType("aws:sagemaker/endpointConfiguration:EndpointConfiguration").find((r) => r.name.includes("fraud-scorer"))!;
-    const endpoint = ofType("aws:sagemaker/endpoint:Endpoint").find((r) => r.name.includes("fraud-scorer"))!;
+    const model = ofType("aws:sagemaker/model:Model").find((r) => r.name.includes("churn-scorer"))!;
+    const config = ofType("aws:sagemaker/endpointConfiguration:EndpointConfiguration").find((r) => r.name.includes("churn-scorer"))!;
+    const endpoint = ofType("aws:sagemaker/endpoint:Endpoint").find((r) => r.name.includes("churn-scorer"))!;
     expect(config.inputs.productionVariants[0].modelName).toBe(model.physicalName);
     expect(endpoint.inputs.endpointConfigName).toBe(config.physicalName);
-    expect(endpoint).toMatchObject({ physicalName: "fraud-detection-fraud-scorer", autoNamed: false, id: "fraud-detection-fraud-scorer" });
-    expect(endpoint.parent).toBe(prod.resources.find((r) => r.type === "mlplatform:sagemaker:BlueGreenEndpoint" && r.name === "fraud-detection-fraud-scorer")?.urn);
+    expect(endpoint).toMatchObject({ physicalName: "churn-predictor-churn-scorer", autoNamed: false, id: "churn-predictor-churn-scorer" });
+    expect(endpoint.parent).toBe(prod.resources.find((r) => r.type === "mlplatform:sagemaker:BlueGreenEndpoint" && r.name === "churn-predictor-churn-scorer")?.urn);
   });
 
   it("GIVEN the KMS key WHEN planned THEN its id is a UUID and its ARN, in the stage's account and region, reaches the alias and the bucket encryption", () => {
@@ -90,16 +91,23 @@ describe("plan --json", () => {
     expect(key.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(ofType("aws:kms/alias:Alias")[0].inputs.targetKeyId).toBe(key.id);
     const sse = ofType("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")[0];
-    expect(sse.inputs.rules[0].applyServerSideEncryptionByDefault.kmsMasterKeyId).toBe(`arn:aws:kms:eu-west-1:333333333333:key/${key.id}`);
+    expect(sse.inputs.rules[0].applyServerSideEncryptionByDefault.kmsMasterKeyId).toBe(`arn:aws:kms:ap-southeast-4:404040404043:key/${key.id}`);
   });
 
   it("GIVEN the endpoints WHEN planned THEN rollout time and deployment cost follow the guardrails and the price table", () => {
-    const scorer = prod.estimates.endpoints.find((e) => e.endpointName === "fraud-detection-fraud-scorer");
+    const scorer = prod.estimates.endpoints.find((e) => e.endpointName === "churn-predictor-churn-scorer");
     // Canary: 10 min provisioning (CPU) + 2 x 600 s baking + 600 s termination wait = 40 min; 3 extra ml.c5.2xlarge at $0.408 for 40 min.
     expect(scorer).toMatchObject({ rolloutMinutes: 40, deployCostUsd: 0.82 });
     // 3 x 0.408 x 730 + 2 x 1.515 x 730
     expect(prod.estimates.monthlyCostUsd).toBe(3105.42);
     expect(prod.estimates.assumptions).toMatchObject({ provisioningMinutes: { cpu: 10, accelerated: 15 }, prices: { region: "us-east-1", date: "2026-11-22" } });
+  });
+
+  it("GIVEN a stack in ap-southeast-4 WHEN estimated THEN the us-east-1 price table applies unchanged, and the estimates say which region it is for", () => {
+    expect(prod.region).toBe("ap-southeast-4");
+    expect(prod.estimates.assumptions.prices.region).toBe("us-east-1");
+    // ml.g5.2xlarge at the table's $1.515: 2 x 1.515 x 730 = 2211.90, with no regional factor.
+    expect(prod.estimates.endpoints.find((e) => e.endpointName === "churn-predictor-doc-embedder")).toMatchObject({ monthlyCostUsd: 2211.9 });
   });
 
   it("GIVEN every finding WHEN planned THEN it names the stack's resource by URN", () => {
@@ -113,23 +121,24 @@ describe("plan (human output)", () => {
   it("GIVEN qa WHEN planned THEN a table shows type, logical and physical names, account/region and settings, then estimates", async () => {
     const run = await plan(["--stack", "qa"]);
     expect(run.code).toBe(0);
-    expect(run.out).toContain("Stack qa (Pulumi.qa.yaml): account 222222222222, region eu-west-1");
+    expect(run.out).toContain("Stack qa (Pulumi.qa.yaml): account 404040404042, region ap-southeast-4");
     expect(run.out).toMatch(/TYPE\s+NAME\s+PHYSICAL NAME\s+ACCOUNT\/REGION\s+SETTINGS/);
-    expect(run.out).toMatch(new RegExp("sagemaker:EndpointConfiguration\\s+fraud-detection-fraud-scorer-config\\s+"
-      + "fraud-detection-fraud-scorer-config-[0-9a-f]{7} \\(auto\\)\\s+222222222222/eu-west-1\\s+primary: ml\\.m5\\.xlarge x2"));
+    expect(run.out).toMatch(new RegExp("sagemaker:EndpointConfiguration\\s+churn-predictor-churn-scorer-config\\s+"
+      + "churn-predictor-churn-scorer-config-[0-9a-f]{7} \\(auto\\)\\s+404040404042/ap-southeast-4\\s+primary: ml\\.m5\\.xlarge x2"));
     expect(run.out).toMatch(
-      /sagemaker:Endpoint\s+fraud-detection-fraud-scorer-endpoint\s+fraud-detection-fraud-scorer\s+\S+\s+linear 50%, wait 300s, terminate after 300s/);
-    expect(run.out).toMatch(/iam:Role\s+fraud-detection-qa-execution-role\s+fraud-detection-qa-sagemaker-execution\s+222222222222\/global/);
+      /sagemaker:Endpoint\s+churn-predictor-churn-scorer-endpoint\s+churn-predictor-churn-scorer\s+\S+\s+linear 50%, wait 300s, terminate after 300s/);
+    expect(run.out).toMatch(/iam:Role\s+churn-predictor-qa-execution-role\s+churn-predictor-qa-sagemaker-execution\s+404040404042\/global/);
     expect(run.out).toContain("provisioning assumed 10 min (CPU) / 15 min (GPU/accelerator)");
-    expect(run.out).toMatch(/fraud-detection-fraud-scorer\s+ml\.m5\.xlarge x2\s+linear\s+25 min/);
+    expect(run.out).toContain("on-demand prices for us-east-1 dated 2026-11-22.");
+    expect(run.out).toMatch(/churn-predictor-churn-scorer\s+ml\.m5\.xlarge x2\s+linear\s+25 min/);
   });
 
   it("GIVEN a stack with an error finding WHEN planned THEN it is printed and the exit status is 1", async () => {
-    const copy = copyProject("qa", { stack: (d: Document) => d.setIn(endpointPath("fraud-scorer", "instanceType"), "ml.m5.huge") });
+    const copy = copyProject("qa", { stack: (d: Document) => d.setIn(endpointPath("churn-scorer", "instanceType"), "ml.m5.huge") });
     try {
       const run = await plan(["--stack", "all", "--dir", copy.dir]);
       expect(run.code).toBe(1);
-      expect(run.out).toContain("ERROR [instance-type] fraud-detection-fraud-scorer (mlplatform:endpoints.fraud-scorer.instanceType)");
+      expect(run.out).toContain("ERROR [instance-type] churn-predictor-churn-scorer (mlplatform:endpoints.churn-scorer.instanceType)");
       expect(run.out).toContain("Stack prod (Pulumi.prod.yaml)");
     } finally {
       copy.cleanup();
@@ -223,7 +232,7 @@ describe("the plan bundle", () => {
       execFileSync(join(REPO_ROOT, "node_modules", ".bin", "esbuild"), args, { cwd: REPO_ROOT, stdio: "pipe" });
       const runPlan = (script: string) => {
         // All stacks: about 170 kB of JSON, more than a pipe holds, so an exit before stdout drains would truncate it.
-        const child = spawnSync(process.execPath, [join(out, script), "--json"], {
+        const child = spawnSync(process.execPath, [join(out, script), "--json", "--dir", FIXTURE_ROOT], {
           cwd: REPO_ROOT, encoding: "utf8", env: { ...process.env, MLPLATFORM_PLAN_CACHE: "report" },
         });
         return { code: child.status, json: child.stdout, cache: /code cache (\w+)/.exec(child.stderr)?.[1] };
@@ -233,7 +242,7 @@ describe("the plan bundle", () => {
       const direct = runPlan("plan.js");
       expect([first.code, first.cache, second.code, second.cache, direct.code]).toEqual([0, "miss", 0, "hit", 0]);
       const json = JSON.parse(second.json) as { stacks: { stack: string; account: string; resources: unknown[] }[] };
-      expect(json.stacks.map((s) => [s.stack, s.account])).toEqual([["sandbox", "111111111111"], ["qa", "222222222222"], ["prod", "333333333333"]]);
+      expect(json.stacks.map((s) => [s.stack, s.account])).toEqual([["sandbox", "404040404041"], ["qa", "404040404042"], ["prod", "404040404043"]]);
       expect(json.stacks[1].resources.length).toBeGreaterThan(20);
       expect(second.json.length).toBeGreaterThan(128 * 1024);
       expect(second.json).toBe(first.json);

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeModelPackageCommand, SageMakerClient, SageMakerServiceException } from "@aws-sdk/client-sagemaker";
@@ -11,29 +11,37 @@ import { addScriptTasks } from "../../projen/script-tasks";
 import { main, type PromoteDeps } from "../../scripts/promote";
 import { offlinePlanDiff } from "../../scripts/promote/plan-diff";
 import { readProjectConfig } from "../../stacks/config/files";
-import { accountOfStage } from "../../stacks/config/schema";
+import { FIXTURE_STAGES } from "../fixtures/project";
+import { FIXTURE } from "../fixtures/service";
+import { copyProject } from "../support/stack-files";
 
-const REPO_ROOT = join(__dirname, "..", "..");
-const FILES = ["Pulumi.yaml", "Pulumi.sandbox.yaml", "Pulumi.qa.yaml", "Pulumi.prod.yaml"];
+/**
+ * The promote CLI on a copy of the fixture project (test/fixtures/project): sandbox serves
+ * churn-scorer version 7 and doc-embedder image triton-24.09-doc-embedder-v3 with its v3 model data;
+ * qa and prod serve version 6 and the v2 image and model data.
+ */
+
+const FILES = ["Pulumi.yaml", ...FIXTURE_STAGES.map((stage) => `Pulumi.${stage}.yaml`)];
 const ENDPOINTS = ["config", "mlplatform:endpoints"];
+/** The registry stage's account (sandbox hosts the fixture's registry). */
+const REGISTRY_ACCOUNT_ID = FIXTURE.accounts.sandbox;
+/** Version 7 of churn-scorer, as the registry names it: written out from the fixture's values, not derived. */
+const SANDBOX_VERSION_ARN = "arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/churn-predictor-churn-scorer/7";
 
 const sm = mockClient(SageMakerClient);
 const sts = mockClient(STSClient);
 
 let dir: string;
-let registryAccountId: string;
+let cleanup: () => void;
 
 beforeEach(() => {
   sm.reset();
   sts.reset();
-  dir = mkdtempSync(join(tmpdir(), "promote-"));
-  for (const file of FILES) copyFileSync(join(REPO_ROOT, file), join(dir, file));
-  const { project } = readProjectConfig(dir);
-  registryAccountId = accountOfStage(project, project.registryStage)!;
-  sts.on(GetCallerIdentityCommand).resolves({ Account: registryAccountId, Arn: `arn:aws:sts::${registryAccountId}:assumed-role/dev/alice` });
+  ({ dir, cleanup } = copyProject("qa", {}));
+  sts.on(GetCallerIdentityCommand).resolves({ Account: REGISTRY_ACCOUNT_ID, Arn: `arn:aws:sts::${REGISTRY_ACCOUNT_ID}:assumed-role/dev/alice` });
   sm.on(DescribeModelPackageCommand).resolves({ ModelApprovalStatus: "Approved", ModelPackageStatus: "Completed" });
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => cleanup());
 
 const read = (stage: string) => readFileSync(join(dir, `Pulumi.${stage}.yaml`), "utf8");
 const write = (stage: string, text: string) => writeFileSync(join(dir, `Pulumi.${stage}.yaml`), text);
@@ -43,6 +51,13 @@ const endpointsOf = (text: string) => (parse(text) as { config: Record<string, R
 function edit(stage: string, path: string[], value: unknown) {
   const doc = parseDocument(read(stage));
   doc.setIn([...ENDPOINTS, ...path], value);
+  write(stage, doc.toString());
+}
+
+/** Removes a key of a stack file in the temporary project. */
+function remove(stage: string, path: string[]) {
+  const doc = parseDocument(read(stage));
+  doc.deleteIn([...ENDPOINTS, ...path]);
   write(stage, doc.toString());
 }
 
@@ -72,15 +87,27 @@ function expectOneLineFailure(err: readonly string[]) {
 const leftovers = () => readdirSync(dir).filter((f) => !FILES.includes(f));
 
 describe("promote: what moves", () => {
-  it("GIVEN sandbox ahead of qa WHEN promoted THEN qa gets sandbox's model package version, image and model data", async () => {
-    const sandbox = endpointsOf(read("sandbox"));
+  it("GIVEN sandbox ahead of qa WHEN promoted THEN qa gets sandbox's model package version, image tag and model data key", async () => {
     const { code } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(0);
     const qa = endpointsOf(read("qa"));
-    expect(qa["fraud-scorer"].source.modelPackageArn).toBe(sandbox["fraud-scorer"].source.modelPackageArn);
-    expect(qa["txn-embedder"].source.image).toBe(sandbox["txn-embedder"].source.image);
-    expect(qa["txn-embedder"].source.modelDataUrl).toBe(sandbox["txn-embedder"].source.modelDataUrl);
+    expect(qa["churn-scorer"].source.version).toBe(7);
+    expect(qa["doc-embedder"].source.imageTag).toBe("triton-24.09-doc-embedder-v3");
+    expect(qa["doc-embedder"].source.modelDataKey).toBe("doc-embedder/v3/model.tar.gz");
     expect(leftovers()).toEqual([]);
+  });
+
+  it("GIVEN a version promoted THEN it is written as a plain YAML number, not a string", async () => {
+    await promote(["--from", "sandbox", "--to", "qa", "--model", "churn-scorer"]);
+    const text = read("qa");
+    expect(text).toMatch(/^ {8}version: 7$/m);
+    const node = parseDocument(text).getIn([...ENDPOINTS, "churn-scorer", "source", "version"], true);
+    expect(isScalar(node) && typeof node.value).toBe("number");
+  });
+
+  it("GIVEN a version promoted THEN the live registry check asks for the ARN the service definition derives", async () => {
+    await promote(["--from", "sandbox", "--to", "qa"]);
+    expect(describedArns()).toEqual([SANDBOX_VERSION_ARN]);
   });
 
   it("GIVEN a promotion THEN only the promoted lines differ: comments, key order and every other line are byte-identical", async () => {
@@ -89,25 +116,53 @@ describe("promote: what moves", () => {
     const after = read("qa").split("\n");
     expect(after).toHaveLength(before.length);
     const changed = after.map((line, i) => (line === before[i] ? undefined : i)).filter((i) => i !== undefined);
-    expect(changed.map((i) => after[i!].trim().split(":")[0])).toEqual(["modelPackageArn", "image", "modelDataUrl"]);
+    expect(changed.map((i) => after[i!].trim().split(":")[0])).toEqual(["version", "imageTag", "modelDataKey"]);
     const unchanged = (lines: string[]) => lines.filter((_, i) => !changed.includes(i));
     expect(unchanged(after)).toEqual(unchanged(before));
     expect(after[0]).toBe("# QA stage: integration and load tests against production-like instances. Linear traffic");
   });
 
   it("GIVEN a promotion THEN per-stage values (accounts, instances, strategies, alarms, tags, environment) never move", async () => {
+    edit("sandbox", ["doc-embedder", "source", "environment"], { SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: "doc_embedder_sandbox" });
     const qaBefore = parse(read("qa")) as { config: Record<string, any> };
     const sandbox = endpointsOf(read("sandbox"));
     await promote(["--from", "sandbox", "--to", "qa"]);
     const expected = structuredClone(qaBefore);
     const endpoints = expected.config["mlplatform:endpoints"];
-    endpoints["fraud-scorer"].source.modelPackageArn = sandbox["fraud-scorer"].source.modelPackageArn;
-    endpoints["txn-embedder"].source.image = sandbox["txn-embedder"].source.image;
-    endpoints["txn-embedder"].source.modelDataUrl = sandbox["txn-embedder"].source.modelDataUrl;
+    endpoints["churn-scorer"].source.version = 7;
+    endpoints["doc-embedder"].source.imageTag = "triton-24.09-doc-embedder-v3";
+    endpoints["doc-embedder"].source.modelDataKey = "doc-embedder/v3/model.tar.gz";
     expect(parse(read("qa"))).toEqual(expected);
     // The two stages really differ in these, so a copy would have shown.
-    expect(endpoints["fraud-scorer"].instanceType).not.toBe(sandbox["fraud-scorer"].instanceType);
-    expect(endpoints["fraud-scorer"].deployment).not.toEqual(sandbox["fraud-scorer"].deployment);
+    expect(endpoints["churn-scorer"].instanceType).not.toBe(sandbox["churn-scorer"].instanceType);
+    expect(endpoints["churn-scorer"].deployment).not.toEqual(sandbox["churn-scorer"].deployment);
+    expect(endpoints["doc-embedder"].source.environment).not.toEqual(sandbox["doc-embedder"].source.environment);
+  });
+
+  it("GIVEN an image promoted THEN its model data key moves with the image tag, as one release", async () => {
+    const { code, stdout } = await promote(["--from", "sandbox", "--to", "qa", "--model", "doc-embedder", "--json"]);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as { changes: { endpoint: string; key: string; oldValue: unknown; newValue: unknown }[] };
+    expect(result.changes).toEqual([
+      { endpoint: "doc-embedder", model: "doc-embedder", key: "imageTag", oldValue: "triton-24.09-doc-embedder-v2", newValue: "triton-24.09-doc-embedder-v3" },
+      { endpoint: "doc-embedder", model: "doc-embedder", key: "modelDataKey", oldValue: "doc-embedder/v2/model.tar.gz", newValue: "doc-embedder/v3/model.tar.gz" },
+    ]);
+    expect(endpointsOf(read("qa"))["doc-embedder"].source).toEqual({
+      imageTag: "triton-24.09-doc-embedder-v3",
+      modelDataKey: "doc-embedder/v3/model.tar.gz",
+      environment: { SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: "doc_embedder" },
+    });
+  });
+
+  it("GIVEN image digests in both stages THEN the digest moves with the model data key", async () => {
+    const digest = (n: string) => `sha256:${n.repeat(64)}`;
+    for (const [stage, n] of [["sandbox", "b"], ["qa", "a"]]) {
+      remove(stage, ["doc-embedder", "source", "imageTag"]);
+      edit(stage, ["doc-embedder", "source", "imageDigest"], digest(n));
+    }
+    const { code } = await promote(["--from", "sandbox", "--to", "qa", "--model", "doc-embedder"]);
+    expect(code).toBe(0);
+    expect(endpointsOf(read("qa"))["doc-embedder"].source).toMatchObject({ imageDigest: digest("b"), modelDataKey: "doc-embedder/v3/model.tar.gz" });
   });
 
   it("GIVEN qa and prod already serve the same versions WHEN promoted THEN prod is byte-identical and the registry is not called", async () => {
@@ -129,60 +184,57 @@ describe("promote: what moves", () => {
     expect(read("qa")).toBe(once);
   });
 
-  it("GIVEN --model txn-embedder THEN only that model's endpoint moves and no model package is checked", async () => {
-    const qaBefore = endpointsOf(read("qa"));
-    const { code } = await promote(["--from", "sandbox", "--to", "qa", "--model", "txn-embedder"]);
+  it("GIVEN --model doc-embedder THEN only that model's endpoint moves and no model package is checked", async () => {
+    const { code } = await promote(["--from", "sandbox", "--to", "qa", "--model", "doc-embedder"]);
     expect(code).toBe(0);
     const qa = endpointsOf(read("qa"));
-    expect(qa["fraud-scorer"].source.modelPackageArn).toBe(qaBefore["fraud-scorer"].source.modelPackageArn);
-    expect(qa["txn-embedder"].source.image).toBe(endpointsOf(read("sandbox"))["txn-embedder"].source.image);
+    expect(qa["churn-scorer"].source.version).toBe(6);
+    expect(qa["doc-embedder"].source.imageTag).toBe("triton-24.09-doc-embedder-v3");
     expect(describedArns()).toEqual([]);
   });
 
-  it("GIVEN --model fraud-scorer THEN only the model package moves, checked in the registry", async () => {
+  it("GIVEN --model churn-scorer THEN only the model package version moves, checked in the registry", async () => {
     const qaBefore = endpointsOf(read("qa"));
-    await promote(["--from", "sandbox", "--to", "qa", "--model", "fraud-scorer"]);
+    await promote(["--from", "sandbox", "--to", "qa", "--model", "churn-scorer"]);
     const qa = endpointsOf(read("qa"));
-    expect(qa["txn-embedder"].source).toEqual(qaBefore["txn-embedder"].source);
-    expect(describedArns()).toEqual([endpointsOf(read("sandbox"))["fraud-scorer"].source.modelPackageArn]);
+    expect(qa["churn-scorer"].source.version).toBe(7);
+    expect(qa["doc-embedder"].source).toEqual(qaBefore["doc-embedder"].source);
+    expect(describedArns()).toEqual([SANDBOX_VERSION_ARN]);
   });
 
   it("GIVEN an unknown --model THEN it is refused with the service's models", async () => {
     const before = read("qa");
-    const { code, err } = await promote(["--from", "sandbox", "--to", "qa", "--model", "fraud-scorrer"]);
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa", "--model", "churn-scorrer"]);
     expect(code).toBe(2);
-    expect(err[0]).toContain("unknown model \"fraud-scorrer\"; this service's models are fraud-scorer, txn-embedder");
+    expect(err[0]).toContain("unknown model \"churn-scorrer\"; this service's models are churn-scorer, doc-embedder");
     expect(read("qa")).toBe(before);
   });
 
   it("GIVEN --model for a model no endpoint of the source serves THEN it is refused", async () => {
-    const doc = parseDocument(read("sandbox"));
-    doc.deleteIn([...ENDPOINTS, "txn-embedder"]);
-    write("sandbox", doc.toString());
-    const { code, err } = await promote(["--from", "sandbox", "--to", "qa", "--model", "txn-embedder"]);
+    remove("sandbox", ["doc-embedder"]);
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa", "--model", "doc-embedder"]);
     expect(code).toBe(1);
-    expect(err).toEqual(["promote: no endpoint of Pulumi.sandbox.yaml serves model \"txn-embedder\"; nothing to promote"]);
+    expect(err).toEqual(["promote: no endpoint of Pulumi.sandbox.yaml serves model \"doc-embedder\"; nothing to promote"]);
   });
 
   it("GIVEN an endpoint only in the source stage THEN it is reported and not created", async () => {
-    edit("sandbox", ["fraud-shadow"], endpointsOf(read("sandbox"))["fraud-scorer"]);
+    edit("sandbox", ["churn-shadow"], endpointsOf(read("sandbox"))["churn-scorer"]);
     const { code, stdout } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(0);
-    expect(stdout).toContain("not promoted: endpoint fraud-shadow is not in Pulumi.qa.yaml");
-    expect(endpointsOf(read("qa"))["fraud-shadow"]).toBeUndefined();
+    expect(stdout).toContain("not promoted: endpoint churn-shadow is not in Pulumi.qa.yaml");
+    expect(endpointsOf(read("qa"))["churn-shadow"]).toBeUndefined();
   });
 
   it("GIVEN an image promotion THEN the output says images are not approval-checked", async () => {
-    const { stdout } = await promote(["--from", "sandbox", "--to", "qa", "--model", "txn-embedder"]);
+    const { stdout } = await promote(["--from", "sandbox", "--to", "qa", "--model", "doc-embedder"]);
     expect(stdout).toContain("note: images are not approval-checked");
   });
 
-  it("GIVEN --json THEN the changes are printed as JSON with old and new values", async () => {
+  it("GIVEN --json THEN the changes are printed as JSON with old and new values, a version as a number", async () => {
     const { stdout } = await promote(["--from", "sandbox", "--to", "qa", "--json"]);
-    const result = JSON.parse(stdout) as { changes: { endpoint: string; key: string; oldValue: string; newValue: string }[]; written: boolean };
-    expect(result.changes.map((c) => `${c.endpoint}.${c.key}`)).toEqual(["fraud-scorer.modelPackageArn", "txn-embedder.image", "txn-embedder.modelDataUrl"]);
-    expect(result.changes[0].oldValue).toMatch(/\/6$/);
-    expect(result.changes[0].newValue).toMatch(/\/7$/);
+    const result = JSON.parse(stdout) as { changes: { endpoint: string; key: string; oldValue: unknown; newValue: unknown }[]; written: boolean };
+    expect(result.changes.map((c) => `${c.endpoint}.${c.key}`)).toEqual(["churn-scorer.version", "doc-embedder.imageTag", "doc-embedder.modelDataKey"]);
+    expect(result.changes[0]).toMatchObject({ oldValue: 6, newValue: 7 });
     expect(result.written).toBe(true);
   });
 
@@ -190,33 +242,33 @@ describe("promote: what moves", () => {
     const before = read("qa");
     const { code, stdout } = await promote(["--from", "sandbox", "--to", "qa", "--dry-run"]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/fraud-scorer\s+source\.modelPackageArn\s+\S+\/6 -> \S+\/7/);
+    expect(stdout).toMatch(/churn-scorer\s+source\.version\s+6 -> 7/);
     expect(stdout).toContain("dry run: Pulumi.qa.yaml not written");
-    expect(describedArns()).toHaveLength(1);
+    expect(describedArns()).toEqual([SANDBOX_VERSION_ARN]);
     expect(read("qa")).toBe(before);
     expect(leftovers()).toEqual([]);
   });
 
   it("GIVEN a plan diff hook THEN its lines are printed for the proposed stack", async () => {
-    const seen: string[] = [];
+    const seen: unknown[] = [];
     const { stdout } = await promote(["--from", "sandbox", "--to", "qa", "--dry-run"], {
       planDiff: async ({ stage, proposedDir }) => {
-        seen.push(endpointsOf(readFileSync(join(proposedDir, `Pulumi.${stage}.yaml`), "utf8"))["fraud-scorer"].source.modelPackageArn);
-        return ["~ fraud-detection-fraud-scorer-model (replace)"];
+        seen.push(endpointsOf(readFileSync(join(proposedDir, `Pulumi.${stage}.yaml`), "utf8"))["churn-scorer"].source.version);
+        return ["~ churn-predictor-churn-scorer-model (replace)"];
       },
     });
-    expect(seen[0]).toMatch(/\/7$/);
-    expect(stdout).toContain("plan diff of qa (offline):\n  ~ fraud-detection-fraud-scorer-model (replace)");
+    expect(seen).toEqual([7]);
+    expect(stdout).toContain("plan diff of qa (offline):\n  ~ churn-predictor-churn-scorer-model (replace)");
   });
 
   it("GIVEN the offline plan THEN the promotion shows the target stack's model and config replaced and the endpoint updated in place", async () => {
-    const { code, stdout } = await promote(["--from", "sandbox", "--to", "qa", "--model", "fraud-scorer", "--dry-run"], { planDiff: offlinePlanDiff });
+    const { code, stdout } = await promote(["--from", "sandbox", "--to", "qa", "--model", "churn-scorer", "--dry-run"], { planDiff: offlinePlanDiff });
     expect(code).toBe(0);
     expect(stdout).toContain("plan diff of qa (offline):");
     expect(stdout).toMatch(/0 create, 1 update, 2 replace, 0 delete/);
-    expect(stdout).not.toMatch(/txn-embedder-model/);
-    expect(stdout).toMatch(/REPLACE\s+sagemaker:Model\s+fraud-detection-fraud-scorer-model .*primaryContainer\.modelPackageName/);
-    expect(stdout).toMatch(/update\s+sagemaker:Endpoint\s+fraud-detection-fraud-scorer-endpoint .*endpointConfigName/);
+    expect(stdout).not.toMatch(/doc-embedder-model/);
+    expect(stdout).toMatch(/REPLACE\s+sagemaker:Model\s+churn-predictor-churn-scorer-model .*primaryContainer\.modelPackageName/);
+    expect(stdout).toMatch(/update\s+sagemaker:Endpoint\s+churn-predictor-churn-scorer-endpoint .*endpointConfigName/);
   });
 
   it("GIVEN the offline plan fails THEN the promotion goes on without the diff and says why", async () => {
@@ -224,7 +276,7 @@ describe("promote: what moves", () => {
     expect(code).toBe(0);
     expect(err).toEqual(["promote: no plan diff (the offline plan failed: boom)"]);
     expect(stdout).toContain("plan diff: not available");
-    expect(endpointsOf(read("qa"))["fraud-scorer"].source.modelPackageArn).toMatch(/\/7$/);
+    expect(endpointsOf(read("qa"))["churn-scorer"].source.version).toBe(7);
   });
 });
 
@@ -238,28 +290,28 @@ describe("promote: stage order", () => {
   });
 
   it("GIVEN --skip-stage --reason THEN the promotion is accepted and the reason is a comment beside each changed value", async () => {
-    const { code } = await promote(["--from", "sandbox", "--to", "prod", "--skip-stage", "--reason", "fraud spike INC-4711, approved by risk"]);
+    const { code } = await promote(["--from", "sandbox", "--to", "prod", "--skip-stage", "--reason", "churn spike INC-4711, approved by risk"]);
     expect(code).toBe(0);
     const text = read("prod");
-    const comment = " promoted sandbox -> prod, skipping qa: fraud spike INC-4711, approved by risk";
+    const comment = " promoted sandbox -> prod, skipping qa: churn spike INC-4711, approved by risk";
     const doc = parseDocument(text);
-    for (const path of [["fraud-scorer", "source", "modelPackageArn"], ["txn-embedder", "source", "image"], ["txn-embedder", "source", "modelDataUrl"]]) {
+    for (const path of [["churn-scorer", "source", "version"], ["doc-embedder", "source", "imageTag"], ["doc-embedder", "source", "modelDataKey"]]) {
       const node = doc.getIn([...ENDPOINTS, ...path], true);
       expect(isScalar(node) && node.comment).toBe(comment);
     }
-    expect(text).toMatch(/^ {8}modelPackageArn: \S+\/7 # promoted sandbox -> prod, skipping qa: fraud spike INC-4711, approved by risk$/m);
+    expect(text).toMatch(/^ {8}version: 7 # promoted sandbox -> prod, skipping qa: churn spike INC-4711, approved by risk$/m);
     // Unchanged values get no comment.
     expect(text).not.toMatch(/instanceType: .*#/);
   });
 
   it("GIVEN a skipped promotion later followed by a normal one THEN the stale skip comment is removed with the value it described", async () => {
     await promote(["--from", "sandbox", "--to", "prod", "--skip-stage", "--reason", "hotfix"]);
-    edit("qa", ["fraud-scorer", "source", "modelPackageArn"], `arn:aws:sagemaker:eu-west-1:${registryAccountId}:model-package/fraud-detection-fraud-scorer/8`);
-    const { code } = await promote(["--from", "qa", "--to", "prod", "--model", "fraud-scorer"]);
+    edit("qa", ["churn-scorer", "source", "version"], 8);
+    const { code } = await promote(["--from", "qa", "--to", "prod", "--model", "churn-scorer"]);
     expect(code).toBe(0);
     const text = read("prod");
-    expect(text).toMatch(/modelPackageArn: \S+\/8\n/);
-    expect(text).toMatch(/image: \S+ # promoted sandbox -> prod, skipping qa: hotfix\n/);
+    expect(text).toMatch(/^ {8}version: 8\n/m);
+    expect(text).toMatch(/imageTag: \S+ # promoted sandbox -> prod, skipping qa: hotfix\n/);
   });
 
   it("GIVEN --skip-stage without --reason THEN it is refused", async () => {
@@ -313,10 +365,9 @@ describe("promote: the registry decides", () => {
   it("GIVEN a version pending approval THEN it is refused naming the ARN and status, and qa is byte-identical", async () => {
     sm.on(DescribeModelPackageCommand).resolves({ ModelApprovalStatus: "PendingManualApproval", ModelPackageStatus: "Completed" });
     const before = read("qa");
-    const arn = endpointsOf(read("sandbox"))["fraud-scorer"].source.modelPackageArn as string;
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err).toEqual([expect.stringContaining(`promote: refusing to promote, nothing written: ${arn} is PendingManualApproval, not Approved`)]);
+    expect(err).toEqual([expect.stringContaining(`promote: refusing to promote, nothing written: ${SANDBOX_VERSION_ARN} is PendingManualApproval, not Approved`)]);
     expect(read("qa")).toBe(before);
     expect(leftovers()).toEqual([]);
   });
@@ -336,7 +387,7 @@ describe("promote: the registry decides", () => {
   });
 
   it.each(["ValidationException", "ResourceNotFound"])("GIVEN an unknown version (%s) THEN it is refused naming the ARN, and qa is byte-identical", async (name) => {
-    const arn = endpointsOf(read("sandbox"))["fraud-scorer"].source.modelPackageArn as string;
+    const arn = SANDBOX_VERSION_ARN;
     sm.on(DescribeModelPackageCommand).rejects(new SageMakerServiceException({
       name, message: `ModelPackage ${arn} does not exist.`, $fault: "client", $metadata: { httpStatusCode: 400 },
     }));
@@ -357,7 +408,7 @@ describe("promote: the registry decides", () => {
     expect(code).toBe(0);
     expect(describedArns()).toHaveLength(3);
     expect(err.filter((l) => l.includes("retrying"))).toHaveLength(2);
-    expect(endpointsOf(read("qa"))["fraud-scorer"].source.modelPackageArn).toMatch(/\/7$/);
+    expect(endpointsOf(read("qa"))["churn-scorer"].source.version).toBe(7);
   });
 
   it("GIVEN throttling beyond the retries THEN it fails in one line, and qa is byte-identical", async () => {
@@ -384,10 +435,10 @@ describe("promote: the registry decides", () => {
 
   it("GIVEN credentials of another account THEN the registry is read through the registry CLI's role", async () => {
     const { project, region } = readProjectConfig(dir);
-    const otherAccount = project.stages.find((s) => s.accountId !== registryAccountId)!.accountId;
+    const otherAccount = FIXTURE.accounts.qa;
     sts.on(GetCallerIdentityCommand).resolves({ Account: otherAccount, Arn: `arn:aws:sts::${otherAccount}:assumed-role/ci/run` });
     sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "AKIA", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
-    const account = { accountId: registryAccountId, region };
+    const account = { accountId: REGISTRY_ACCOUNT_ID, region };
     const deployerRoleArn = roleArn(account, stageNames(project.serviceName, project.registryStage, account).deployerRole);
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(0);
@@ -397,86 +448,116 @@ describe("promote: the registry decides", () => {
 });
 
 describe("promote: the result must be a valid stack", () => {
-  it("GIVEN a model package from another model's group THEN validation refuses it before any registry call, and qa is byte-identical", async () => {
-    edit("sandbox", ["fraud-scorer", "source", "modelPackageArn"], `arn:aws:sagemaker:eu-west-1:${registryAccountId}:model-package/fraud-detection-txn-embedder/3`);
+  it("GIVEN a version number the registry cannot have THEN validation refuses it before any registry call, and qa is byte-identical", async () => {
+    edit("sandbox", ["churn-scorer", "source", "version"], 0);
     const before = read("qa");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
     expect(err).toEqual([
       "promote: refusing to promote: the promoted Pulumi.qa.yaml would be invalid, nothing written: Pulumi.qa.yaml: "
-      + "mlplatform:endpoints.fraud-scorer.source.modelPackageArn: must be a version of the group fraud-detection-fraud-scorer, got fraud-detection-txn-embedder",
+      + "mlplatform:endpoints.churn-scorer.source.version: must be 1 or more (versions start at 1), got 0",
     ]);
     expect(sm.calls()).toHaveLength(0);
     expect(read("qa")).toBe(before);
   });
 
-  it("GIVEN an image outside the registry repository THEN validation refuses it naming the repository, and qa is byte-identical", async () => {
-    edit("sandbox", ["txn-embedder", "source", "image"], "docker.io/nvidia/tritonserver:24.09");
+  it("GIVEN an image tag that is not a tag THEN validation refuses it naming the key, and qa is byte-identical", async () => {
+    edit("sandbox", ["doc-embedder", "source", "imageTag"], "nvidia/tritonserver:24.09");
     const before = read("qa");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
     expect(err).toEqual([
-      "promote: refusing to promote: the promoted Pulumi.qa.yaml would be invalid, nothing written: Pulumi.qa.yaml: mlplatform:endpoints.txn-embedder.source.image: "
-      + `must be ${registryAccountId}.dkr.ecr.eu-west-1.amazonaws.com/fraud-detection-inference:<tag> or @sha256:<digest>, got "docker.io/nvidia/tritonserver:24.09"`,
+      "promote: refusing to promote: the promoted Pulumi.qa.yaml would be invalid, nothing written: Pulumi.qa.yaml: mlplatform:endpoints.doc-embedder.source.imageTag: "
+      + "must be an image tag: letters, digits, _ . - (at most 128, not starting with . or -), got \"nvidia/tritonserver:24.09\"",
     ]);
     expect(sm.calls()).toHaveLength(0);
     expect(read("qa")).toBe(before);
   });
 
-  it("GIVEN model data in sandbox's own bucket THEN validation refuses it: the next stage cannot read it, and qa is byte-identical", async () => {
-    const qaAccountId = accountOfStage(readProjectConfig(dir).project, "qa")!;
-    edit("sandbox", ["txn-embedder", "source", "modelDataUrl"], `s3://fraud-detection-sandbox-${registryAccountId}-eu-west-1/txn-embedder/v3/model.tar.gz`);
+  it("GIVEN a model data key that is not a key in the registry bucket THEN validation refuses it, and qa is byte-identical", async () => {
+    edit("sandbox", ["doc-embedder", "source", "modelDataKey"], "/doc-embedder/v3/model.tar.gz");
     const before = read("qa");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
     expect(err).toEqual([
-      "promote: refusing to promote: the promoted Pulumi.qa.yaml would be invalid, nothing written: Pulumi.qa.yaml: mlplatform:endpoints.txn-embedder.source.modelDataUrl: "
-      + `must be in the registry bucket fraud-detection-artifacts-${registryAccountId}-eu-west-1 or the stage bucket fraud-detection-qa-${qaAccountId}-eu-west-1, `
-      + `got bucket "fraud-detection-sandbox-${registryAccountId}-eu-west-1"`,
+      "promote: refusing to promote: the promoted Pulumi.qa.yaml would be invalid, nothing written: Pulumi.qa.yaml: mlplatform:endpoints.doc-embedder.source.modelDataKey: "
+      + "must be an S3 key such as my-model/v3/model.tar.gz (no leading /, at most 1000 characters), got \"/doc-embedder/v3/model.tar.gz\"",
     ]);
-    expect(read("qa")).toBe(before);
-  });
-
-  it("GIVEN model data in qa's own bucket THEN it is refused: promoted model data comes from the registry bucket, and qa is byte-identical", async () => {
-    const url = `s3://fraud-detection-qa-${accountOfStage(readProjectConfig(dir).project, "qa")!}-eu-west-1/txn-embedder/v3/model.tar.gz`;
-    edit("sandbox", ["txn-embedder", "source", "modelDataUrl"], url);
-    const before = read("qa");
-    const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
-    expect(code).toBe(1);
-    expect(err).toEqual([`promote: refusing to promote: model data ${url} is in qa's own bucket, not the registry bucket; register the artifact in the registry first`]);
     expect(read("qa")).toBe(before);
   });
 
   it("GIVEN an endpoint served from a model package in one stage and an image in the other THEN it is refused as a structural change", async () => {
-    edit("sandbox", ["txn-embedder", "source"], { modelPackageArn: `arn:aws:sagemaker:eu-west-1:${registryAccountId}:model-package/fraud-detection-txn-embedder/4` });
+    edit("sandbox", ["doc-embedder", "source"], { version: 4 });
     const before = read("qa");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toContain("endpoint txn-embedder is served from a registry model package in Pulumi.sandbox.yaml but from an image and model data in Pulumi.qa.yaml");
+    expect(err[0]).toContain("endpoint doc-embedder is served from a registry model package version in Pulumi.sandbox.yaml "
+      + "but from an image and model data in Pulumi.qa.yaml");
     expect(read("qa")).toBe(before);
   });
 
-  it("GIVEN a target file the yaml printer would reformat THEN it is refused rather than rewritten, and the file is byte-identical", async () => {
-    const fourSpaces = read("qa").replace(/^( +)/gm, (indent) => indent.repeat(2));
-    write("qa", fourSpaces);
+  it("GIVEN an image tag in one stage and an image digest in the other THEN it is refused naming the endpoint, and qa is byte-identical", async () => {
+    remove("sandbox", ["doc-embedder", "source", "imageTag"]);
+    edit("sandbox", ["doc-embedder", "source", "imageDigest"], `sha256:${"c".repeat(64)}`);
+    const before = read("qa");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toMatch(/^promote: cannot edit Pulumi\.qa\.yaml without reformatting line \d+, which the promotion does not change/);
-    expect(read("qa")).toBe(fourSpaces);
+    expect(err).toEqual(["promote: endpoint doc-embedder sets source.imageTag in Pulumi.qa.yaml but not in Pulumi.sandbox.yaml; "
+      + "switching between imageTag and imageDigest is a reviewed edit of the stack file, not a promotion"]);
+    expect(sm.calls()).toHaveLength(0);
+    expect(read("qa")).toBe(before);
+  });
+
+  it("GIVEN an image source without a model data key THEN it is refused naming the missing key, not as an image tag/digest switch", async () => {
+    remove("sandbox", ["doc-embedder", "source", "modelDataKey"]);
+    const before = read("qa");
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
+    expect(code).toBe(1);
+    expect(err).toEqual(["promote: endpoint doc-embedder sets source.modelDataKey in Pulumi.qa.yaml but not in Pulumi.sandbox.yaml; "
+      + "an image source needs source.modelDataKey (the key of its model.tar.gz in the registry's artifact bucket) in every stage"]);
+    expect(read("qa")).toBe(before);
+  });
+
+  it("GIVEN a source stage still written with the old image and modelDataUrl THEN it is refused with what to write instead", async () => {
+    edit("sandbox", ["doc-embedder", "source"], {
+      image: "404040404041.dkr.ecr.ap-southeast-4.amazonaws.com/churn-predictor-inference:triton-24.09-doc-embedder-v3",
+      modelDataUrl: "s3://churn-predictor-artifacts-404040404041-ap-southeast-4/doc-embedder/v3/model.tar.gz",
+    });
+    const before = read("qa");
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
+    expect(code).toBe(1);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(/^promote: refusing to promote, nothing written: Pulumi\.sandbox\.yaml: mlplatform:endpoints\.doc-embedder\.source\.image: /);
+    expect(err[0]).toContain("write imageTag: triton-24.09-doc-embedder-v3 instead");
+    expect(err[0]).toContain("Pulumi.sandbox.yaml: mlplatform:endpoints.doc-embedder.source.modelDataUrl: "
+      + "is derived from the service definition now; write modelDataKey: doc-embedder/v3/model.tar.gz instead");
+    expect(read("qa")).toBe(before);
+  });
+
+  it("GIVEN a target still written with the old modelPackageArn THEN it is refused with what to write instead, and qa is byte-identical", async () => {
+    edit("qa", ["churn-scorer", "source"], { modelPackageArn: "arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/churn-predictor-churn-scorer/6" });
+    const before = read("qa");
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
+    expect(code).toBe(1);
+    expect(err).toEqual(["promote: refusing to promote, nothing written: Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.source.modelPackageArn: "
+      + "is derived from the service definition now; write version: 6 instead "
+      + "(the registry account 404040404041 and region ap-southeast-4 come from .projenrc.ts)"]);
+    expect(sm.calls()).toHaveLength(0);
+    expect(read("qa")).toBe(before);
   });
 
   it("GIVEN an endpoint that serves another model in the target THEN it is refused naming both", async () => {
-    edit("qa", ["fraud-scorer", "model"], "txn-embedder");
+    edit("qa", ["churn-scorer", "model"], "doc-embedder");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toContain("endpoint fraud-scorer serves model fraud-scorer in Pulumi.sandbox.yaml but txn-embedder in Pulumi.qa.yaml");
+    expect(err[0]).toContain("endpoint churn-scorer serves model churn-scorer in Pulumi.sandbox.yaml but doc-embedder in Pulumi.qa.yaml");
   });
 
   it("GIVEN an endpoint without a source THEN it is refused naming the file and endpoint", async () => {
-    edit("sandbox", ["fraud-scorer", "source"], { modelPackage: "typo" });
+    edit("sandbox", ["churn-scorer", "source"], { modelPackage: "typo" });
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toContain("Pulumi.sandbox.yaml: endpoint fraud-scorer needs a model and a source with modelPackageArn, or image and modelDataUrl");
+    expect(err[0]).toContain("Pulumi.sandbox.yaml: endpoint churn-scorer needs a model and a source with version, or imageTag (or imageDigest) and modelDataKey");
   });
 
   it("GIVEN endpoints that are not a map THEN it is refused", async () => {
@@ -486,20 +567,27 @@ describe("promote: the result must be a valid stack", () => {
     expect(err[0]).toContain("Pulumi.qa.yaml: config.mlplatform:endpoints must be a map of endpoints");
   });
 
-  it("GIVEN an image source whose model data is not a string THEN it is refused", async () => {
-    edit("sandbox", ["txn-embedder", "source", "modelDataUrl"], 3);
+  it("GIVEN an image source whose model data key is not a string THEN it is refused", async () => {
+    edit("sandbox", ["doc-embedder", "source", "modelDataKey"], 3);
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toContain("Pulumi.sandbox.yaml: endpoint txn-embedder: source.modelDataUrl must be a string");
+    expect(err[0]).toContain("Pulumi.sandbox.yaml: endpoint doc-embedder: source.modelDataKey must be a string");
+  });
+
+  it("GIVEN a version written as a string THEN it is refused: a version is a number", async () => {
+    edit("sandbox", ["churn-scorer", "source", "version"], "7");
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
+    expect(code).toBe(1);
+    expect(err[0]).toContain("Pulumi.sandbox.yaml: endpoint churn-scorer: source.version must be a version number");
   });
 
   it("GIVEN a promoted value written as a YAML alias in the target THEN it is refused for a hand edit", async () => {
-    const arn = endpointsOf(read("qa"))["fraud-scorer"].source.modelPackageArn as string;
-    write("qa", read("qa").replace("\nconfig:\n", `\nx-current: &current ${arn}\nconfig:\n`).replace(`modelPackageArn: ${arn}`, "modelPackageArn: *current"));
+    write("qa", read("qa").replace("\nconfig:\n", "\nx-current: &current 6\nconfig:\n").replace("version: 6", "version: *current"));
     const before = read("qa");
-    const { code, err } = await promote(["--from", "sandbox", "--to", "qa", "--model", "fraud-scorer"]);
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa", "--model", "churn-scorer"]);
     expect(code).toBe(1);
-    expect(err[0]).toBe("promote: Pulumi.qa.yaml: config.mlplatform:endpoints.fraud-scorer.source.modelPackageArn is not a plain value; edit it by hand");
+    expect(err[0]).toBe("promote: Pulumi.qa.yaml: config.mlplatform:endpoints.churn-scorer.source.version is the YAML alias *current, "
+      + "a value shared with &current; write the value itself in place of *current and promote again");
     expect(read("qa")).toBe(before);
   });
 
@@ -513,7 +601,7 @@ describe("promote: the result must be a valid stack", () => {
     expect(code).toBe(1);
     expect(err).toEqual(["promote: Pulumi.qa.yaml changed while promoting; nothing written, run the promotion again"]);
     expect(read("qa")).toMatch(/# edited meanwhile\n$/);
-    expect(endpointsOf(read("qa"))["fraud-scorer"].source.modelPackageArn).toMatch(/\/6$/);
+    expect(endpointsOf(read("qa"))["churn-scorer"].source.version).toBe(6);
     expect(leftovers()).toEqual([]);
   });
 

@@ -21,14 +21,15 @@ import { latestApproved, listVersions } from "../../scripts/lib/registry";
 import { main } from "../../scripts/registry";
 import { readProjectConfig } from "../../stacks/config/files";
 import { accountOfStage } from "../../stacks/config/schema";
+import { FIXTURE_ROOT } from "../fixtures/project";
 
 const sm = mockClient(SageMakerClient);
 const sts = mockClient(STSClient);
 
-/** The repository's Pulumi.yaml in a temporary directory, and the names the registry derives from it. */
+/** The fixture project's Pulumi.yaml in a temporary directory, and the names the registry derives from it. */
 function fixture() {
   const dir = mkdtempSync(join(tmpdir(), "registry-"));
-  copyFileSync(join(__dirname, "..", "..", "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+  copyFileSync(join(FIXTURE_ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
   const { project, region } = readProjectConfig(dir);
   const registryAccountId = accountOfStage(project, project.registryStage)!;
   const otherAccountId = project.stages.find((s) => s.accountId !== registryAccountId)!.accountId;
@@ -384,9 +385,9 @@ describe("unknown models", () => {
   test.each([
     ["list"], ["latest-approved"],
   ])("%s refuses a model the service does not have, listing the valid ones", async (command) => {
-    const { code, err } = await run(command, "--model", "fraud-scorer-v2");
+    const { code, err } = await run(command, "--model", "churn-scorer-v2");
     expect(code).toBe(2);
-    expect(err).toEqual([`registry: unknown model "fraud-scorer-v2"; this service's models are ${f.project.models.join(", ")} (see registry --help)`]);
+    expect(err).toEqual([`registry: unknown model "churn-scorer-v2"; this service's models are ${f.project.models.join(", ")} (see registry --help)`]);
     expect(sm.calls()).toHaveLength(0);
     expect(sts.calls()).toHaveLength(0);
   });

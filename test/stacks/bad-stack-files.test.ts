@@ -1,23 +1,33 @@
+import { copyFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Document } from "yaml";
+import { checkModelPackageArn } from "../../stacks/config/schema";
+import { ofType } from "../support/mocks";
 import { copyProject, endpointPath, type ProjectEdits, runStack } from "../support/stack-files";
 
 /**
- * Each case is a broken copy of a shipped stack. The program must reject it before registering a
- * single resource, with a message that names the file, the key path and what was expected.
+ * Each case is a broken copy of a fixture stack (test/fixtures/project). The program must reject it
+ * before registering a single resource, with a message that names the file, the key path and what
+ * was expected. Expected messages are written out in full: every line of the error, nothing more.
  */
 interface BadCase {
   readonly title: string;
   readonly stage: string;
   readonly edits: ProjectEdits;
-  /** Every line the error must contain. */
+  /** Every problem line of the error, in order (a RegExp where the text is the YAML parser's). */
   readonly expected: readonly (string | RegExp)[];
 }
 
 const set = (path: (string | number)[], value: unknown) => (doc: Document) => doc.setIn(path, doc.createNode(value));
 const remove = (path: (string | number)[]) => (doc: Document) => doc.deleteIn(path);
+const source = (endpoint: string, value: Record<string, unknown>) => set(endpointPath(endpoint, "source"), value);
 
-const REGISTRY_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/fraud-detection-fraud-scorer/6";
-const ECR = "111111111111.dkr.ecr.eu-west-1.amazonaws.com/fraud-detection-inference";
+/** Where the fixture's registry (sandbox, 404040404041, ap-southeast-4) keeps what the stack files name. */
+const ARTIFACTS = "churn-predictor-artifacts-404040404041-ap-southeast-4";
+const ECR = "404040404041.dkr.ecr.ap-southeast-4.amazonaws.com/churn-predictor-inference";
+const DIGEST = `sha256:${"0123456789abcdef".repeat(4)}`;
+const SOURCE_FORMS = "either version: <n> (a registry model package version) or imageTag (or imageDigest) with modelDataKey";
+const DAYS = "must be a whole number of days, 1-3650";
 
 const cases: BadCase[] = [
   {
@@ -29,38 +39,46 @@ const cases: BadCase[] = [
   {
     title: "a misspelled endpoint setting",
     stage: "qa",
-    edits: { stack: set(endpointPath("fraud-scorer", "instanceCout"), 2) },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.fraud-scorer.instanceCout: unknown key"],
+    edits: { stack: set(endpointPath("churn-scorer", "instanceCout"), 2) },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.instanceCout: unknown key (check the spelling)"],
   },
   {
     title: "a key in the project's own namespace instead of mlplatform",
     stage: "qa",
-    edits: { stack: set(["config", "fraud-detection:endpoints"], {}) },
-    expected: ["Pulumi.qa.yaml: fraud-detection:endpoints: unknown namespace \"fraud-detection\""],
+    edits: { stack: set(["config", "churn-predictor:endpoints"], {}) },
+    expected: ["Pulumi.qa.yaml: churn-predictor:endpoints: unknown namespace \"churn-predictor\": this program reads mlplatform:<key> (and aws:, pulumi: settings)"],
   },
   {
     title: "another stage's account in aws:allowedAccountIds",
     stage: "prod",
-    edits: { stack: set(["config", "aws:allowedAccountIds"], ["222222222222"]) },
-    expected: ["Pulumi.prod.yaml: aws:allowedAccountIds: must be [\"333333333333\"]"],
+    edits: { stack: set(["config", "aws:allowedAccountIds"], ["404040404042"]) },
+    expected: ["Pulumi.prod.yaml: aws:allowedAccountIds: must be [\"404040404043\"]: the stage's account from Pulumi.yaml, so the provider refuses any other account; got [\"404040404042\"]"],
   },
   {
     title: "no aws:allowedAccountIds",
     stage: "sandbox",
     edits: { stack: remove(["config", "aws:allowedAccountIds"]) },
-    expected: ["Pulumi.sandbox.yaml: aws:allowedAccountIds: must be [\"111111111111\"]", "got nothing"],
+    expected: ["Pulumi.sandbox.yaml: aws:allowedAccountIds: must be [\"404040404041\"]: the stage's account from Pulumi.yaml, so the provider refuses any other account; got nothing"],
+  },
+  {
+    title: "an aws:region in the stack file other than the service's",
+    stage: "qa",
+    edits: { stack: set(["config", "aws:region"], "us-east-1") },
+    expected: ["Pulumi.qa.yaml: aws:region: is us-east-1, but the service deploys every stack into ap-southeast-4 (region in .projenrc.ts, "
+      + "mlplatform:region in Pulumi.yaml); remove aws:region from Pulumi.qa.yaml"],
   },
   {
     title: "an 11-digit account id",
     stage: "qa",
-    edits: { project: set(["config", "mlplatform:stages", "value", 1, "accountId"], "22222222222") },
-    expected: ["Pulumi.yaml: mlplatform:stages[1].accountId: must be a 12-digit AWS account id, got \"22222222222\""],
+    edits: { project: set(["config", "mlplatform:stages", "value", 1, "accountId"], "40404040404") },
+    expected: ["Pulumi.yaml: mlplatform:stages[1].accountId: must be a 12-digit AWS account id, got \"40404040404\""],
   },
   {
     title: "two stages in one account without declared sharing",
     stage: "qa",
-    edits: { project: set(["config", "mlplatform:stages", "value", 1, "accountId"], "111111111111") },
-    expected: ["Pulumi.yaml: mlplatform:stages[1].accountId: 111111111111 is already the account of stage \"sandbox\"", "shareAccountWith"],
+    edits: { project: set(["config", "mlplatform:stages", "value", 1, "accountId"], "404040404041") },
+    expected: ["Pulumi.yaml: mlplatform:stages[1].accountId: 404040404041 is already the account of stage \"sandbox\"; one account per stage, "
+      + "or set shareAccountWith: \"sandbox\" to share it deliberately"],
   },
   {
     title: "a registry stage that is not a stage",
@@ -68,154 +86,245 @@ const cases: BadCase[] = [
     edits: { project: set(["config", "mlplatform:registryStage"], "tooling") },
     expected: ["Pulumi.yaml: mlplatform:registryStage: must be one of the stages (sandbox, qa, prod), got \"tooling\""],
   },
+
+  // The source forms of earlier versions: refused, saying what to write instead.
   {
-    title: "a model package ARN without a version",
+    title: "a model package ARN (the old source form)",
     stage: "prod",
-    edits: { stack: set(endpointPath("fraud-scorer", "source", "modelPackageArn"), "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/fraud-detection-fraud-scorer") },
-    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.fraud-scorer.source.modelPackageArn: must be a versioned model package ARN"],
+    edits: { stack: source("churn-scorer", { modelPackageArn: "arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/churn-predictor-churn-scorer/7" }) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.source.modelPackageArn: is derived from the service definition now; write version: 7 instead "
+      + "(the registry account 404040404041 and region ap-southeast-4 come from .projenrc.ts)"],
   },
   {
-    title: "a model package in another region",
+    title: "a model package group ARN without a version (the old source form)",
     stage: "prod",
-    edits: { stack: set(endpointPath("fraud-scorer", "source", "modelPackageArn"), REGISTRY_ARN.replace("eu-west-1", "us-east-1")) },
-    expected: ["mlplatform:endpoints.fraud-scorer.source.modelPackageArn: must be in region eu-west-1, got us-east-1"],
+    edits: { stack: source("churn-scorer", { modelPackageArn: "arn:aws:sagemaker:ap-southeast-4:404040404041:model-package-group/churn-predictor-churn-scorer" }) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.source.modelPackageArn: is derived from the service definition now; write version: <n> instead "
+      + "(the registry account 404040404041 and region ap-southeast-4 come from .projenrc.ts)"],
   },
   {
-    title: "a model package outside the registry account",
-    stage: "prod",
-    edits: { stack: set(endpointPath("fraud-scorer", "source", "modelPackageArn"), REGISTRY_ARN.replace("111111111111", "222222222222")) },
-    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.fraud-scorer.source.modelPackageArn: must be in the registry account 111111111111, got 222222222222"],
+    title: "an image URI and model data URL (the old source form)",
+    stage: "qa",
+    edits: {
+      stack: source("doc-embedder", {
+        image: `${ECR}:triton-24.09-doc-embedder-v2`,
+        modelDataUrl: `s3://${ARTIFACTS}/doc-embedder/v2/model.tar.gz`,
+        environment: { SAGEMAKER_TRITON_DEFAULT_MODEL_NAME: "doc_embedder" },
+      }),
+    },
+    expected: [
+      "Pulumi.qa.yaml: mlplatform:endpoints.doc-embedder.source.image: is derived from the service definition now; write imageTag: triton-24.09-doc-embedder-v2 instead "
+        + "(the repository churn-predictor-inference comes from .projenrc.ts)",
+      "Pulumi.qa.yaml: mlplatform:endpoints.doc-embedder.source.modelDataUrl: is derived from the service definition now; write modelDataKey: doc-embedder/v2/model.tar.gz instead "
+        + "(the key in the registry's artifact bucket)",
+    ],
   },
   {
-    title: "a model package from another model's group",
-    stage: "prod",
-    edits: { stack: set(endpointPath("fraud-scorer", "source", "modelPackageArn"), REGISTRY_ARN.replace("fraud-scorer", "txn-embedder")) },
-    expected: ["must be a version of the group fraud-detection-fraud-scorer, got fraud-detection-txn-embedder"],
+    title: "an image URI by digest (the old source form)",
+    stage: "qa",
+    edits: { stack: source("doc-embedder", { image: `${ECR}@${DIGEST}`, modelDataKey: "doc-embedder/v2/model.tar.gz" }) },
+    expected: [`Pulumi.qa.yaml: mlplatform:endpoints.doc-embedder.source.image: is derived from the service definition now; write imageDigest: ${DIGEST} instead `
+      + "(the repository churn-predictor-inference comes from .projenrc.ts)"],
   },
+
+  // The source forms of today, written wrongly.
+  {
+    title: "version 0",
+    stage: "qa",
+    edits: { stack: set(endpointPath("churn-scorer", "source", "version"), 0) },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.source.version: must be 1 or more (versions start at 1), got 0"],
+  },
+  {
+    title: "a version in quotes",
+    stage: "qa",
+    edits: { stack: set(endpointPath("churn-scorer", "source", "version"), "7") },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.source.version: must be a model package version number, such as 7, got \"7\""],
+  },
+  {
+    title: "a fractional version",
+    stage: "qa",
+    edits: { stack: set(endpointPath("churn-scorer", "source", "version"), 6.5) },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.source.version: must be a whole version number, got 6.5"],
+  },
+  {
+    title: "both imageTag and imageDigest",
+    stage: "prod",
+    edits: { stack: set(endpointPath("doc-embedder", "source", "imageDigest"), DIGEST) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.doc-embedder.source.imageTag: an image source takes exactly one of imageTag and imageDigest"],
+  },
+  {
+    title: "a version together with an imageTag",
+    stage: "prod",
+    edits: { stack: set(endpointPath("churn-scorer", "source", "imageTag"), "triton-24.09-churn-v1") },
+    expected: [`Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.source.imageTag: cannot be combined with version: ${SOURCE_FORMS}`],
+  },
+  {
+    title: "an image without modelDataKey",
+    stage: "sandbox",
+    edits: { stack: remove(endpointPath("doc-embedder", "source", "modelDataKey")) },
+    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.doc-embedder.source.modelDataKey: is required with an image: the key of model.tar.gz in the registry's artifact bucket"],
+  },
+  {
+    // s3://<53-character bucket>/ is 59 characters: a 966-character key makes 1025.
+    title: "a modelDataKey that makes the model data URL longer than 1024 characters",
+    stage: "sandbox",
+    edits: { stack: set(endpointPath("doc-embedder", "source", "modelDataKey"), `doc-embedder/${"k".repeat(953)}`) },
+    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.doc-embedder.source.modelDataKey: makes the model data URL 1025 characters long; SageMaker takes at most 1024"],
+  },
+  {
+    title: "a source that names no model",
+    stage: "qa",
+    edits: { stack: source("churn-scorer", {}) },
+    expected: [`Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.source: must name the model: ${SOURCE_FORMS}`],
+  },
+
   {
     title: "an instance type SageMaker does not offer for endpoints",
     stage: "qa",
-    edits: { stack: set(endpointPath("fraud-scorer", "instanceType"), "ml.m5.huge") },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.fraud-scorer.instanceType: must be a SageMaker production-variant instance type such as ml.m5.large, got \"ml.m5.huge\""],
+    edits: { stack: set(endpointPath("churn-scorer", "instanceType"), "ml.m5.huge") },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.instanceType: must be a SageMaker production-variant instance type such as ml.m5.large, got \"ml.m5.huge\""],
   },
   {
     title: "zero instances",
     stage: "qa",
-    edits: { stack: set(endpointPath("fraud-scorer", "instanceCount"), 0) },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.fraud-scorer.instanceCount: must be at least 1, got 0"],
+    edits: { stack: set(endpointPath("churn-scorer", "instanceCount"), 0) },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be at least 1, got 0"],
   },
   {
     title: "a fractional instance count",
     stage: "qa",
-    edits: { stack: set(endpointPath("fraud-scorer", "instanceCount"), 1.5) },
-    expected: ["mlplatform:endpoints.fraud-scorer.instanceCount: must be a whole number, got 1.5"],
+    edits: { stack: set(endpointPath("churn-scorer", "instanceCount"), 1.5) },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be a whole number, got 1.5"],
   },
   {
     title: "a canary larger than half the fleet",
     stage: "prod",
-    edits: { stack: set(endpointPath("fraud-scorer", "deployment", "canarySizePercent"), 60) },
-    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.fraud-scorer.deployment.canarySizePercent: must be 1-50 percent, got 60"],
+    edits: { stack: set(endpointPath("churn-scorer", "deployment", "canarySizePercent"), 60) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.canarySizePercent: must be 1-50 percent, got 60"],
   },
   {
     title: "a linear step under 10%",
     stage: "qa",
-    edits: { stack: set(endpointPath("fraud-scorer", "deployment", "stepSizePercent"), 5) },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.fraud-scorer.deployment.stepSizePercent: must be 10-50 percent, got 5"],
+    edits: { stack: set(endpointPath("churn-scorer", "deployment", "stepSizePercent"), 5) },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.stepSizePercent: must be 10-50 percent, got 5"],
   },
   {
     title: "a wait interval over an hour",
     stage: "prod",
-    edits: { stack: set(endpointPath("fraud-scorer", "deployment", "waitSeconds"), 4000) },
-    expected: ["mlplatform:endpoints.fraud-scorer.deployment.waitSeconds: must be 0-3600 seconds, got 4000"],
+    edits: { stack: set(endpointPath("churn-scorer", "deployment", "waitSeconds"), 4000) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.waitSeconds: must be 0-3600 seconds, got 4000"],
   },
   {
     title: "a negative termination wait",
     stage: "prod",
-    edits: { stack: set(endpointPath("txn-embedder", "deployment", "terminationWaitSeconds"), -1) },
-    expected: ["mlplatform:endpoints.txn-embedder.deployment.terminationWaitSeconds: must be 0-3600 seconds, got -1"],
+    edits: { stack: set(endpointPath("doc-embedder", "deployment", "terminationWaitSeconds"), -1) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.doc-embedder.deployment.terminationWaitSeconds: must be 0-3600 seconds, got -1"],
   },
   {
     title: "an execution timeout under 600 seconds",
     stage: "prod",
-    edits: { stack: set(endpointPath("fraud-scorer", "deployment", "maximumExecutionTimeoutSeconds"), 300) },
-    expected: ["mlplatform:endpoints.fraud-scorer.deployment.maximumExecutionTimeoutSeconds: must be 600-14400 seconds, got 300"],
+    edits: { stack: set(endpointPath("churn-scorer", "deployment", "maximumExecutionTimeoutSeconds"), 300) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.maximumExecutionTimeoutSeconds: must be 600-14400 seconds, got 300"],
   },
   {
     title: "a rolling batch over 50%",
     stage: "qa",
-    edits: { stack: set(endpointPath("fraud-scorer", "deployment"), { strategy: "rolling", batchSizePercent: 60, waitSeconds: 60 }) },
-    expected: ["mlplatform:endpoints.fraud-scorer.deployment.batchSizePercent: must be 5-50 percent, got 60"],
+    edits: { stack: set(endpointPath("churn-scorer", "deployment"), { strategy: "rolling", batchSizePercent: 60, waitSeconds: 60 }) },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.batchSizePercent: must be 5-50 percent, got 60"],
   },
   {
     title: "an unknown deployment strategy",
     stage: "qa",
-    edits: { stack: set(endpointPath("fraud-scorer", "deployment", "strategy"), "blue-green") },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.fraud-scorer.deployment.strategy: strategy must be one of all-at-once, canary, linear, rolling"],
+    edits: { stack: set(endpointPath("churn-scorer", "deployment", "strategy"), "blue-green") },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.strategy: strategy must be one of all-at-once, canary, linear, rolling, got \"blue-green\""],
   },
   {
+    // churn-predictor- (16) + the 38-character key + -config (7) + the 8-character auto-name suffix = 69; 63 - 31 leaves 32 for the key.
     title: "an endpoint name too long for auto-named children",
     stage: "sandbox",
-    edits: { stack: (doc) => doc.setIn(["config", "mlplatform:endpoints", "fraud-scorer-with-a-much-too-long-name"], doc.getIn(endpointPath("fraud-scorer"))) },
-    expected: [
-      "Pulumi.sandbox.yaml: mlplatform:endpoints.fraud-scorer-with-a-much-too-long-name: name",
-      /is too long: .* would reach 69 characters \(limit 63\); use at most 32 characters/,
-    ],
+    edits: { stack: (doc) => doc.setIn(["config", "mlplatform:endpoints", "churn-scorer-with-a-much-too-long-name"], doc.getIn(endpointPath("churn-scorer"))) },
+    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.churn-scorer-with-a-much-too-long-name: name \"churn-scorer-with-a-much-too-long-name\" is too long: "
+      + "with the service prefix and the auto-name suffix its SageMaker names would reach 69 characters (limit 63); use at most 32 characters"],
   },
   {
     title: "an endpoint name with an underscore",
     stage: "sandbox",
-    edits: { stack: (doc) => doc.setIn(["config", "mlplatform:endpoints", "fraud_scorer"], doc.getIn(endpointPath("fraud-scorer"))) },
-    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.fraud_scorer: endpoint names must be lowercase letters, digits and single hyphens"],
+    edits: { stack: (doc) => doc.setIn(["config", "mlplatform:endpoints", "churn_scorer"], doc.getIn(endpointPath("churn-scorer"))) },
+    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.churn_scorer: endpoint names must be lowercase letters, digits and single hyphens"],
   },
   {
     title: "a model the project does not declare",
     stage: "qa",
-    edits: { stack: set(endpointPath("fraud-scorer", "model"), "churn") },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.fraud-scorer.model: must be one of the project's models (fraud-scorer, txn-embedder), got \"churn\""],
-  },
-  {
-    title: "an image outside the registry's repository",
-    stage: "prod",
-    edits: { stack: set(endpointPath("txn-embedder", "source", "image"), "nvcr.io/nvidia/tritonserver:24.09-py3") },
-    expected: [`Pulumi.prod.yaml: mlplatform:endpoints.txn-embedder.source.image: must be ${ECR}:<tag> or @sha256:<digest>`],
-  },
-  {
-    title: "model data in a bucket the execution role cannot read",
-    stage: "prod",
-    edits: { stack: set(endpointPath("txn-embedder", "source", "modelDataUrl"), "s3://someone-elses-bucket/model.tar.gz") },
-    expected: ["mlplatform:endpoints.txn-embedder.source.modelDataUrl: must be in the registry bucket fraud-detection-artifacts-111111111111-eu-west-1 or the stage bucket fraud-detection-prod-333333333333-eu-west-1, got bucket \"someone-elses-bucket\""],
+    edits: { stack: set(endpointPath("churn-scorer", "model"), "lifetime-value") },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.model: must be one of the project's models (churn-scorer, doc-embedder), got \"lifetime-value\""],
   },
   {
     title: "more rollback alarms than SageMaker accepts",
     stage: "prod",
-    edits: { stack: set(endpointPath("fraud-scorer", "alarms", "additionalRollbackAlarmNames"), Array.from({ length: 9 }, (_, i) => `extra-${i}`)) },
-    expected: ["mlplatform:endpoints.fraud-scorer.alarms.additionalRollbackAlarmNames: allows at most 8 names"],
+    edits: { stack: set(endpointPath("churn-scorer", "alarms", "additionalRollbackAlarmNames"), Array.from({ length: 9 }, (_, i) => `extra-${i}`)) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.alarms.additionalRollbackAlarmNames: allows at most 8 names: "
+      + "SageMaker takes 1-10 rollback alarms and the component creates 2, got [\"extra-0\",\"extra-1\",\"extra-2\",\"extra-3\",\"extra-4\",\"extra-5\",\"extra-6\",\"extra-7\",\"extra-8\"]"],
   },
-  {
-    title: "no endpoints at all",
-    stage: "qa",
-    edits: { stack: set(["config", "mlplatform:endpoints"], {}) },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints: must define at least one endpoint"],
-  },
+
+  // A retention is a whole number of days, or (as Pulumi hands top-level values over as text) a string of decimal digits.
   {
     title: "a retention that is not a number",
     stage: "prod",
     edits: { stack: set(["config", "mlplatform:noncurrentVersionExpirationDays"], "a year") },
-    expected: ["Pulumi.prod.yaml: mlplatform:noncurrentVersionExpirationDays: must be a whole number of days"],
+    expected: [`Pulumi.prod.yaml: mlplatform:noncurrentVersionExpirationDays: ${DAYS}, got "a year"`],
   },
+  {
+    title: "a retention of true",
+    stage: "prod",
+    edits: { stack: set(["config", "mlplatform:noncurrentVersionExpirationDays"], true) },
+    expected: [`Pulumi.prod.yaml: mlplatform:noncurrentVersionExpirationDays: ${DAYS}, got true`],
+  },
+  {
+    title: "a retention written as a list",
+    stage: "prod",
+    edits: { stack: set(["config", "mlplatform:noncurrentVersionExpirationDays"], [30]) },
+    expected: [`Pulumi.prod.yaml: mlplatform:noncurrentVersionExpirationDays: ${DAYS}, got [30]`],
+  },
+  {
+    title: "a retention in hexadecimal, quoted",
+    stage: "prod",
+    edits: { stack: set(["config", "mlplatform:noncurrentVersionExpirationDays"], "0x1e") },
+    expected: [`Pulumi.prod.yaml: mlplatform:noncurrentVersionExpirationDays: ${DAYS}, got "0x1e"`],
+  },
+  {
+    title: "a retention in exponent notation, quoted",
+    stage: "prod",
+    edits: { stack: set(["config", "mlplatform:noncurrentVersionExpirationDays"], "1e3") },
+    expected: [`Pulumi.prod.yaml: mlplatform:noncurrentVersionExpirationDays: ${DAYS}, got "1e3"`],
+  },
+  {
+    // Pulumi hands the 0 over as the text "0", which the message shows.
+    title: "a retention of zero days",
+    stage: "prod",
+    edits: { stack: set(["config", "mlplatform:noncurrentVersionExpirationDays"], 0) },
+    expected: [`Pulumi.prod.yaml: mlplatform:noncurrentVersionExpirationDays: ${DAYS}, got "0"`],
+  },
+
   {
     title: "a stack file that is not YAML",
     stage: "qa",
     edits: { stackText: "config:\n  mlplatform:endpoints: [\n" },
-    expected: ["Pulumi.qa.yaml: (file): is not valid YAML"],
+    expected: [/^Pulumi\.qa\.yaml: \(file\): is not valid YAML: \S/],
   },
   {
     title: "an encrypted secret the program cannot read offline",
     stage: "qa",
     edits: { stack: set(["config", "mlplatform:tags"], { secure: "v1:abc" }) },
-    expected: ["Pulumi.qa.yaml: mlplatform:tags: is a secret"],
+    expected: ["Pulumi.qa.yaml: mlplatform:tags: is a secret; the offline tools cannot decrypt it and this program reads no secrets"],
   },
 ];
+
+/** The problem lines of a config error (the first line only says the configuration is invalid). */
+function problemLines(message: string): string[] {
+  const [head, ...lines] = message.split("\n");
+  expect(head).toBe("invalid stack configuration:");
+  return lines;
+}
 
 describe("a broken stack file", () => {
   it.each(cases)("GIVEN $title WHEN the $stage stack runs THEN it is rejected naming the file and key", async ({ stage, edits, expected }) => {
@@ -225,11 +334,12 @@ describe("a broken stack file", () => {
       // The run rejects only once registrations in flight have settled, so the count is final.
       const error = await runStack(stage, copy.dir, () => { registered += 1; }).then(() => undefined, (e: Error) => e);
       expect(error).toBeInstanceOf(Error);
-      const message = error?.message ?? "";
-      for (const line of expected) {
-        if (typeof line === "string") expect(message).toContain(line);
-        else expect(message).toMatch(line);
-      }
+      const lines = problemLines(error?.message ?? "");
+      expect(lines).toHaveLength(expected.length);
+      expected.forEach((line, i) => {
+        if (typeof line === "string") expect(lines[i]).toBe(line);
+        else expect(lines[i]).toMatch(line);
+      });
       expect(registered).toBe(0);
     } finally {
       copy.cleanup();
@@ -239,33 +349,34 @@ describe("a broken stack file", () => {
   it("GIVEN several mistakes in one file WHEN the stack runs THEN every mistake is reported at once", async () => {
     const copy = copyProject("prod", {
       stack: (doc) => {
-        doc.setIn(endpointPath("fraud-scorer", "instanceCount"), 0);
-        doc.setIn(endpointPath("txn-embedder", "deployment", "canarySizePercent"), 70);
+        doc.setIn(endpointPath("churn-scorer", "instanceCount"), 0);
+        doc.setIn(endpointPath("doc-embedder", "deployment", "canarySizePercent"), 70);
       },
     });
     try {
       const message = await runStack("prod", copy.dir).then(() => "", (error: Error) => error.message);
-      expect(message).toContain("mlplatform:endpoints.fraud-scorer.instanceCount: must be at least 1");
-      expect(message).toContain("mlplatform:endpoints.txn-embedder.deployment.canarySizePercent: must be 1-50 percent, got 70");
+      expect(problemLines(message)).toEqual([
+        "Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be at least 1, got 0",
+        "Pulumi.prod.yaml: mlplatform:endpoints.doc-embedder.deployment.canarySizePercent: must be 1-50 percent, got 70",
+      ]);
     } finally {
       copy.cleanup();
     }
   });
 
-  it("GIVEN a stack name that is no stage WHEN it runs THEN the stages are listed", async () => {
+  it("GIVEN a stack name that is no stage WHEN it runs THEN the stacks are listed", async () => {
     const copy = copyProject("qa", {});
     try {
-      const { copyFileSync } = await import("node:fs");
-      copyFileSync(`${copy.dir}/Pulumi.qa.yaml`, `${copy.dir}/Pulumi.staging.yaml`);
+      copyFileSync(join(copy.dir, "Pulumi.qa.yaml"), join(copy.dir, "Pulumi.staging.yaml"));
       await expect(runStack("staging", copy.dir)).rejects.toThrow(
-        "Pulumi.yaml: mlplatform:stages: has no stage \"staging\" (the stack name); stages are sandbox, qa, prod");
+        "Pulumi.yaml: mlplatform:stages: has no stage \"staging\" (the stack name); the stacks are sandbox, qa, prod");
     } finally {
       copy.cleanup();
     }
   });
 
   it("GIVEN a config mistake WHEN the program rejects it THEN the error is a RunError, which Pulumi prints without a stack trace", async () => {
-    const copy = copyProject("qa", { stack: set(endpointPath("fraud-scorer", "instanceCount"), 0) });
+    const copy = copyProject("qa", { stack: set(endpointPath("churn-scorer", "instanceCount"), 0) });
     try {
       const error = await runStack("qa", copy.dir).then(() => undefined, (e: Error) => e);
       const pulumi = await import("@pulumi/pulumi");
@@ -273,5 +384,117 @@ describe("a broken stack file", () => {
     } finally {
       copy.cleanup();
     }
+  });
+});
+
+describe("values at the edge of what is accepted", () => {
+  it("GIVEN a retention of \"30\" in quotes WHEN the stack runs THEN the stage bucket keeps non-current versions 30 days", async () => {
+    const copy = copyProject("prod", { stack: set(["config", "mlplatform:noncurrentVersionExpirationDays"], "30") });
+    try {
+      const run = await runStack("prod", copy.dir);
+      const lifecycles = ofType(run.resources, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration");
+      expect(lifecycles).toHaveLength(1);
+      expect(lifecycles[0].name).toBe("churn-predictor-prod-bucket-lifecycle");
+      expect((lifecycles[0].inputs.rules as { noncurrentVersionExpiration: unknown }[])[0].noncurrentVersionExpiration).toEqual({ noncurrentDays: 30 });
+    } finally {
+      copy.cleanup();
+    }
+  });
+
+  it("GIVEN a modelDataKey that makes the URL exactly 1024 characters WHEN the stack runs THEN the model reads it from the registry bucket", async () => {
+    const key = `doc-embedder/${"k".repeat(952)}`;
+    const copy = copyProject("sandbox", { stack: set(endpointPath("doc-embedder", "source", "modelDataKey"), key) });
+    try {
+      const run = await runStack("sandbox", copy.dir);
+      const model = ofType(run.resources, "aws:sagemaker/model:Model").find((r) => r.name === "churn-predictor-doc-embedder-model");
+      const url = (model?.inputs.primaryContainer as { modelDataUrl?: string } | undefined)?.modelDataUrl;
+      expect(url).toBe(`s3://${ARTIFACTS}/${key}`);
+      expect(url).toHaveLength(1024);
+    } finally {
+      copy.cleanup();
+    }
+  });
+
+  it("GIVEN an imageDigest instead of the imageTag WHEN the stack runs THEN the model pulls that digest from the registry's repository", async () => {
+    const copy = copyProject("qa", {
+      stack: (doc) => {
+        doc.deleteIn(endpointPath("doc-embedder", "source", "imageTag"));
+        doc.setIn(endpointPath("doc-embedder", "source", "imageDigest"), DIGEST);
+      },
+    });
+    try {
+      const run = await runStack("qa", copy.dir);
+      const model = ofType(run.resources, "aws:sagemaker/model:Model").find((r) => r.name === "churn-predictor-doc-embedder-model");
+      expect(model?.inputs.primaryContainer).toMatchObject({ image: `${ECR}@${DIGEST}`, modelDataUrl: `s3://${ARTIFACTS}/doc-embedder/v2/model.tar.gz` });
+    } finally {
+      copy.cleanup();
+    }
+  });
+});
+
+describe("a day-zero stack (no endpoints yet)", () => {
+  const ENDPOINT_TYPES = ["aws:sagemaker/endpoint:Endpoint", "aws:sagemaker/endpointConfiguration:EndpointConfiguration", "aws:sagemaker/model:Model"];
+
+  it("GIVEN the registry's stage without an mlplatform:endpoints key WHEN it runs THEN it deploys the account and the registry, and no endpoint", async () => {
+    const copy = copyProject("sandbox", { stack: remove(["config", "mlplatform:endpoints"]) });
+    try {
+      const run = await runStack("sandbox", copy.dir);
+      expect(ofType(run.resources, "mlplatform:account:DeploymentAccount").map((r) => r.name)).toEqual(["churn-predictor-sandbox"]);
+      expect(ofType(run.resources, "mlplatform:registry:RegistryAccount").map((r) => r.name)).toEqual(["churn-predictor-registry"]);
+      expect(ofType(run.resources, "aws:sagemaker/modelPackageGroup:ModelPackageGroup").map((r) => r.inputs.modelPackageGroupName).sort())
+        .toEqual(["churn-predictor-churn-scorer", "churn-predictor-doc-embedder"]);
+      expect(ofType(run.resources, "aws:iam/role:Role").map((r) => r.inputs.name).sort()).toEqual([
+        "churn-predictor-sagemaker-training",
+        "churn-predictor-sandbox-deployer",
+        "churn-predictor-sandbox-previewer",
+        "churn-predictor-sandbox-sagemaker-execution",
+      ]);
+      expect(ofType(run.resources, "aws:s3/bucket:Bucket").map((r) => r.inputs.bucket).sort())
+        .toEqual([ARTIFACTS, "churn-predictor-sandbox-404040404041-ap-southeast-4"]);
+      for (const type of [...ENDPOINT_TYPES, "mlplatform:sagemaker:BlueGreenEndpoint"]) expect([type, ofType(run.resources, type)]).toEqual([type, []]);
+      expect(run.outputs.endpointNames).toEqual({});
+    } finally {
+      copy.cleanup();
+    }
+  });
+
+  it("GIVEN a stage whose endpoints map is empty WHEN it runs THEN it deploys its account and no endpoint", async () => {
+    const copy = copyProject("qa", { stack: set(["config", "mlplatform:endpoints"], {}) });
+    try {
+      const run = await runStack("qa", copy.dir);
+      expect(ofType(run.resources, "aws:iam/role:Role").map((r) => r.inputs.name)).toContain("churn-predictor-qa-sagemaker-execution");
+      expect(ofType(run.resources, "mlplatform:registry:RegistryAccount")).toEqual([]);
+      for (const type of ENDPOINT_TYPES) expect([type, ofType(run.resources, type)]).toEqual([type, []]);
+    } finally {
+      copy.cleanup();
+    }
+  });
+});
+
+describe("the model package ARN check (the registry tool's; stack files name versions)", () => {
+  const expected = { region: "ap-southeast-4", registryAccountId: "404040404041", group: "churn-predictor-churn-scorer" };
+  const ARN = "arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/churn-predictor-churn-scorer/7";
+
+  it("GIVEN a version of the group in the registry account and region WHEN checked THEN there is no problem", () => {
+    expect(checkModelPackageArn(ARN, expected)).toBeUndefined();
+  });
+
+  it.each([
+    ["without a version", "arn:aws:sagemaker:ap-southeast-4:404040404041:model-package-group/churn-predictor-churn-scorer",
+      "must be a versioned model package ARN arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>, "
+        + "got \"arn:aws:sagemaker:ap-southeast-4:404040404041:model-package-group/churn-predictor-churn-scorer\""],
+    ["in another region", ARN.replace("ap-southeast-4", "us-east-1"), "must be in region ap-southeast-4, got us-east-1"],
+    ["outside the registry account", ARN.replace("404040404041", "404040404042"), "must be in the registry account 404040404041, got 404040404042"],
+    ["of another model's group", ARN.replace("churn-scorer", "doc-embedder"), "must be a version of the group churn-predictor-churn-scorer, got churn-predictor-doc-embedder"],
+    ["of version 0", ARN.replace(/\/7$/, "/0"), "must name a version of 1 or more (versions start at 1), got 0"],
+  ])("GIVEN an ARN %s WHEN checked THEN the problem is named", (_title, arn, message) => {
+    expect(checkModelPackageArn(arn, expected)).toBe(message);
+  });
+
+  it("GIVEN a China region WHEN an ARN of the aws partition is checked THEN it must be in aws-cn", () => {
+    const china = { ...expected, region: "cn-north-1" };
+    expect(checkModelPackageArn("arn:aws:sagemaker:cn-north-1:404040404041:model-package/churn-predictor-churn-scorer/7", china))
+      .toBe("must be in partition aws-cn (region cn-north-1), got aws");
+    expect(checkModelPackageArn("arn:aws-cn:sagemaker:cn-north-1:404040404041:model-package/churn-predictor-churn-scorer/7", china)).toBeUndefined();
   });
 });

@@ -1,15 +1,16 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseDocument, type Document } from "yaml";
 import { echoInputs, type OfflineRun, runStackFromFiles } from "../../stacks/offline-run";
 
-/** The repository root, holding the shipped Pulumi.yaml and stack files. */
-export const REPO_ROOT = resolve(__dirname, "../..");
-export const STAGES = ["sandbox", "qa", "prod"] as const;
+import { FIXTURE_ROOT } from "../fixtures/project";
 
-/** Runs a stack of the repository (or of a copy) through the real program under mocks; onResource sees every registration. */
-export function runStack(stage: string, dir = REPO_ROOT, onResource?: () => void): Promise<OfflineRun> {
+/** The repository root, holding the service's own Pulumi.yaml and stack files (tests of the shipped stacks only). */
+export const REPO_ROOT = resolve(__dirname, "../..");
+
+/** Runs a stack of the fixture project (or of another project directory) through the real program under mocks; onResource sees every registration. */
+export function runStack(stage: string, dir = FIXTURE_ROOT, onResource?: () => void): Promise<OfflineRun> {
   return runStackFromFiles(dir, stage, onResource && ((args) => {
     onResource();
     return echoInputs(args);
@@ -26,11 +27,11 @@ export interface ProjectEdits {
   readonly stackText?: string;
 }
 
-/** A temporary copy of the project files, edited; remove it with cleanup(). */
-export function copyProject(stage: string, edits: ProjectEdits): { dir: string; cleanup: () => void } {
+/** A temporary copy of a project's Pulumi files (the fixture project's by default), edited; remove it with cleanup(). */
+export function copyProject(stage: string, edits: ProjectEdits, from = FIXTURE_ROOT): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "mlplatform-stack-"));
-  for (const file of ["Pulumi.yaml", ...STAGES.map((s) => `Pulumi.${s}.yaml`)]) {
-    copyFileSync(join(REPO_ROOT, file), join(dir, file));
+  for (const file of readdirSync(from).filter((f) => /^Pulumi(\.[^.]+)?\.yaml$/.test(f))) {
+    copyFileSync(join(from, file), join(dir, file));
   }
   const edit = (file: string, fn: (doc: Document) => void) => {
     const doc = parseDocument(readFileSync(join(dir, file), "utf8"));

@@ -1,0 +1,125 @@
+import { execFileSync, type ExecFileSyncOptions } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { parseDocument } from "yaml";
+
+/**
+ * `check:template`: proves the repository is a template, not only its own example. In a temporary
+ * copy it defines a service unlike the example in every field of the service definition (name,
+ * region, accounts, four stages with other names, the registry in a dedicated account, three
+ * models, no ECR repository, another CI repository with its OIDC provider), removes the example's
+ * stack files, and runs what a team would: `npx projen` (which must write a day-zero stack file per
+ * stack), the offline plan of the day-zero stacks, the plan again once the first stages have
+ * endpoints, and the test suite, whose tests must hold for any definition. Fails on the first
+ * error, naming the step. Run by .ci/run after `npm test`.
+ */
+
+const ROOT = resolve(__dirname, "..");
+
+/** The definition a new team might write: every field differs from the example's. */
+export const CHECK_DEFINITION = {
+  serviceName: "ledger-ranking",
+  region: "us-east-2",
+  stages: [
+    { name: "dev", accountId: "510000000001" },
+    { name: "test", accountId: "510000000002" },
+    { name: "staging", accountId: "510000000003" },
+    { name: "live", accountId: "510000000004" },
+  ],
+  registryAccountId: "510000000009",
+  models: ["ranker", "text-embed", "risk-score"],
+  ecrRepository: false,
+  ciPrincipal: { type: "github-oidc", repository: "ledger-co/ranking-service", createOidcProvider: true },
+} as const;
+
+const STACKS = ["registry", ...CHECK_DEFINITION.stages.map((s) => s.name)];
+
+/** The .projenrc.ts of the checked service: the shipped one with only the definition replaced. */
+export function projenrcFor(shipped: string, definition: object): string {
+  const start = shipped.indexOf("new MlServiceProject(");
+  const end = shipped.indexOf("});", start);
+  if (start < 0 || end < 0) throw new Error(".projenrc.ts: cannot find `new MlServiceProject({ ... });` to replace the definition in");
+  return `${shipped.slice(0, start)}new MlServiceProject(${JSON.stringify(definition, null, 2)}${shipped.slice(end + 1)}`;
+}
+
+/** Adds one endpoint per model to a day-zero stack file, served from registry version `version`. */
+export function withEndpoints(text: string, models: readonly string[], version: number): string {
+  const doc = parseDocument(text);
+  doc.setIn(["config", "mlplatform:endpoints"], Object.fromEntries(models.map((model) => [model, {
+    model,
+    source: { version },
+    instanceType: "ml.m5.large",
+    instanceCount: 2,
+    deployment: { strategy: "canary", canarySizePercent: 50, waitSeconds: 300 },
+  }])));
+  return doc.toString();
+}
+
+function step(title: string, run: () => void): void {
+  const started = Date.now();
+  process.stdout.write(`check:template: ${title} ...\n`);
+  try {
+    run();
+  } catch (error) {
+    throw new Error(`check:template: ${title} failed: ${(error as Error).message.split("\n")[0]}`);
+  }
+  process.stdout.write(`check:template: ${title}: ok (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+}
+
+function copyRepository(to: string): void {
+  const files = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" })
+    .split("\0").filter((f) => f !== "" && existsSync(join(ROOT, f)));
+  for (const file of files) {
+    mkdirSync(dirname(join(to, file)), { recursive: true });
+    copyFileSync(join(ROOT, file), join(to, file));
+  }
+  symlinkSync(join(ROOT, "node_modules"), join(to, "node_modules"), "dir");
+}
+
+function main(): void {
+  const dir = mkdtempSync(join(tmpdir(), "mlplatform-template-check-"));
+  const run = (command: string, args: string[], options: ExecFileSyncOptions = {}) =>
+    execFileSync(command, args, { cwd: dir, stdio: "inherit", env: { ...process.env, CI: "false" }, ...options });
+  try {
+    step("copy the repository and define a service unlike the example", () => {
+      copyRepository(dir);
+      writeFileSync(join(dir, ".projenrc.ts"), projenrcFor(readFileSync(join(ROOT, ".projenrc.ts"), "utf8"), CHECK_DEFINITION));
+      for (const stage of ["sandbox", "qa", "prod"]) unlinkSync(join(dir, `Pulumi.${stage}.yaml`));
+    });
+    step("npx projen writes Pulumi.yaml and a day-zero stack file per stack", () => {
+      // --no-post: no `npm install` after synthesis; the copy shares this checkout's node_modules.
+      run("npx", ["projen", "--no-post"]);
+      for (const stack of STACKS) {
+        const text = readFileSync(join(dir, `Pulumi.${stack}.yaml`), "utf8");
+        const account = stack === "registry" ? CHECK_DEFINITION.registryAccountId : CHECK_DEFINITION.stages.find((s) => s.name === stack)!.accountId;
+        if (!text.includes(`- "${account}"`)) throw new Error(`Pulumi.${stack}.yaml does not lock the stack to account ${account}`);
+      }
+    });
+    step("the offline plan of the day-zero stacks", () => run("npx", ["projen", "plan"]));
+    step("the offline plan once dev and test serve every model", () => {
+      for (const [stage, version] of [["dev", 2], ["test", 1]] as const) {
+        const file = join(dir, `Pulumi.${stage}.yaml`);
+        writeFileSync(file, withEndpoints(readFileSync(file, "utf8"), CHECK_DEFINITION.models, version));
+      }
+      const out = execFileSync("npx", ["projen", "plan", "--json"], { cwd: dir, encoding: "utf8", env: { ...process.env, CI: "false" } });
+      const arn = `arn:aws:sagemaker:${CHECK_DEFINITION.region}:${CHECK_DEFINITION.registryAccountId}:model-package/ledger-ranking-ranker/2`;
+      if (!out.includes(arn)) throw new Error(`the plan of dev does not serve ${arn}`);
+    });
+    step("the test suite, on the new service", () => run("npx", ["jest", "--ci"]));
+    process.stdout.write("check:template: the template works for a service unlike the example\n");
+  } finally {
+    // Unlink the shared node_modules first: a recursive remove must never reach through the link.
+    if (existsSync(join(dir, "node_modules"))) unlinkSync(join(dir, "node_modules"));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  try {
+    main();
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

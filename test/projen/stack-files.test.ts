@@ -1,0 +1,88 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MlServiceProject, type MlServiceProjectOptions } from "../../projen";
+import { withAccountLock } from "../../projen/stack-files";
+import { readStackConfigFiles } from "../../stacks/config/files";
+import { loadStackConfig } from "../../stacks/config/load";
+import { FIXTURE, FIXTURE_DEFINITION } from "../fixtures/service";
+
+let outdir: string;
+beforeEach(() => { outdir = mkdtempSync(join(tmpdir(), "mlplatform-stack-files-")); });
+afterEach(() => rmSync(outdir, { recursive: true, force: true }));
+
+/** Synthesizes into outdir and keeps the files (Testing.synth would remove them); no npm install. */
+function synth(def: Partial<MlServiceProjectOptions> = {}): void {
+  process.env.PROJEN_DISABLE_POST = "true";
+  try {
+    new MlServiceProject({ ...FIXTURE_DEFINITION, ...def, outdir }).synth();
+  } finally {
+    delete process.env.PROJEN_DISABLE_POST;
+  }
+}
+const read = (stack: string) => readFileSync(join(outdir, `Pulumi.${stack}.yaml`), "utf8");
+
+describe("stack files written by npx projen", () => {
+  test("GIVEN a definition and no stack files WHEN synthesized THEN every stage gets a day-zero stack file locked to its account", () => {
+    synth();
+    for (const stage of FIXTURE_DEFINITION.stages) {
+      const text = read(stage.name);
+      expect(text).toContain(`aws:allowedAccountIds:\n    - "${stage.accountId}"`);
+      const config = loadStackConfig(stage.name, readStackConfigFiles(outdir, stage.name));
+      expect(config.endpoints).toEqual({});
+      expect(config.accountId).toBe(stage.accountId);
+    }
+  });
+
+  test("GIVEN a starter WHEN its example endpoint is uncommented THEN the stack serves the first model from registry version 1", () => {
+    synth();
+    // Uncomment the example as a person would: the key and its indented lines, not the prose above it.
+    const text = read("qa").replace(/^ {2}# (mlplatform:endpoints:| {2}.*)$/gm, "  $1");
+    writeFileSync(join(outdir, "Pulumi.qa.yaml"), text);
+    const config = loadStackConfig("qa", readStackConfigFiles(outdir, "qa"));
+    expect(config.endpoints[FIXTURE.models[0]].source).toEqual({
+      modelPackageArn: `arn:aws:sagemaker:${FIXTURE.region}:${FIXTURE.accounts.sandbox}:model-package/${FIXTURE.serviceName}-${FIXTURE.models[0]}/1`,
+    });
+  });
+
+  test("GIVEN an existing stack file WHEN synthesized THEN it is not overwritten", () => {
+    const own = `# ours\nconfig:\n  aws:allowedAccountIds:\n    - "${FIXTURE.accounts.qa}"  # keep\n  mlplatform:tags: { team: a }\n`;
+    writeFileSync(join(outdir, "Pulumi.qa.yaml"), own);
+    synth();
+    expect(read("qa")).toBe(own);
+  });
+
+  test("GIVEN a stack file locked to an old account WHEN the definition moves the stage THEN only the account value changes", () => {
+    const own = "# ours\r\nconfig:\r\n  aws:allowedAccountIds:\r\n    - '999999999999'   # the stage account\r\n  mlplatform:tags: {team: a}\r\n";
+    writeFileSync(join(outdir, "Pulumi.qa.yaml"), own);
+    synth();
+    expect(read("qa")).toBe(own.replace("'999999999999'", `"${FIXTURE.accounts.qa}"`));
+  });
+
+  test("GIVEN a dedicated registry account WHEN synthesized THEN a registry stack file is written, locked to it, with no endpoint example", () => {
+    synth({ registryStage: undefined, registryAccountId: "404040404049" });
+    const text = read("registry");
+    expect(text).toContain('aws:allowedAccountIds:\n    - "404040404049"');
+    expect(text).not.toContain("mlplatform:endpoints");
+    expect(loadStackConfig("registry", readStackConfigFiles(outdir, "registry")).accountId).toBe("404040404049");
+  });
+});
+
+describe("withAccountLock", () => {
+  test("GIVEN no account lock THEN the text is unchanged and the problem says to set it", () => {
+    const text = "config:\n  mlplatform:tags: {}\n";
+    expect(withAccountLock(text, "404040404041")).toEqual({
+      text, problem: "aws:allowedAccountIds must be a list of the one account 404040404041; set it by hand",
+    });
+  });
+
+  test("GIVEN a lock of several accounts THEN it is left for a person to fix", () => {
+    const text = 'config:\n  aws:allowedAccountIds: ["1", "2"]\n';
+    expect(withAccountLock(text, "404040404041").text).toBe(text);
+  });
+
+  test("GIVEN the right account THEN nothing changes", () => {
+    const text = 'config:\n  aws:allowedAccountIds: ["404040404041"]\n';
+    expect(withAccountLock(text, "404040404041")).toEqual({ text });
+  });
+});
