@@ -2,23 +2,9 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { deploymentConfigFor, deploymentProblems, FieldProblem, MAX_ROLLBACK_ALARMS, rollbackAlarmList } from "./guardrails";
 import { hasLocalInstanceStorage, instanceFamily } from "./instance-types";
+import type { ModelSource } from "./model-source";
 import { endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
 import type { DeploymentConfig, EndpointConfig } from "../stacks/config/schema";
-
-/** The model an endpoint serves: a registry model package version, or an image plus model data. */
-export type ModelSource =
-  | {
-    /** Versioned model package ARN (`.../model-package/<group>/<version>`), possibly in another account. */
-    readonly modelPackageArn: string;
-  }
-  | {
-    /** Inference image URI with a tag or digest. */
-    readonly image: string;
-    /** s3:// URL of the model.tar.gz the container loads. */
-    readonly modelDataUrl: string;
-    /** Container environment variables. */
-    readonly environment: Readonly<Record<string, string>>;
-  };
 
 export interface BlueGreenEndpointArgs {
   /** Production variant name: the same in every endpoint config (blue/green and rolling need it). */

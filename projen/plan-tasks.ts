@@ -1,6 +1,6 @@
 import type { Project } from "projen";
-import { PLAN_BUILD_OPTIONS, PLAN_BUNDLE, PLAN_DIR, PLAN_LAUNCHER } from "../scripts/plan/bundle";
 import { addToolTask } from "./tool-task";
+import { PLAN_BUILD_OPTIONS, PLAN_BUNDLE, PLAN_DIR, PLAN_LAUNCHER } from "../scripts/plan/bundle";
 
 /**
  * The plan runs as one esbuild bundle started by a launcher with a V8 code cache (scripts/plan/bundle.ts

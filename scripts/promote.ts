@@ -40,8 +40,6 @@ const HELP = [
   "  --dry-run           Check and show the change, write nothing",
   "  --skip-stage        Allow promoting past stages (needs --reason)",
   "  --reason TEXT       Why stages are skipped; written as a comment beside each promoted value",
-  "                      (projen re-splits arguments: through `npx projen promote`, quote it twice,",
-  "                      --reason \"'INC-42 hotfix'\")",
   ...REGISTRY_ACCESS_HELP,
   "  --json              Print the result as JSON",
   "  -h, --help          Show this help",

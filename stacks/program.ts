@@ -85,6 +85,8 @@ function createStack(config: StackConfig): StackOutputs {
       models: project.models,
       ecrRepository: project.ecrRepository,
       permissionsBoundaryArn: deployment.workloadBoundaryArn,
+      // A dedicated registry's stack file sets its own artifact retention; a stage hosting the registry keeps the default.
+      noncurrentVersionExpirationDays: serving ? undefined : config.noncurrentVersionExpirationDays,
     }, opts);
     registryOutputs = {
       artifactBucketName: reg.artifactBucketName,

@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { readProjectConfig } from "../stacks/config/files";
-import { deploymentStacks } from "../stacks/config/schema";
 import { EXAMPLE_VALUES } from "./fixtures/example";
 import { REPO_ROOT } from "./support/stack-files";
+import { readProjectConfig } from "../stacks/config/files";
+import { deploymentStacks } from "../stacks/config/schema";
 
 /**
  * Tests of the template, not of the example: no test file outside test/fixtures/ hard-codes a value

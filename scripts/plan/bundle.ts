@@ -1,5 +1,5 @@
-import { createRequire } from "node:module";
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from "node:fs";
+import { createRequire } from "node:module";
 import { join, relative, resolve } from "node:path";
 import type { BuildOptions } from "esbuild";
 
@@ -98,9 +98,9 @@ export function ensureFreshBundle(dir: string): Freshness {
   try {
     return { state: "rebuilt", reason, launcherChanged: build(root, dir) };
   } catch (error) {
-    // esbuild has printed its errors (logLevel warning); a missing esbuild is the other cause.
+    // esbuild prints its errors itself (logLevel warning); a missing esbuild is the other cause.
     const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    return { state: "failed", reason: message };
+    return { state: "failed", reason: message.startsWith("Build failed") ? "esbuild reported the errors above" : message };
   }
 }
 
@@ -110,8 +110,13 @@ function build(root: string, dir: string): boolean {
   const esbuild = createRequire(join(root, "package.json"))("esbuild") as typeof import("esbuild");
   const started = Date.now();
   const result = esbuild.buildSync({
-    ...PLAN_BUILD_OPTIONS, entryPoints: [...PLAN_BUILD_OPTIONS.entryPoints], external: [...PLAN_BUILD_OPTIONS.external],
-    absWorkingDir: root, outdir: dir, metafile: true, write: false,
+    ...PLAN_BUILD_OPTIONS,
+    entryPoints: [...PLAN_BUILD_OPTIONS.entryPoints],
+    external: [...PLAN_BUILD_OPTIONS.external],
+    absWorkingDir: root,
+    outdir: dir,
+    metafile: true,
+    write: false,
   });
   mkdirSync(dir, { recursive: true });
   const launcher = join(dir, "launch.js");

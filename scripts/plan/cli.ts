@@ -81,7 +81,7 @@ async function diffMain(argv: readonly string[], io: Io, cwd: string): Promise<n
     if (opts.from !== undefined || opts.to !== undefined) throw new UsageError("use either --against <rev> or --from <stage> --to <stage>, not both");
     diffs = await diffAgainst(dir, project, opts.against, selectStages(opts.stack, project), intent);
     for (const name of unmatched(intent, diffs.flatMap((d) => d.changes))) {
-      io.err(`plan: --allow-delete ${name} matches no deleted or replaced endpoint, bucket or KMS key in the stacks diffed`);
+      io.err(`${TOOL}: --allow-delete ${name} matches no deleted or replaced endpoint, bucket or KMS key in the stacks diffed`);
     }
   } else if (opts.from !== undefined || opts.to !== undefined) {
     if (opts.stack !== undefined) throw new UsageError("--stack does not go with --from/--to: the two stacks are the ones compared");

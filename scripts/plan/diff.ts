@@ -3,7 +3,9 @@ import { type DeletionIntent, howToConfirm, intendedBy, isDestructive, NO_INTENT
 import { identityOf, nameProperty } from "./naming";
 import { shortType } from "./render";
 import { forcesReplacement, valueAt } from "./replacement";
-import type { Finding, PlannedResource, StackPlan } from "./types";
+import type { Finding, Operation, PlannedResource, StackPlan } from "./types";
+
+export type { Operation } from "./types";
 import type { EndpointConfig, StackConfig } from "../../stacks/config/schema";
 
 /**
@@ -15,7 +17,6 @@ import type { EndpointConfig, StackConfig } from "../../stacks/config/schema";
  * replaced Model gets a new name and whatever references it changes too, as in a real deployment.
  */
 
-export type Operation = "create" | "delete" | "update" | "replace";
 
 export interface ResourceChange {
   readonly op: Operation;

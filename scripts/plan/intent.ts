@@ -1,4 +1,4 @@
-import type { Operation } from "./diff";
+import type { Operation } from "./types";
 
 /**
  * How a change says that it means to delete or replace an Endpoint, a bucket or a KMS key.

@@ -88,3 +88,5 @@ export interface StackPlan {
   /** The validated config, when it was valid (for diffs; not printed). */
   readonly config?: StackConfig;
 }
+
+export type Operation = "create" | "delete" | "update" | "replace";

@@ -179,8 +179,7 @@ function commentSplices(text: string, valueEnds: readonly number[], comment: str
 function commentTokens(text: string): { offset: number; source: string }[] {
   const found: { offset: number; source: string }[] = [];
   const walk = (value: unknown): void => {
-    if (Array.isArray(value)) value.forEach(walk);
-    else if (typeof value === "object" && value !== null) {
+    if (Array.isArray(value)) {value.forEach(walk);} else if (typeof value === "object" && value !== null) {
       const token = value as { type?: unknown; offset?: unknown; source?: unknown };
       if (token.type === "comment" && typeof token.offset === "number" && typeof token.source === "string") {
         found.push({ offset: token.offset, source: token.source });

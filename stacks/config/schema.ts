@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "./instance-types";
 import { GUARDRAIL_RANGES } from "../../components/guardrails";
-import type { ModelSource } from "../../components/blue-green-endpoint";
+import type { ModelSource } from "../../components/model-source";
 import {
   type AccountRef,
   ecrRegistryHost,
@@ -392,8 +392,12 @@ function legacySourceHint(source: SourceInput, project: ProjectConfig, registry:
     });
   }
   if (source.image !== undefined) {
-    const ref = typeof source.image === "string" ? /(?::([\w][\w.-]{0,127})|@(sha256:[0-9a-f]{64}))$/.exec(source.image) : null;
-    const hint = ref?.[1] !== undefined ? `imageTag: ${ref[1]}` : ref?.[2] !== undefined ? `imageDigest: ${ref[2]}` : "imageTag: <tag>";
+    const repository = `${ecrRegistryHost(registry)}/${registryNames(project.serviceName, registry).ecrRepository}`;
+    const inRegistry = typeof source.image === "string" && source.image.startsWith(repository);
+    const ref = inRegistry ? /(?::([\w][\w.-]{0,127})|@(sha256:[0-9a-f]{64}))$/.exec(String(source.image)) : null;
+    // An image from elsewhere must be pushed to the registry's repository first: a bare tag would name another image.
+    const hint = ref?.[1] !== undefined ? `imageTag: ${ref[1]}` : ref?.[2] !== undefined ? `imageDigest: ${ref[2]}`
+      : `imageTag: <tag> after pushing the image to ${repository}`;
     problems.push({
       path: ["image"],
       message: `is derived from the service definition now; write ${hint} instead `
@@ -401,10 +405,13 @@ function legacySourceHint(source: SourceInput, project: ProjectConfig, registry:
     });
   }
   if (source.modelDataUrl !== undefined) {
-    const key = typeof source.modelDataUrl === "string" ? /^s3:\/\/[^/]+\/(.+)$/.exec(source.modelDataUrl)?.[1] : undefined;
+    const bucket = registryNames(project.serviceName, registry).artifactBucket;
+    const key = typeof source.modelDataUrl === "string" ? new RegExp(`^s3://${bucket}/(.+)$`).exec(source.modelDataUrl)?.[1] : undefined;
     problems.push({
       path: ["modelDataUrl"],
-      message: `is derived from the service definition now; write modelDataKey: ${key ?? "<key>"} instead (the key in the registry's artifact bucket)`,
+      message: key !== undefined
+        ? `is derived from the service definition now; write modelDataKey: ${key} instead (the key in the registry's artifact bucket)`
+        : `is derived from the service definition now; copy the model data into the registry's artifact bucket ${bucket} and write modelDataKey: <key> instead`,
     });
   }
   return problems;
@@ -579,8 +586,8 @@ export function registryAccountRef(project: ProjectConfig, region: string): Acco
 }
 
 /** An account in the service's region, with the region's partition. */
-export function accountRef(accountId: string, region: string): AccountRef {
-  return { accountId, region, partition: partitionOfRegion(region) };
+export function accountRef(id: string, region: string): AccountRef {
+  return { accountId: id, region, partition: partitionOfRegion(region) };
 }
 
 /** What is wrong with an AWS region (`aws:region`, the service definition's `region`), or undefined. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Testing } from "projen";
 import { parse } from "yaml";
 import { MlServiceProject, type MlServiceProjectOptions } from "../../projen";
+import { LOCAL_BIN_PATH } from "../../projen/tool-task";
 
 const definition: MlServiceProjectOptions = {
   serviceName: "churn-model",
@@ -26,6 +27,7 @@ function synth(def: Partial<MlServiceProjectOptions> = {}) {
 }
 
 interface Task { description?: string; steps?: { exec?: string; execArgs?: string[] }[] }
+interface Package { scripts: Record<string, string> }
 
 describe("MlServiceProject", () => {
   it("GIVEN a service definition WHEN synthesized THEN Pulumi.yaml carries the shared config under the mlplatform namespace", () => {
@@ -40,21 +42,33 @@ describe("MlServiceProject", () => {
     expect(pulumiYaml.config["pulumi:disable-default-providers"]).toEqual({ value: ["aws"] });
   });
 
-  it("GIVEN the stages WHEN synthesized THEN each stage gets described preview and up tasks for its stack", () => {
-    const tasks = (synth()[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks;
-    expect(tasks["preview:dev"].steps?.[0].exec).toBe("pulumi preview --stack dev --diff");
-    expect(tasks["up:live"].steps?.[0].exec).toBe("pulumi up --stack live");
+  it("GIVEN the stages WHEN synthesized THEN each stage gets described preview and up tasks that pass further arguments on as they are", () => {
+    const files = synth();
+    const tasks = (files[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks;
+    expect(tasks["preview:dev"].steps).toEqual([{ execArgs: ["pulumi", "preview", "--stack", "dev", "--diff"], receiveArgs: true }]);
+    expect(tasks["up:live"].steps).toEqual([{ execArgs: ["pulumi", "up", "--stack", "live"], receiveArgs: true }]);
     expect(tasks["up:live"].description).toContain("210987654321");
     expect(Object.keys(tasks).filter((t) => t.startsWith("up:")).sort()).toEqual(["up:dev", "up:live"]);
+    expect((files["package.json"] as Package).scripts["up:live"]).toBe("pulumi up --stack live");
   });
 
-  it("GIVEN the command-line scripts WHEN synthesized THEN each has a described task that runs it and passes the arguments on", () => {
-    const tasks = (synth()[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks;
+  it("GIVEN the command-line scripts WHEN synthesized THEN each has a described task, and an npm script, that runs it with the arguments as given", () => {
+    const files = synth();
+    const tasks = (files[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks;
+    const npmScripts = (files["package.json"] as Package).scripts;
     const scripts = { "registry": "registry", "assert-account": "assert-account", "promote": "promote", "gen:instance-types": "gen-instance-types" };
     for (const [task, file] of Object.entries(scripts)) {
       expect(tasks[task].description).toBeTruthy();
-      expect(tasks[task].steps).toEqual([{ exec: `ts-node --transpile-only scripts/${file}.ts`, receiveArgs: true }]);
+      expect(tasks[task].steps).toEqual([{ execArgs: ["ts-node", "--transpile-only", `scripts/${file}.ts`], receiveArgs: true }]);
+      expect(npmScripts[task]).toBe(`ts-node --transpile-only scripts/${file}.ts`);
     }
+    expect(npmScripts.test).toBe("projen test");
+  });
+
+  it("GIVEN the tasks WHEN synthesized THEN they find the project's binaries through a PATH computed in projen's shell, not by starting npx", () => {
+    const env = (synth()[".projen/tasks.json"] as { env: Record<string, string> }).env;
+    expect(env.PATH).toBe(LOCAL_BIN_PATH);
+    expect(LOCAL_BIN_PATH).toBe("$(echo \"$PWD/node_modules/.bin:$PATH\")");
   });
 
   it("GIVEN the test task THEN it type-checks, runs jest that fails without tests, and lints", () => {
@@ -83,7 +97,9 @@ describe("MlServiceProject", () => {
   });
 
   it("GIVEN a bad region and a bad service name WHEN constructed THEN both are reported", () => {
-    expect(() => synth({ region: "europe", serviceName: "Churn_Model" })).toThrow(/serviceName: must be lowercase[\s\S]*region: must be an AWS region such as eu-west-1, got "europe"/);
+    const construct = () => synth({ region: "europe", serviceName: "Churn_Model" });
+    expect(construct).toThrow(/^\.projenrc\.ts: region: must be an AWS region such as [a-z]+-[a-z]+-\d, got "europe"$/m);
+    expect(construct).toThrow(/^\.projenrc\.ts: serviceName: must be lowercase/m);
   });
 
   it("GIVEN a registry stage that is not a stage WHEN constructed THEN it is refused", () => {

@@ -68,6 +68,15 @@ describe("stack files written by npx projen", () => {
   });
 });
 
+describe("the dedicated registry's tasks", () => {
+  test("GIVEN a dedicated registry account WHEN synthesized THEN it gets preview and up tasks of its own, besides every stage's", () => {
+    synth({ registryStage: undefined, registryAccountId: "404040404049" });
+    const tasks = (JSON.parse(readFileSync(join(outdir, ".projen/tasks.json"), "utf8")) as { tasks: Record<string, { steps?: { execArgs?: string[] }[] }> }).tasks;
+    expect(Object.keys(tasks).filter((t) => t.startsWith("up:")).sort()).toEqual(["up:prod", "up:qa", "up:registry", "up:sandbox"]);
+    expect(tasks["up:registry"].steps?.at(-1)?.execArgs).toEqual(["pulumi", "up", "--stack", "registry"]);
+  });
+});
+
 describe("withAccountLock", () => {
   test("GIVEN no account lock THEN the text is unchanged and the problem says to set it", () => {
     const text = "config:\n  mlplatform:tags: {}\n";

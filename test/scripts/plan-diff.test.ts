@@ -171,7 +171,7 @@ describe("plan diff --against <revision>", () => {
       const [diff] = diffsOf(run);
       expect(diff.findings.filter((f) => f.severity === "error").map((f) => [f.check, f.resource]).sort())
         .toEqual(expected.map((r) => ["replacement", r]));
-      for (const f of diff.findings) expect(f.message).toContain(`in stack prod: `);
+      for (const f of diff.findings) expect(f.message).toContain("in stack prod: ");
 
       const allowed = await plan("diff", "--against", "HEAD", "--stack", "prod", "--json", "--dir", repo, "--allow-deletions");
       expect(allowed.code).toBe(0);
@@ -329,7 +329,7 @@ describe("diffPlans", () => {
 
   const revision = (before: StackPlan, after: StackPlan, intent?: DeletionIntent) =>
     diffPlans(before, after, { mode: "revision", beforeLabel: "a", afterLabel: "b", intent });
-  const without = (plan: StackPlan, name: string): StackPlan => ({ ...plan, resources: plan.resources.filter((r) => r.name !== name) });
+  const without = (stack: StackPlan, name: string): StackPlan => ({ ...stack, resources: stack.resources.filter((r) => r.name !== name) });
 
   it("GIVEN an explicitly named IAM role whose path changes WHEN diffed THEN its delete-first replacement is a warning", () => {
     const role = qa.resources.find((r) => r.type === "aws:iam/role:Role" && r.name.endsWith("-execution-role"));
@@ -399,8 +399,15 @@ describe("diffPlans", () => {
 describe("diffMarkdown", () => {
   it("GIVEN text with Markdown and HTML in it THEN the table cells escape it, so a message cannot break the table", () => {
     const diff = {
-      mode: "revision", stack: "qa", before: { label: "origin/main (abc)", stack: "qa", account: "" }, after: { label: "working tree", stack: "qa", account: "" },
-      changes: [], unchanged: 0, endpoints: [], stackSettings: [], notes: [],
+      mode: "revision",
+      stack: "qa",
+      before: { label: "origin/main (abc)", stack: "qa", account: "" },
+      after: { label: "working tree", stack: "qa", account: "" },
+      changes: [],
+      unchanged: 0,
+      endpoints: [],
+      stackSettings: [],
+      notes: [],
       findings: [{ severity: "warning", check: "replacement-hazard", stack: "qa", urn: "u", resource: "r|x", configKey: null, message: "a | b <script>\nc" }],
     } satisfies StackDiff;
     const markdown = diffMarkdown([diff]);

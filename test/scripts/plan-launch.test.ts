@@ -1,14 +1,18 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
+import { PLAN_BOOTSTRAP } from "../../projen/plan-tasks";
+import { BUILD_RECORD, PLAN_BUNDLE, PLAN_DIR, PLAN_LAUNCHER } from "../../scripts/plan/bundle";
 import { cacheFileOf } from "../../scripts/plan/launch";
-import { REPO_ROOT } from "../support/stack-files";
 
 /**
- * The plan's launcher (scripts/plan/launch.ts): runs plan.js beside it with a V8 code cache. Tested
- * with a small stand-in bundle, built and run as the plan task does.
+ * The plan's launcher (scripts/plan/launch.ts): rebuilds the bundle when stale, then runs plan.js beside
+ * it with a V8 code cache. The code cache is tested with a small stand-in bundle outside any project;
+ * the rebuilds with a small stand-in project built as the plan task builds it.
  */
+
+const REPO_ROOT = resolve(__dirname, "../..");
 
 /** A stand-in for plan.js: reports its arguments, module paths and a sibling require; exits with argv[2]. */
 const FAKE_BUNDLE = `
@@ -17,18 +21,18 @@ process.stdout.write(JSON.stringify({ args: process.argv.slice(2), dir: __dirnam
 process.exitCode = Number(process.argv[2] || 0);
 `;
 
+/** The launcher, built once as the plan task's first step builds it. */
+let launcherJs: string;
 let dir: string;
 
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "plan-launch-"));
+beforeAll(() => {
+  launcherJs = join(mkdtempSync(join(tmpdir(), "plan-launcher-")), "launch.js");
   execFileSync(join(REPO_ROOT, "node_modules", ".bin", "esbuild"), [
-    "scripts/plan/launch.ts", "--bundle", "--platform=node", "--target=node20", "--log-level=warning", `--outfile=${join(dir, "launch.js")}`,
+    "scripts/plan/launch.ts", "--bundle", "--platform=node", "--target=node20", "--log-level=warning", `--outfile=${launcherJs}`,
   ], { cwd: REPO_ROOT, stdio: "pipe" });
-  writeFileSync(join(dir, "plan.js"), FAKE_BUNDLE);
-  writeFileSync(join(dir, "sibling.js"), "module.exports = \"from the bundle's directory\";\n");
 });
 
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dirname(launcherJs), { recursive: true, force: true }));
 
 function launch(...args: string[]) {
   const child = spawnSync(process.execPath, [join(dir, "launch.js"), ...args], {
@@ -41,6 +45,16 @@ const caches = () => readdirSync(dir).filter((f) => f.endsWith(".v8cache")).sort
 const leftovers = () => readdirSync(dir).filter((f) => f.endsWith(".tmp"));
 
 describe("the plan launcher", () => {
+  // A launcher with a stand-in bundle beside it, outside any project (so no rebuilds).
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "plan-launch-"));
+    copyFileSync(launcherJs, join(dir, "launch.js"));
+    writeFileSync(join(dir, "plan.js"), FAKE_BUNDLE);
+    writeFileSync(join(dir, "sibling.js"), "module.exports = \"from the bundle's directory\";\n");
+  });
+
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
   it("GIVEN no cache WHEN run twice THEN the first run writes the cache and the second uses it, with the same result", () => {
     const first = launch("0", "--stack", "qa");
     expect(caches()).toEqual([basename(cacheFileOf(join(dir, "plan.js"), FAKE_BUNDLE))]);
@@ -99,5 +113,112 @@ describe("the plan launcher", () => {
     } finally {
       Object.defineProperty(process, "version", { value: version });
     }
+  });
+});
+
+describe("the plan bundle's freshness", () => {
+  /**
+   * A stand-in project: scripts/plan.ts prints a word from scripts/plan/word.ts; the launcher and its
+   * freshness check are the real ones, and node_modules/esbuild is the repository's. One project for
+   * all the tests: each starts from a current bundle and puts back what it edits.
+   */
+  let root: string;
+  const word = () => join(root, "scripts", "plan", "word.ts");
+  const launcherTs = () => join(root, "scripts", "plan", "launch.ts");
+  const WORD_TS = "export const WORD = \"one\";\n";
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), "plan-fresh-"));
+    mkdirSync(join(root, "scripts", "plan"), { recursive: true });
+    mkdirSync(join(root, "node_modules"));
+    symlinkSync(join(REPO_ROOT, "node_modules", "esbuild"), join(root, "node_modules", "esbuild"));
+    writeFileSync(join(root, "package.json"), "{}\n");
+    for (const file of ["launch.ts", "bundle.ts"]) copyFileSync(join(REPO_ROOT, "scripts", "plan", file), join(root, "scripts", "plan", file));
+    writeFileSync(join(root, "scripts", "plan.ts"), "import { WORD } from \"./plan/word\";\nprocess.stdout.write(`${WORD}\\n`);\n");
+    writeFileSync(word(), WORD_TS);
+  });
+
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  /** The task's first step, as the npm script runs it (sh); projen runs the same line in its own shell. */
+  const bootstrap = () => execFileSync("sh", ["-c", PLAN_BOOTSTRAP], {
+    cwd: root, env: { ...process.env, PATH: `${join(REPO_ROOT, "node_modules", ".bin")}:${process.env.PATH}` },
+  });
+
+  const original = new Map<string, string>();
+  beforeEach(() => {
+    for (const file of [word(), launcherTs()]) original.set(file, readFileSync(file, "utf8"));
+    bootstrap();
+    plan(); // a current bundle
+  });
+
+  afterEach(() => {
+    for (const [file, text] of original) writeFileSync(file, text);
+    original.clear();
+  });
+
+  function plan() {
+    const child = spawnSync(process.execPath, [join(root, PLAN_LAUNCHER)], {
+      cwd: root, encoding: "utf8", env: { ...process.env, MLPLATFORM_PLAN_CACHE: "report" },
+    });
+    return { code: child.status, out: child.stdout, bundle: /^plan: bundle.*$/m.exec(child.stderr)?.[0], stderr: child.stderr };
+  }
+
+  /** Edits a file the way an editor does, then lets the clock move past the freshness check's race margin. */
+  function edit(file: string, text: string) {
+    writeFileSync(file, text);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+
+  it("GIVEN a fresh checkout WHEN the task's first step and then the plan run twice THEN the step builds only the launcher, the first run the bundle, the second nothing", () => {
+    rmSync(join(root, PLAN_DIR), { recursive: true });
+    bootstrap();
+    expect(readdirSync(join(root, PLAN_DIR))).toEqual(["launch.js"]);
+    expect(plan()).toMatchObject({ code: 0, out: "one\n", bundle: "plan: bundle rebuilt (no build record)" });
+    expect(readdirSync(join(root, PLAN_DIR))).toEqual(expect.arrayContaining([BUILD_RECORD, "launch.js", "plan.js"]));
+    expect(plan()).toMatchObject({ code: 0, out: "one\n", bundle: "plan: bundle fresh" });
+  });
+
+  it("GIVEN a current bundle WHEN an imported source is edited, even to the same size THEN the next run rebuilds and runs the new code", () => {
+    edit(word(), "export const WORD = \"two\";\n");
+    expect(plan()).toMatchObject({ code: 0, out: "two\n", bundle: "plan: bundle rebuilt (scripts/plan/word.ts changed)" });
+    expect(plan().bundle).toBe("plan: bundle fresh");
+  });
+
+  it("GIVEN a current bundle WHEN a source is only touched THEN the next run rebuilds", () => {
+    const past = new Date(Date.now() - 3_600_000);
+    utimesSync(word(), past, past);
+    expect(plan().bundle).toBe("plan: bundle rebuilt (scripts/plan/word.ts changed)");
+  });
+
+  it("GIVEN a current bundle WHEN the bundle file is deleted THEN the next run rebuilds it", () => {
+    rmSync(join(root, PLAN_BUNDLE));
+    expect(plan()).toMatchObject({ code: 0, out: "one\n", bundle: `plan: bundle rebuilt (${PLAN_BUNDLE} is missing)` });
+  });
+
+  it("GIVEN a current bundle WHEN the launcher's own source changes THEN the new launcher is built and is what runs the plan", () => {
+    edit(launcherTs(), readFileSync(launcherTs(), "utf8").replace("report(`plan: bundle ${", "report(`plan: new launcher, bundle ${"));
+    const run = plan();
+    expect([run.code, run.out]).toEqual([0, "one\n"]);
+    expect(run.stderr).toContain("plan: bundle rebuilt (scripts/plan/launch.ts changed)\nplan: new launcher, bundle fresh\n");
+    expect(plan().stderr).toMatch(/^plan: new launcher, bundle fresh$/m);
+  });
+
+  it("GIVEN a source edited into an error WHEN the plan runs THEN it exits 1 with esbuild's error and never runs the old bundle", () => {
+    edit(word(), "export const WORD = ;\n");
+    const run = plan();
+    expect([run.code, run.out]).toEqual([1, ""]);
+    expect(run.stderr).toMatch(/\[ERROR\][\s\S]*scripts\/plan\/word\.ts:1:/);
+    expect(run.stderr).toContain("plan: the plan bundle does not build: esbuild reported the errors above");
+    edit(word(), "export const WORD = \"three\";\n");
+    expect(plan()).toMatchObject({ code: 0, out: "three\n" });
+  });
+
+  it("GIVEN a source whose time is after the build began WHEN built THEN it is recorded as unknown and the next run rebuilds again", () => {
+    const future = new Date(Date.now() + 60_000);
+    appendFileSync(word(), "// edited while esbuild was reading\n");
+    utimesSync(word(), future, future);
+    expect(plan().bundle).toBe("plan: bundle rebuilt (scripts/plan/word.ts changed)");
+    expect(plan().bundle).toBe("plan: bundle rebuilt (scripts/plan/word.ts changed during the last build)");
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Project, Testing } from "projen";
 import type { Document } from "yaml";
-import { addPlanTasks, PLAN_BUNDLE_ARGS, PLAN_DIR, PLAN_LAUNCHER } from "../../projen/plan-tasks";
+import { addPlanTasks, PLAN_BOOTSTRAP, PLAN_BUNDLE_ARGS, PLAN_DIR, PLAN_LAUNCHER } from "../../projen/plan-tasks";
 import { HELP, main } from "../../scripts/plan/cli";
 import { withoutRuntimeDebugging } from "../../scripts/plan/engine";
 import { FIXTURE_ROOT } from "../fixtures/project";
@@ -204,17 +204,20 @@ describe("the plan's runtime debugging switch", () => {
 });
 
 describe("the projen tasks", () => {
-  it("GIVEN a project WHEN the plan tasks are added THEN plan and plan:diff build the bundle, then run its launcher with the caller's arguments", () => {
+  it("GIVEN a project WHEN the plan tasks are added THEN plan and plan:diff build a missing launcher, then run it with the caller's arguments intact", () => {
     // An explicit outdir: in a test run under the temp dir (as CI clones are) projen would use the cwd.
     const outdir = mkdtempSync(join(tmpdir(), "plan-tasks-"));
     const project = new Project({ name: "plan-tasks", outdir });
     addPlanTasks(project);
     const tasks = Testing.synth(project)[".projen/tasks.json"].tasks;
-    const build = { exec: `esbuild ${PLAN_BUNDLE_ARGS.join(" ")}` };
+    // The launcher builds the bundle itself; the task only builds the launcher when it is missing.
+    const bootstrap = { exec: PLAN_BOOTSTRAP };
+    const launcher = PLAN_LAUNCHER.replace(/\./g, "\\.");
+    expect(PLAN_BOOTSTRAP).toMatch(new RegExp(`^test -f ${launcher} \\|\\| esbuild scripts/plan/launch\\.ts --bundle .* --outfile=${launcher}$`));
     expect(tasks.plan.description).toContain("Offline plan");
-    expect(tasks.plan.steps).toEqual([build, { exec: `node ${PLAN_LAUNCHER}`, receiveArgs: true }]);
-    expect(tasks["plan:diff"].steps).toEqual([build, { exec: `node ${PLAN_LAUNCHER} diff`, receiveArgs: true }]);
-    expect(tasks["bench:plan"].steps).toEqual([{ exec: "ts-node --transpile-only scripts/bench/plan-bench.ts", receiveArgs: true }]);
+    expect(tasks.plan.steps).toEqual([bootstrap, { execArgs: ["node", PLAN_LAUNCHER], receiveArgs: true }]);
+    expect(tasks["plan:diff"].steps).toEqual([bootstrap, { execArgs: ["node", PLAN_LAUNCHER, "diff"], receiveArgs: true }]);
+    expect(tasks["bench:plan"].steps).toEqual([{ execArgs: ["ts-node", "--transpile-only", "scripts/bench/plan-bench.ts"], receiveArgs: true }]);
     expect(PLAN_BUNDLE_ARGS).toEqual(expect.arrayContaining([
       "scripts/plan.ts", "scripts/plan/launch.ts", "--bundle", "--external:@pulumi/*", `--outdir=${PLAN_DIR}`,
     ]));

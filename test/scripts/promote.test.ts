@@ -11,6 +11,7 @@ import { addScriptTasks } from "../../projen/script-tasks";
 import { main, type PromoteDeps } from "../../scripts/promote";
 import { offlinePlanDiff } from "../../scripts/promote/plan-diff";
 import { readProjectConfig } from "../../stacks/config/files";
+import { registryPlacement } from "../../stacks/config/schema";
 import { FIXTURE_STAGES } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
 import { copyProject } from "../support/stack-files";
@@ -439,7 +440,7 @@ describe("promote: the registry decides", () => {
     sts.on(GetCallerIdentityCommand).resolves({ Account: otherAccount, Arn: `arn:aws:sts::${otherAccount}:assumed-role/ci/run` });
     sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "AKIA", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
     const account = { accountId: REGISTRY_ACCOUNT_ID, region };
-    const deployerRoleArn = roleArn(account, stageNames(project.serviceName, project.registryStage, account).deployerRole);
+    const deployerRoleArn = roleArn(account, stageNames(project.serviceName, registryPlacement(project).stack, account).deployerRole);
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(0);
     expect(sts.commandCalls(AssumeRoleCommand)[0].args[0].input.RoleArn).toBe(deployerRoleArn);
@@ -626,7 +627,7 @@ describe("promote task", () => {
     addScriptTasks(project);
     const tasks = (Testing.synth(project)[".projen/tasks.json"] as { tasks: Record<string, { description?: string; steps: { exec: string; receiveArgs?: boolean }[] }> }).tasks;
     expect(tasks.promote.description).toMatch(/^Promote approved model versions/);
-    expect(tasks.promote.steps).toEqual([{ exec: "ts-node --transpile-only scripts/promote.ts", receiveArgs: true }]);
+    expect(tasks.promote.steps).toEqual([{ execArgs: ["ts-node", "--transpile-only", "scripts/promote.ts"], receiveArgs: true }]);
     rmSync(project.outdir, { recursive: true, force: true });
   });
 

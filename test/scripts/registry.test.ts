@@ -20,7 +20,7 @@ import { addScriptTasks } from "../../projen/script-tasks";
 import { latestApproved, listVersions } from "../../scripts/lib/registry";
 import { main } from "../../scripts/registry";
 import { readProjectConfig } from "../../stacks/config/files";
-import { accountOfStage } from "../../stacks/config/schema";
+import { registryPlacement } from "../../stacks/config/schema";
 import { FIXTURE_ROOT } from "../fixtures/project";
 
 const sm = mockClient(SageMakerClient);
@@ -31,7 +31,7 @@ function fixture() {
   const dir = mkdtempSync(join(tmpdir(), "registry-"));
   copyFileSync(join(FIXTURE_ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
   const { project, region } = readProjectConfig(dir);
-  const registryAccountId = accountOfStage(project, project.registryStage)!;
+  const { stack: registryStack, accountId: registryAccountId } = registryPlacement(project);
   const otherAccountId = project.stages.find((s) => s.accountId !== registryAccountId)!.accountId;
   const account = { accountId: registryAccountId, region };
   const [model, secondModel] = project.models;
@@ -47,7 +47,7 @@ function fixture() {
     group,
     bucket: registryNames(project.serviceName, account).artifactBucket,
     image: `${registryAccountId}.dkr.ecr.${region}.amazonaws.com/${project.serviceName}-inference:v7`,
-    deployerRoleArn: roleArn(account, stageNames(project.serviceName, project.registryStage, account).deployerRole),
+    deployerRoleArn: roleArn(account, stageNames(project.serviceName, registryStack, account).deployerRole),
     versionArn: (version: number, g = group) => `arn:aws:sagemaker:${region}:${registryAccountId}:model-package/${g}/${version}`,
   };
 }
@@ -475,8 +475,8 @@ describe("projen tasks", () => {
     expect(tasks.registry).toEqual({
       name: "registry",
       description: expect.stringContaining("Model registry"),
-      steps: [{ exec: "ts-node --transpile-only scripts/registry.ts", receiveArgs: true }],
+      steps: [{ execArgs: ["ts-node", "--transpile-only", "scripts/registry.ts"], receiveArgs: true }],
     });
-    expect(tasks["assert-account"].steps).toEqual([{ exec: "ts-node --transpile-only scripts/assert-account.ts", receiveArgs: true }]);
+    expect(tasks["assert-account"].steps).toEqual([{ execArgs: ["ts-node", "--transpile-only", "scripts/assert-account.ts"], receiveArgs: true }]);
   });
 });

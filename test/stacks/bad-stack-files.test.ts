@@ -395,7 +395,8 @@ describe("values at the edge of what is accepted", () => {
       const lifecycles = ofType(run.resources, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration");
       expect(lifecycles).toHaveLength(1);
       expect(lifecycles[0].name).toBe("churn-predictor-prod-bucket-lifecycle");
-      expect((lifecycles[0].inputs.rules as { noncurrentVersionExpiration: unknown }[])[0].noncurrentVersionExpiration).toEqual({ noncurrentDays: 30 });
+      const [rule] = lifecycles[0].inputs.rules as { noncurrentVersionExpiration: unknown }[];
+      expect(rule.noncurrentVersionExpiration).toEqual({ noncurrentDays: 30 });
     } finally {
       copy.cleanup();
     }
