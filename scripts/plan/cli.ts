@@ -41,7 +41,8 @@ change means it, say so, and the finding becomes a warning (replacement-hazard) 
 In the pull-request workflow, the label "${INTENT_LABEL}" on the pull request passes
 --allow-deletions; adding or removing the label runs the check again.
 
-Exit status: 0 when no stack has an error finding, 1 when one has, 2 for a wrong command line.`;
+Exit status: 0 when no stack has an error finding, 1 when one has, 2 for a wrong command line
+(npx projen plan reports any failure as 1; npm run plan -- ... keeps each code).`;
 
 const PLAN_OPTIONS = { ...COMMON_OPTIONS, stack: { type: "string" }, dir: { type: "string" } } as const;
 const DIFF_OPTIONS = {

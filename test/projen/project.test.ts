@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Testing } from "projen";
 import { parse } from "yaml";
 import { MlServiceProject, type MlServiceProjectOptions } from "../../projen";
+import { TSC_BUILD_INFO } from "../../projen/test-task";
 import { LOCAL_BIN_PATH } from "../../projen/tool-task";
 
 const definition: MlServiceProjectOptions = {
@@ -26,7 +27,7 @@ function synth(def: Partial<MlServiceProjectOptions> = {}) {
   return Testing.synth(new MlServiceProject({ ...definition, ...def, outdir }));
 }
 
-interface Task { description?: string; steps?: { exec?: string; execArgs?: string[] }[] }
+interface Task { description?: string; steps?: { exec?: string; execArgs?: string[]; spawn?: string; condition?: string }[] }
 interface Package { scripts: Record<string, string> }
 
 describe("MlServiceProject", () => {
@@ -71,12 +72,18 @@ describe("MlServiceProject", () => {
     expect(LOCAL_BIN_PATH).toBe("$(echo \"$PWD/node_modules/.bin:$PATH\")");
   });
 
-  it("GIVEN the test task THEN it type-checks, runs jest that fails without tests, and lints", () => {
+  it("GIVEN the test task THEN it type-checks incrementally, runs jest on both cores failing without tests, and lints changed files", () => {
     const files = synth();
-    const steps = (files[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks.test.steps ?? [];
-    expect(steps[0].execArgs).toEqual(["tsc", "--noEmit", "-p", "tsconfig.dev.json"]);
-    expect(steps.some((s) => s.execArgs?.[0] === "jest" && !s.execArgs.includes("--passWithNoTests"))).toBe(true);
-    expect(JSON.stringify(steps)).toContain("eslint");
+    const tasks = (files[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks;
+    const steps = tasks.test.steps ?? [];
+    expect(steps.map((s) => s.exec ?? s.execArgs?.[0] ?? s.spawn)).toEqual([`rm -f ${TSC_BUILD_INFO}`, expect.stringMatching(/^tsc -b tsconfig\.dev\.json && node -e ".*" node_modules\/\.cache\/tsc\/tsconfig\.dev\.tsbuildinfo$/), "jest", "eslint"]);
+    expect(steps[0].condition).toMatch(/^node -e ".*" node_modules\/\.package-lock\.json node_modules\/\.cache\/tsc\/tsconfig\.dev\.tsbuildinfo$/);
+    expect(steps[2].execArgs).not.toContain("--passWithNoTests");
+    const tsconfigDev = files["tsconfig.dev.json"] as { compilerOptions: Record<string, unknown> };
+    expect(tsconfigDev.compilerOptions).toMatchObject({ noEmit: true, incremental: true, tsBuildInfoFile: TSC_BUILD_INFO, isolatedModules: true });
+    const jest = (files["package.json"] as { jest: Record<string, unknown> }).jest;
+    expect(jest).toMatchObject({ maxWorkers: 2, cacheDirectory: "<rootDir>/node_modules/.cache/jest" });
+    expect(tasks.eslint.steps?.[0].execArgs).toEqual(expect.arrayContaining(["--cache", "--cache-location", "node_modules/.cache/eslint/", "--cache-strategy", "content"]));
   });
 
   it("GIVEN the dependencies THEN the required packages are declared", () => {
