@@ -36,9 +36,6 @@ export function readProjectInfo(projectDir: string): ProjectInfo {
   const doc = readProjectFile(projectDir);
   const stages = doc.config[`${CONFIG_NAMESPACE}:stages`];
   const serviceName = doc.config[`${CONFIG_NAMESPACE}:serviceName`];
-  if (typeof doc.name !== "string" || doc.name === "") {
-    throw new ConfigError([{ file: PROJECT_FILE, path: "name", message: "must be the Pulumi project name" }]);
-  }
   const names = Array.isArray(stages) ? stages.map((s) => (s as { name?: unknown } | null)?.name).filter((n): n is string => typeof n === "string") : [];
   if (names.length === 0) {
     throw new ConfigError([{ file: PROJECT_FILE, path: `${CONFIG_NAMESPACE}:stages`, message: "must list the stages, each with a name and an accountId" }]);

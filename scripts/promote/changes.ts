@@ -1,4 +1,7 @@
 import { isMap, parseDocument, type Document } from "yaml";
+import { readYamlForEditing } from "../../stacks/config/files";
+import { ConfigError } from "../../stacks/config/load";
+import { formatProblems } from "../../stacks/config/schema";
 import { CliError } from "../lib/cli";
 
 /**
@@ -63,31 +66,15 @@ export interface StackFile {
  * written twice in one map (with the key and line), and the first other YAML error.
  */
 export function parseStackFile(file: string, content: string | Uint8Array): StackFile {
-  let text: string;
-  if (typeof content === "string") {
-    text = content;
-  } else {
-    const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-    text = bytes.toString("utf8");
-    // Everything before the first bad byte decodes and encodes back unchanged.
-    const roundTrip = Buffer.from(text, "utf8");
-    let bad = 0;
-    while (bad < bytes.length && roundTrip[bad] === bytes[bad]) bad++;
-    if (bad < bytes.length) {
-      const line = bytes.subarray(0, bad).filter((b) => b === 0x0a).length + 1;
-      throw new CliError(`${file} is not UTF-8: byte ${bad} (line ${line}) is 0x${bytes[bad].toString(16).padStart(2, "0")}; save the file as UTF-8 and try again`);
-    }
+  const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+  try {
+    // The program's own reader: the same UTF-8, merge-key, one-document and duplicate-key rules.
+    const { text, doc } = readYamlForEditing(bytes, file);
+    return { file, text, doc: doc ?? parseDocument(text) };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new CliError(error.problems.map((p) => formatProblems([p], p.file)).join("; "));
   }
-  const doc = parseDocument(text, { merge: true, uniqueKeys: true });
-  const [error] = doc.errors;
-  if (error?.code === "DUPLICATE_KEY") {
-    // The error points at the second key; name it as written, up to its colon.
-    const [line] = text.slice(error.pos[0]).split(/\r\n|\r|\n/);
-    const key = /^(.*?):(\s|$)/.exec(line)?.[1] ?? line;
-    throw new CliError(`${file}: key ${key} appears twice in the same map (again at line ${error.linePos?.[0].line}); keep one and try again`);
-  }
-  if (error !== undefined) throw new CliError(`${file} is not valid YAML: ${error.message.split("\n")[0]}`);
-  return { file, text, doc };
 }
 
 interface RawEndpoint {

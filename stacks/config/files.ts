@@ -6,7 +6,7 @@ import type { ProjectConfig } from "./schema";
 
 /** Pulumi.yaml as read: the project name as written, and its config with project values unwrapped from `{ value }`. */
 export interface ProjectFile {
-  readonly name?: unknown;
+  readonly name: string;
   /** Keys as written (namespaced or not). */
   readonly config: Record<string, unknown>;
 }
@@ -72,13 +72,25 @@ function readYaml(dir: string, file: string, unreadable: string): Record<string,
   } catch {
     throw new ConfigError([{ file, path: "(file)", message: unreadable }]);
   }
-  return asMap(parseYaml(decodeUtf8(bytes, file), file), file, "(file)");
+  const doc = parseYamlDocument(decodeUtf8(bytes, file), file);
+  return asMap(doc === undefined ? undefined : toPlainValues(doc, file), file, "(file)");
+}
+
+/**
+ * A stack file for editing (promotion): its text exactly as stored (a byte order mark kept, so
+ * source offsets match the file) and its document, read by the same rules as the program reads it.
+ * Throws a ConfigError naming the file, as readStackConfigFiles would.
+ */
+export function readYamlForEditing(bytes: Uint8Array, file: string): { text: string; doc: Document | undefined } {
+  const text = decodeUtf8(bytes, file, { keepBom: true });
+  return { text, doc: parseYamlDocument(text, file) };
 }
 
 /** The text of a file's bytes; throws a ConfigError naming the first byte that is not UTF-8. */
-function decodeUtf8(bytes: Uint8Array, file: string): string {
+function decodeUtf8(bytes: Uint8Array, file: string, options: { keepBom?: boolean } = {}): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes); // drops a leading BOM
+    // Drops a leading BOM unless asked to keep it.
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: options.keepBom === true }).decode(bytes);
   } catch {
     const offset = firstInvalidByte(bytes);
     const byte = bytes[offset].toString(16).toUpperCase().padStart(2, "0");
@@ -102,8 +114,8 @@ function firstInvalidByte(bytes: Uint8Array): number {
   return offset;
 }
 
-/** Parses a file's text into plain values; throws a ConfigError for anything Pulumi would not read as one clean document. */
-function parseYaml(text: string, file: string): unknown {
+/** Parses a file's text into its one document; throws a ConfigError for anything Pulumi would not read as one clean document. */
+function parseYamlDocument(text: string, file: string): Document | undefined {
   const lines = new LineCounter();
   // Duplicate keys are found below, so that the message can name the key.
   const docs = parseAllDocuments(text, { merge: true, uniqueKeys: false, lineCounter: lines });
@@ -119,7 +131,7 @@ function parseYaml(text: string, file: string): unknown {
   }
   const duplicates = duplicateKeys(doc.contents, [], { file, lines });
   if (duplicates.length > 0) throw new ConfigError(duplicates);
-  return toPlainValues(doc, file);
+  return doc;
 }
 
 /** The document as plain values; alias loops and bad merges surface here. */

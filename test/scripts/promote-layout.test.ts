@@ -263,13 +263,13 @@ describe("parseStackFile: as Pulumi reads a stack file", () => {
 
   it("GIVEN a key twice in one map THEN it is refused naming the key and its line", () => {
     expect(() => parseStackFile(FILE, "config:\n  mlplatform:tags:\n    team: a\n    team: b\n")).toThrow(
-      `${FILE}: key team appears twice in the same map (again at line 4); keep one and try again`);
+      `${FILE}: mlplatform:tags.team: is set twice (again at line 4); keep one`);
   });
 
   it("GIVEN bytes that are not UTF-8 THEN it is refused naming the file and the byte offset", () => {
     const latin1 = Buffer.concat([Buffer.from("config:\n  x: caf"), Buffer.from([0xe9]), Buffer.from("\n")]);
     expect(() => parseStackFile(FILE, latin1)).toThrow(
-      `${FILE} is not UTF-8: byte 16 (line 2) is 0xe9; save the file as UTF-8 and try again`);
+      `${FILE}: (file): is not UTF-8 text: invalid byte 0xE9 at offset 16 (line 2); save the file as UTF-8`);
   });
 
   it("GIVEN UTF-8 bytes with a byte order mark THEN the text keeps the mark and parses", () => {
@@ -279,7 +279,7 @@ describe("parseStackFile: as Pulumi reads a stack file", () => {
   });
 
   it("GIVEN a YAML error THEN it is refused naming the file", () => {
-    expect(() => parseStackFile(FILE, "config:\n  mlplatform:endpoints: [\n")).toThrow(new RegExp(`^${FILE.replace(/\./g, "\\.")} is not valid YAML: `));
+    expect(() => parseStackFile(FILE, "config:\n  mlplatform:endpoints: [\n")).toThrow(new RegExp(`^${FILE.replace(/\./g, "\\.")}: \\(file\\): is not valid YAML: `));
   });
 });
 

@@ -610,7 +610,7 @@ describe("promote: the result must be a valid stack", () => {
     write("qa", "config:\n  mlplatform:endpoints: [\n");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toMatch(/^promote: Pulumi\.qa\.yaml is not valid YAML: /);
+    expect(err[0]).toMatch(/^promote: Pulumi\.qa\.yaml: \(file\): is not valid YAML: /);
   });
 
   it("GIVEN a missing target stack file THEN it is refused naming the file", async () => {
