@@ -17,6 +17,11 @@ const project = new MlServiceProject({
   models: ["fraud-scorer", "txn-embedder"],
   ecrRepository: true,
   ciPrincipal: { type: "github-oidc", repository: "example-org/fraud-detection" },
+  // The training pipeline registers from its retrain workflow; people approve with their SSO permission set.
+  publishers: [{ github: { environment: "registry-publish", workflow: "retrain.yml" } }],
+  approvers: [{ roleArn: "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_MLModelApprover_*" }],
+  // Where `pulumi login` keeps the stacks' state, and the key of the awskms:// secrets provider.
+  stateBackend: { bucket: "example-org-pulumi-state", accountId: "111111111111", secretsKeyAlias: "alias/pulumi-secrets" },
 });
 
 project.synth();

@@ -33,23 +33,77 @@ import {
   type Statement,
 } from "./policies";
 
-/** What the stage's deployer role manages: everything the stack creates, by name prefix. */
+/** The Pulumi DIY state backend the CI roles use, and the key of its `awskms://` secrets provider. */
+export interface StateBackendAccess {
+  /** The S3 bucket of `pulumi login s3://<bucket>`. */
+  readonly bucket: string;
+  /** The account (in the service's region) that owns the bucket and the key. */
+  readonly account: AccountRef;
+  /** The Pulumi project (the service name): state paths are `.pulumi/<kind>/<project>/<stack>...`. */
+  readonly project: string;
+  /** @default - no KMS secrets provider */
+  readonly secretsKeyAlias?: string;
+}
+
+/** What a stack's deployer role manages: everything the stack creates, by name prefix and tag. */
 export interface DeployerScope {
+  /** The stack (a stage, or REGISTRY_STACK) and the account it deploys into. */
   readonly stage: Consumer;
   /** The registry the stage deploys models from (names, account, models, ECR). */
   readonly access: RegistryAccess;
-  /** The stage hosts the registry: the deployer also manages groups, the artifact bucket and ECR. */
+  /** The registry's own stack: it manages the registry and no serving resources. */
   readonly hostsRegistry: boolean;
   /**
    * The stack manages the account's GitHub OIDC provider.
    * @default false
    */
   readonly manageOidcProvider?: boolean;
+  /**
+   * The state backend, whose objects of this stack the CI roles may read (and the deployer write).
+   * @default - no state backend access
+   */
+  readonly stateBackend?: StateBackendAccess;
 }
 
+/** The tags the stack's provider puts on every resource (stacks/program.ts), which key management requires. */
+export const STACK_TAG_KEYS = { service: "mlplatform:service", stage: "mlplatform:stage" } as const;
+
+/** The condition that a key carries the stack's tags. */
+function stackTags(scope: DeployerScope): Record<string, string> {
+  return {
+    [`aws:ResourceTag/${STACK_TAG_KEYS.service}`]: scope.access.serviceName,
+    [`aws:ResourceTag/${STACK_TAG_KEYS.stage}`]: scope.stage.stage,
+  };
+}
+
+/** The roles of the stack that carry its boundary (whose inline policies the deployer keeps). */
+function workloadRoleArns(scope: DeployerScope): string[] {
+  const { serviceName, registry } = scope.access;
+  const account = scope.stage.account;
+  if (!scope.hostsRegistry) return [roleArn(account, stageNames(serviceName, scope.stage.stage, account).executionRole)];
+  const reg = registryNames(serviceName, registry);
+  return [roleArn(account, reg.trainingRole), roleArn(account, reg.publisherRole)];
+}
+
+/** Bucket actions `pulumi up` needs to create, read, update and delete a SecureBucket. */
+const BUCKET_ACTIONS = [
+  "s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:GetAccelerateConfiguration", "s3:GetBucketAcl",
+  "s3:GetBucketCORS", "s3:GetBucketLocation", "s3:GetBucketLogging", "s3:GetBucketObjectLockConfiguration",
+  "s3:GetBucketOwnershipControls", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock", "s3:GetBucketRequestPayment",
+  "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketWebsite", "s3:GetEncryptionConfiguration",
+  "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration", "s3:ListBucket", "s3:PutBucketOwnershipControls",
+  "s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:PutBucketVersioning",
+  "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration",
+];
+
 /**
- * Identity policy of a stage's deployer role (the role CI assumes to run `pulumi up`): create,
- * update and delete exactly the resources the stack owns, scoped by the service's name prefix.
+ * Identity policy of a stack's deployer role (the role CI assumes to run `pulumi up`): create,
+ * update and delete exactly the resources the stack owns, scoped by the service's name prefix and,
+ * for KMS keys (whose ARNs hold a random id), by the stack's tags. A stage's deployer manages
+ * serving resources only; the registry's deployer manages the registry only, and may never write
+ * artifacts, push images, or register or approve versions (its identity denies them, so a
+ * resource policy it edits cannot grant them to it). No deployer creates a role or a key, or
+ * changes a trust policy: the administrator's first `pulumi up` creates them (README, "Day zero").
  */
 export function deployerPolicy(scope: DeployerScope): PolicyDocument {
   const { stage, access } = scope;
@@ -57,21 +111,104 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
   const account = stage.account;
   const names = stageNames(serviceName, stage.stage, account);
   const prefix = `${serviceName}-`;
-  const sm = (type: string) => sagemakerArn(account, `${type}/${prefix}*`);
-  const buckets = [bucketArn(account, names.bucket)];
-  const aliases = [kmsAliasArn(account, names.kmsAlias)];
-  const groups = access.models.map((m) => modelPackageGroupName(serviceName, m));
   const boundary = policyArn(account, names.workloadBoundary);
   const reg = registryNames(serviceName, registry);
-  const workloadRoles = [roleArn(account, names.executionRole)];
-  if (scope.hostsRegistry) {
-    workloadRoles.push(roleArn(account, reg.trainingRole));
-    buckets.push(bucketArn(account, reg.artifactBucket));
-    aliases.push(kmsAliasArn(account, reg.kmsAlias));
-  }
   const statements: Statement[] = [
-    // GetCallerIdentity, CreateKey and ListAliases have no resource type.
-    { Sid: "AccountWide", Effect: "Allow", Action: ["sts:GetCallerIdentity", "kms:CreateKey", "kms:ListAliases"], Resource: "*" },
+    // GetCallerIdentity and ListAliases have no resource type.
+    { Sid: "AccountWide", Effect: "Allow", Action: ["sts:GetCallerIdentity", "kms:ListAliases"], Resource: "*" },
+    {
+      // Inline policies only on roles that carry the stack's boundary: never its own role or another stack's.
+      Sid: "BoundedRolePolicies",
+      Effect: "Allow",
+      Action: ["iam:DeleteRolePolicy", "iam:PutRolePolicy"],
+      Resource: roleArn(account, `${prefix}*`),
+      Condition: { StringEquals: { "iam:PermissionsBoundary": boundary } },
+    },
+    {
+      Sid: "ReadStackRoles",
+      Effect: "Allow",
+      Action: ["iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies"],
+      Resource: roleArn(account, `${prefix}*`),
+    },
+    {
+      // TagRole takes no boundary condition: the stack's workload roles, by name.
+      Sid: "TagWorkloadRoles",
+      Effect: "Allow",
+      Action: ["iam:TagRole", "iam:UntagRole"],
+      Resource: workloadRoleArns(scope),
+    },
+    { Sid: "ReadBoundary", Effect: "Allow", Action: ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"], Resource: boundary },
+    {
+      // Roles and their trust are the administrator's: no role with a trust of the deployer's choosing.
+      Sid: "NoRolesOrTrustChanges",
+      Effect: "Deny",
+      Action: [
+        "iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePermissionsBoundary",
+        "iam:PutRolePermissionsBoundary", "iam:UpdateAssumeRolePolicy",
+      ],
+      Resource: roleArn(account, "*"),
+    },
+    {
+      // Keys are the administrator's too: created by the first `up` with the stack's tags, which the
+      // deployer cannot put on any other key (TagResource needs them already there).
+      Sid: "NoNewKeys",
+      Effect: "Deny",
+      Action: "kms:CreateKey",
+      Resource: "*",
+    },
+    {
+      Sid: "StackKeys",
+      Effect: "Allow",
+      Action: [
+        "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
+        "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
+        "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
+      ],
+      Resource: kmsKeysArn(account),
+      Condition: { StringEquals: stackTags(scope) },
+    },
+    {
+      // Aliases carry no tags; they are named. CreateAlias and UpdateAlias also need StackKeys on the key.
+      Sid: "StackAliases",
+      Effect: "Allow",
+      Action: ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"],
+      Resource: kmsAliasArn(account, scope.hostsRegistry ? reg.kmsAlias : names.kmsAlias),
+    },
+    {
+      // SageMaker (endpoint storage) and ECR create grants on the caller's behalf, never for a person.
+      Sid: "ServiceGrants",
+      Effect: "Allow",
+      Action: "kms:CreateGrant",
+      Resource: kmsKeysArn(account),
+      Condition: { Bool: { "kms:GrantIsForAWSResource": true }, StringEquals: stackTags(scope) },
+    },
+  ];
+  statements.push(...(scope.hostsRegistry ? registryDeployerStatements(scope) : servingDeployerStatements(scope)));
+  if (scope.manageOidcProvider) {
+    statements.push({
+      Sid: "GithubOidcProvider",
+      Effect: "Allow",
+      Action: [
+        "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:GetOpenIDConnectProvider",
+        "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
+      ],
+      Resource: githubOidcProviderArn(account),
+    });
+  }
+  if (scope.stateBackend !== undefined) statements.push(...stateBackendStatements(scope.stateBackend, stage.stage, "write"));
+  return policy(...statements);
+}
+
+/** A stage deployer: endpoints, models, configs and alarms by prefix, its bucket, and models from registry versions. */
+function servingDeployerStatements(scope: DeployerScope): Statement[] {
+  const { stage, access } = scope;
+  const { serviceName, registry } = access;
+  const account = stage.account;
+  const names = stageNames(serviceName, stage.stage, account);
+  const prefix = `${serviceName}-`;
+  const sm = (type: string) => sagemakerArn(account, `${type}/${prefix}*`);
+  const groups = access.models.map((m) => modelPackageGroupName(serviceName, m));
+  return [
     {
       Sid: "SageMakerServing",
       Effect: "Allow",
@@ -90,81 +227,13 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Resource: groups.map((g) => modelPackagesArn(registry, g)),
     },
     {
-      // Roles the stack creates carry the workload boundary: the deployer can create and change
-      // roles only with it (iam:PermissionsBoundary), so it cannot mint a role stronger than the
-      // workloads need, nor change its own role or the previewer's (they have no boundary).
-      Sid: "BoundedRoles",
-      Effect: "Allow",
-      Action: ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
-      Resource: roleArn(account, `${prefix}*`),
-      Condition: { StringEquals: { "iam:PermissionsBoundary": boundary } },
-    },
-    {
-      // These actions take no boundary condition: they are limited to the workload roles by name.
-      Sid: "WorkloadRoles",
-      Effect: "Allow",
-      Action: ["iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole"],
-      Resource: workloadRoles,
-    },
-    {
-      Sid: "ReadStackRoles",
-      Effect: "Allow",
-      Action: ["iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies"],
-      Resource: roleArn(account, `${prefix}*`),
-    },
-    {
-      Sid: "ReadBoundary",
-      Effect: "Allow",
-      Action: ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"],
-      Resource: boundary,
-    },
-    {
-      Sid: "KeepBoundaries",
-      Effect: "Deny",
-      Action: "iam:DeleteRolePermissionsBoundary",
-      Resource: roleArn(account, "*"),
-    },
-    {
-      Sid: "PassExecutionRoles",
+      Sid: "PassExecutionRole",
       Effect: "Allow",
       Action: "iam:PassRole",
-      // Only the stage's own workload roles: the training role exists in the registry stage alone.
-      Resource: workloadRoles,
+      Resource: roleArn(account, names.executionRole),
       Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
     },
-    {
-      Sid: "StackBuckets",
-      Effect: "Allow",
-      Action: [
-        "s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:GetAccelerateConfiguration", "s3:GetBucketAcl",
-        "s3:GetBucketCORS", "s3:GetBucketLocation", "s3:GetBucketLogging", "s3:GetBucketObjectLockConfiguration",
-        "s3:GetBucketOwnershipControls", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock", "s3:GetBucketRequestPayment",
-        "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketWebsite", "s3:GetEncryptionConfiguration",
-        "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration", "s3:ListBucket", "s3:PutBucketOwnershipControls",
-        "s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:PutBucketVersioning",
-        "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration",
-      ],
-      Resource: buckets,
-    },
-    {
-      // Key ARNs hold a random id: keys are reached by the account's key ARNs, aliases by name.
-      Sid: "StackKeys",
-      Effect: "Allow",
-      Action: [
-        "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
-        "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
-        "kms:TagResource", "kms:UntagResource", "kms:UpdateAlias", "kms:UpdateKeyDescription",
-      ],
-      Resource: [kmsKeysArn(account), ...aliases],
-    },
-    {
-      // SageMaker (endpoint storage) and ECR create grants on the caller's behalf, never for a person.
-      Sid: "ServiceGrants",
-      Effect: "Allow",
-      Action: "kms:CreateGrant",
-      Resource: kmsKeysArn(account),
-      Condition: { Bool: { "kms:GrantIsForAWSResource": true } },
-    },
+    { Sid: "StackBuckets", Effect: "Allow", Action: BUCKET_ACTIONS, Resource: bucketArn(account, names.bucket) },
     {
       Sid: "RollbackAlarms",
       Effect: "Allow",
@@ -172,19 +241,24 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
       Resource: alarmArn(account, `${prefix}*`),
     },
   ];
-  if (scope.manageOidcProvider) {
-    statements.push({
-      Sid: "GithubOidcProvider",
-      Effect: "Allow",
-      Action: [
-        "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider", "iam:GetOpenIDConnectProvider",
-        "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
-      ],
-      Resource: githubOidcProviderArn(account),
-    });
-  }
-  if (scope.hostsRegistry) {
-    statements.push({
+}
+
+/**
+ * The registry's deployer: the artifact bucket's settings and policy, the package groups and
+ * their policies, the ECR repository and its policy. It reads versions (so its previewer can serve
+ * promotion) but never writes what a version is made of, nor its status.
+ */
+function registryDeployerStatements(scope: DeployerScope): Statement[] {
+  const { access } = scope;
+  const { serviceName, registry } = access;
+  const reg = registryNames(serviceName, registry);
+  const groups = access.models.map((m) => modelPackageGroupName(serviceName, m));
+  const bucket = bucketArn(registry, reg.artifactBucket);
+  const repository = ecrRepositoryArn(registry, reg.ecrRepository);
+  const packages = groups.map((g) => modelPackagesArn(registry, g));
+  const statements: Statement[] = [
+    { Sid: "RegistryBucket", Effect: "Allow", Action: BUCKET_ACTIONS, Resource: bucket },
+    {
       Sid: "RegistryGroups",
       Effect: "Allow",
       Action: [
@@ -193,21 +267,59 @@ export function deployerPolicy(scope: DeployerScope): PolicyDocument {
         "sagemaker:ListTags", "sagemaker:PutModelPackageGroupPolicy",
       ],
       Resource: groups.map((g) => modelPackageGroupArn(registry, g)),
+    },
+    { Sid: "ReadVersions", Effect: "Allow", Action: ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"], Resource: [...packages, ...groups.map((g) => modelPackageGroupArn(registry, g))] },
+    {
+      Sid: "NeverTheSupplyChainItself",
+      Effect: "Deny",
+      Action: [
+        "ecr:BatchDeleteImage", "ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
+        "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObject",
+        "sagemaker:CreateModelPackage", "sagemaker:DeleteModelPackage", "sagemaker:UpdateModelPackage",
+      ],
+      Resource: [`${bucket}/*`, repository, ...packages],
+    },
+  ];
+  if (access.ecrRepository) {
+    statements.push({
+      Sid: "RegistryRepository",
+      Effect: "Allow",
+      Action: [
+        "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DeleteRepositoryPolicy", "ecr:DescribeRepositories",
+        "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:PutImageScanningConfiguration",
+        "ecr:PutImageTagMutability", "ecr:SetRepositoryPolicy", "ecr:TagResource", "ecr:UntagResource",
+      ],
+      Resource: repository,
     });
-    if (access.ecrRepository) {
-      statements.push({
-        Sid: "RegistryRepository",
-        Effect: "Allow",
-        Action: [
-          "ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DeleteRepositoryPolicy", "ecr:DescribeRepositories",
-          "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:PutImageScanningConfiguration",
-          "ecr:PutImageTagMutability", "ecr:SetRepositoryPolicy", "ecr:TagResource", "ecr:UntagResource",
-        ],
-        Resource: ecrRepositoryArn(registry, reg.ecrRepository),
-      });
-    }
   }
-  return policy(...statements);
+  return statements;
+}
+
+/**
+ * Access of one stack's CI role to its state in a DIY S3 backend: the stack's checkpoint, history,
+ * backups and locks (never another stack's), the backend's meta file, listing under `.pulumi/`,
+ * and the secrets provider's key by alias. The previewer reads, and takes locks.
+ */
+export function stateBackendStatements(backend: StateBackendAccess, stack: string, mode: "read" | "write"): Statement[] {
+  const bucket = bucketArn(backend.account, backend.bucket);
+  const at = (kind: string, rest: string) => `${bucket}/.pulumi/${kind}/${backend.project}/${stack}${rest}`;
+  const own = [at("stacks", ".json*"), at("history", "/*"), at("backups", "/*")];
+  const statements: Statement[] = [
+    { Sid: "StateList", Effect: "Allow", Action: "s3:ListBucket", Resource: bucket, Condition: { StringLike: { "s3:prefix": ".pulumi/*" } } },
+    { Sid: "StateRead", Effect: "Allow", Action: "s3:GetObject", Resource: [...own, at("locks", "/*"), `${bucket}/.pulumi/meta.yaml`] },
+    { Sid: "StateLocks", Effect: "Allow", Action: ["s3:DeleteObject", "s3:PutObject"], Resource: at("locks", "/*") },
+  ];
+  if (mode === "write") statements.push({ Sid: "StateWrite", Effect: "Allow", Action: ["s3:DeleteObject", "s3:PutObject"], Resource: own });
+  if (backend.secretsKeyAlias !== undefined) {
+    statements.push({
+      Sid: "SecretsProviderKey",
+      Effect: "Allow",
+      Action: mode === "write" ? ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"],
+      Resource: kmsKeysArn(backend.account),
+      Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": backend.secretsKeyAlias } },
+    });
+  }
+  return statements;
 }
 
 /** Who may assume the stage's CI roles (mirrors the `ciPrincipal` project config). */
@@ -238,39 +350,79 @@ const READ_VERBS = /^[a-z0-9]+:(Describe|Get|List)/;
 
 /**
  * The previewer's policy: the read-only part of the deployer's, for `pulumi preview` in pull
- * requests. It can see what the stack owns and change nothing.
+ * requests (and, for the registry's previewer, reading versions for promotion and the registry
+ * CLI). It can see what the stack owns and change nothing; with a state backend it reads its
+ * stack's state and takes the lock.
  */
 export function previewerPolicy(scope: DeployerScope): PolicyDocument {
-  const statements = deployerPolicy(scope).Statement.flatMap((statement) => {
+  const { stateBackend, ...withoutState } = scope;
+  const statements = deployerPolicy(withoutState).Statement.flatMap((statement) => {
+    if (statement.Effect === "Deny") return [statement];
     const actions = ([] as string[]).concat(statement.Action).filter((a) => READ_VERBS.test(a));
     return actions.length === 0 ? [] : [{ ...statement, Action: actions }];
   });
+  if (stateBackend !== undefined) statements.push(...stateBackendStatements(stateBackend, scope.stage.stage, "read"));
   return policy(...statements);
 }
 
 /**
- * The workload boundary: the most any role the deployer creates may do (the execution role and,
- * in the registry stage, the training role). It is a superset of their identity policies, written
+ * The workload boundary: the most any role the deployer may change the policy of may do, written
  * with the service's name prefix so adding a model does not change it (only an administrator may).
+ * A stage's (execution role): its own bucket, its own key and the registry's key (each by its
+ * alias, not every key of the account), read-only registry artifacts and versions. The registry's
+ * (training and publisher roles): artifacts and images, and registration pending approval; never
+ * approval, which belongs to the approver role, which carries no boundary and which no deployer
+ * can change.
  */
 export function workloadBoundaryPolicy(stage: Consumer, access: RegistryAccess, hostsRegistry: boolean): PolicyDocument {
   const { serviceName, registry } = access;
   const account = stage.account;
-  const ownBucket = bucketArn(account, stageNames(serviceName, stage.stage, account).bucket);
   const registryBucket = bucketArn(registry, registryNames(serviceName, registry).artifactBucket);
-  const sagemakerActions = ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"];
-  if (hostsRegistry) sagemakerActions.push("sagemaker:CreateModelPackage", "sagemaker:ListModelPackages");
-  const statements: Statement[] = [
-    { Sid: "Objects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: [`${ownBucket}/*`, `${registryBucket}/*`] },
-    { Sid: "Buckets", Effect: "Allow", Action: "s3:ListBucket", Resource: [ownBucket, registryBucket] },
-    { Sid: "OwnKeys", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], Resource: kmsKeysArn(account) },
-    registryKeyByAliasStatement("RegistryKey", access),
-    {
-      Sid: "Registry",
-      Effect: "Allow",
-      Action: sagemakerActions,
-      Resource: [sagemakerArn(registry, `model-package-group/${serviceName}-*`), sagemakerArn(registry, `model-package/${serviceName}-*/*`)],
-    },
+  const registryResources = [sagemakerArn(registry, `model-package-group/${serviceName}-*`), sagemakerArn(registry, `model-package/${serviceName}-*/*`)];
+  const statements: Statement[] = [];
+  if (hostsRegistry) {
+    statements.push(
+      { Sid: "Artifacts", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${registryBucket}/*` },
+      { Sid: "ArtifactList", Effect: "Allow", Action: "s3:ListBucket", Resource: registryBucket },
+      { ...registryKeyByAliasStatement("RegistryKey", access), Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"] },
+      {
+        Sid: "Registry",
+        Effect: "Allow",
+        Action: ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages"],
+        Resource: registryResources,
+      },
+      {
+        // Whatever policy the registry's deployer writes on these roles, a version starts pending approval.
+        Sid: "RegisterPending",
+        Effect: "Allow",
+        Action: "sagemaker:CreateModelPackage",
+        Resource: registryResources,
+        Condition: { StringEquals: { "sagemaker:ModelApprovalStatus": "PendingManualApproval" } },
+      },
+    );
+    if (access.ecrRepository) {
+      const repository = ecrRepositoryArn(registry, registryNames(serviceName, registry).ecrRepository);
+      statements.push({ Sid: "Images", Effect: "Allow", Action: ["ecr:CompleteLayerUpload", "ecr:DescribeImages", "ecr:InitiateLayerUpload", "ecr:ListImages", "ecr:PutImage", "ecr:UploadLayerPart"], Resource: repository });
+    }
+  } else {
+    const own = stageNames(serviceName, stage.stage, account);
+    const ownBucket = bucketArn(account, own.bucket);
+    statements.push(
+      { Sid: "OwnObjects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${ownBucket}/*` },
+      { Sid: "RegistryObjects", Effect: "Allow", Action: "s3:GetObject", Resource: `${registryBucket}/*` },
+      { Sid: "Buckets", Effect: "Allow", Action: "s3:ListBucket", Resource: [ownBucket, registryBucket] },
+      {
+        Sid: "OwnKey",
+        Effect: "Allow",
+        Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+        Resource: kmsKeysArn(account),
+        Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": own.kmsAlias } },
+      },
+      registryKeyByAliasStatement("RegistryKey", access),
+      { Sid: "Registry", Effect: "Allow", Action: ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"], Resource: registryResources },
+    );
+  }
+  statements.push(
     logWriteStatement("Logs", account, "/aws/sagemaker/*"),
     {
       // PutMetricData has no resource type; the namespace condition narrows it.
@@ -280,7 +432,7 @@ export function workloadBoundaryPolicy(stage: Consumer, access: RegistryAccess, 
       Resource: "*",
       Condition: { StringLike: { "cloudwatch:namespace": "/aws/sagemaker/*" } },
     },
-  ];
+  );
   if (access.ecrRepository) statements.push(...ecrPullStatements(access));
   return policy(...statements);
 }

@@ -6,6 +6,7 @@ import {
   deployerPolicy,
   type DeployerScope,
   previewerPolicy,
+  type StateBackendAccess,
   workloadBoundaryPolicy,
 } from "./ci-policies";
 import { EncryptionKey } from "./encryption-key";
@@ -24,7 +25,7 @@ export interface DeploymentAccountArgs {
   readonly stage: Consumer;
   /** The registry this stage deploys models from (names, account, models, ECR). */
   readonly registry: RegistryAccess;
-  /** This stage hosts the registry: its deployer also manages the registry's resources. */
+  /** The registry's own stack: its deployer manages the registry's resources and no serving ones. */
   readonly hostsRegistry: boolean;
   /**
    * The account serves endpoints: it gets the stage key, bucket and SageMaker execution role. A
@@ -39,6 +40,11 @@ export interface DeploymentAccountArgs {
    * @default false
    */
   readonly createOidcProvider?: boolean;
+  /**
+   * The Pulumi state backend: the CI roles get access to this stack's state.
+   * @default - no state backend access
+   */
+  readonly stateBackend?: StateBackendAccess;
   /**
    * Days before non-current object versions in the stage bucket expire.
    * @default 90
@@ -96,7 +102,9 @@ export class DeploymentAccount extends pulumi.ComponentResource {
         tags,
       }, child));
     }
-    const scope: DeployerScope = { stage, access: registry, hostsRegistry: args.hostsRegistry, manageOidcProvider: createOidcProvider };
+    const scope: DeployerScope = {
+      stage, access: registry, hostsRegistry: args.hostsRegistry, manageOidcProvider: createOidcProvider, stateBackend: args.stateBackend,
+    };
     const deployerRole = new aws.iam.Role(`${name}-deployer-role`, {
       name: names.deployerRole,
       description: `${registry.serviceName} ${stage.stage}: CI runs pulumi up as this role`,

@@ -19,13 +19,26 @@ export interface AccountRef {
   readonly partition?: string;
 }
 
+/** Name of the registry's own stack (Pulumi.registry.yaml), in whichever account the registry lives. */
+export const REGISTRY_STACK = "registry";
+
 /** Names of everything a service's registry account holds. */
 export interface RegistryNames {
   readonly artifactBucket: string;
   readonly kmsAlias: string;
   readonly ecrRepository: string;
+  /** SageMaker training jobs; writes only under TRAINING_OUTPUT_PREFIX. */
   readonly trainingRole: string;
+  /** The training pipeline: uploads artifacts under new keys, pushes images, registers versions. */
+  readonly publisherRole: string;
+  /** People who approve or reject versions. */
+  readonly approverRole: string;
+  /** Reads the registry: promotion's approval check, the registry CLI's list and latest-approved. */
+  readonly readerRole: string;
 }
+
+/** Artifact keys under this prefix are SageMaker training output (mutable); every other key is write-once. */
+export const TRAINING_OUTPUT_PREFIX = "training/";
 
 export function registryNames(serviceName: string, registry: AccountRef): RegistryNames {
   return {
@@ -33,6 +46,9 @@ export function registryNames(serviceName: string, registry: AccountRef): Regist
     kmsAlias: `alias/${serviceName}-registry`,
     ecrRepository: `${serviceName}-inference`,
     trainingRole: `${serviceName}-sagemaker-training`,
+    publisherRole: `${serviceName}-registry-publisher`,
+    approverRole: `${serviceName}-registry-approver`,
+    readerRole: `${serviceName}-registry-reader`,
   };
 }
 
@@ -104,6 +120,11 @@ function partitionOf(account: AccountRef): string {
 
 export function roleArn(account: AccountRef, roleName: string): string {
   return `arn:${partitionOf(account)}:iam::${account.accountId}:role/${roleName}`;
+}
+
+/** Every role of this name pattern in any account (for `aws:PrincipalArn` conditions). */
+export function anyAccountRoleArn(account: AccountRef, rolePattern: string): string {
+  return `arn:${partitionOf(account)}:iam::*:role/${rolePattern}`;
 }
 
 export function policyArn(account: AccountRef, policyName: string): string {

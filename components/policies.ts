@@ -10,6 +10,7 @@
 import {
   type AccountRef,
   accountRootArn,
+  anyAccountRoleArn,
   bucketArn,
   ecrRepositoryArn,
   kmsKeysArn,
@@ -17,9 +18,11 @@ import {
   modelPackageGroupArn,
   modelPackageGroupName,
   modelPackagesArn,
+  REGISTRY_STACK,
   registryNames,
   roleArn,
   stageNames,
+  TRAINING_OUTPUT_PREFIX,
 } from "./names";
 
 export interface Statement {
@@ -29,6 +32,8 @@ export interface Statement {
   Action: string | string[];
   /** Absent in trust policies and in policies attached to one resource (ECR). */
   Resource?: string | string[];
+  /** Everything but these (Deny statements only in this project). */
+  NotResource?: string | string[];
   Condition?: Record<string, Record<string, string | string[] | boolean>>;
 }
 
@@ -81,13 +86,85 @@ export function tlsOnlyStatement(bucket: string, account: AccountRef): Statement
   };
 }
 
-/** Registry bucket statements (after the TLS-only deny): artifact read for the consumer execution roles. */
+/** The registry's own roles, by ARN: the only principals that may change what every stage loads. */
+export function registryRoleArns(serviceName: string, registry: AccountRef) {
+  const names = registryNames(serviceName, registry);
+  return {
+    deployer: roleArn(registry, stageNames(serviceName, REGISTRY_STACK, registry).deployerRole),
+    publisher: roleArn(registry, names.publisherRole),
+    approver: roleArn(registry, names.approverRole),
+    reader: roleArn(registry, names.readerRole),
+    training: roleArn(registry, names.trainingRole),
+  };
+}
+
+/**
+ * A condition that holds for the service's roles in any account (its stage deployers, execution
+ * roles, previewers) except the listed ones. Deny statements use it so that no role of a stage,
+ * nor one a stage could obtain, reaches the registry's resources, whatever its identity policy
+ * says; the account's administrators (not named after the service) keep their access.
+ */
+function serviceRolesExcept(serviceName: string, registry: AccountRef, allowed: readonly string[]): Statement["Condition"] {
+  return { ArnLike: { "aws:PrincipalArn": anyAccountRoleArn(registry, `${serviceName}-*`) }, ArnNotEquals: { "aws:PrincipalArn": [...allowed] } };
+}
+
+/** Bucket-level actions that change how the artifact bucket protects its objects. */
+const BUCKET_ADMIN_ACTIONS = [
+  "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:PutBucketOwnershipControls", "s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock",
+  "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration",
+];
+
+/**
+ * Registry bucket statements (after the TLS-only deny): artifact read for the consumer execution
+ * roles, and the supply-chain guards. Every key outside TRAINING_OUTPUT_PREFIX is write-once: a
+ * PutObject (or CompleteMultipartUpload, or copy) must carry `If-None-Match: *`, which S3 refuses
+ * when the key exists, and no one may delete an object or a version, so the bytes behind a
+ * registered version never change (README, "Supply chain"). Training output is writable only by
+ * the training role, and no version may point at it (`registry register` refuses it).
+ */
 export function registryBucketStatements(serviceName: string, registry: AccountRef, consumers: readonly Consumer[]): Statement[] {
   const arn = bucketArn(registry, registryNames(serviceName, registry).artifactBucket);
   const grant = consumerGrant(serviceName, consumers);
+  const roles = registryRoleArns(serviceName, registry);
+  const training = `${arn}/${TRAINING_OUTPUT_PREFIX}*`;
   return [
     { Sid: "ConsumersReadArtifacts", Effect: "Allow", ...grant, Action: "s3:GetObject", Resource: `${arn}/*` },
     { Sid: "ConsumersListArtifacts", Effect: "Allow", ...grant, Action: "s3:ListBucket", Resource: arn },
+    {
+      Sid: "WriteOnce",
+      Effect: "Deny",
+      Principal: "*",
+      Action: "s3:PutObject",
+      NotResource: training,
+      // ObjectCreationOperation is true for the calls that create an object (PutObject, CopyObject,
+      // CompleteMultipartUpload), false for the parts of a multipart upload, which carry no header.
+      Condition: { Null: { "s3:if-none-match": "true" }, Bool: { "s3:ObjectCreationOperation": true } },
+    },
+    { Sid: "NoDeletes", Effect: "Deny", Principal: "*", Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"], NotResource: training },
+    {
+      Sid: "TrainingOutputByTrainingRoleOnly",
+      Effect: "Deny",
+      Principal: "*",
+      Action: ["s3:DeleteObject", "s3:PutObject"],
+      Resource: training,
+      Condition: { ArnNotEquals: { "aws:PrincipalArn": roles.training } },
+    },
+    {
+      Sid: "ArtifactWritersOnly",
+      Effect: "Deny",
+      Principal: "*",
+      Action: "s3:PutObject",
+      NotResource: training,
+      Condition: serviceRolesExcept(serviceName, registry, [roles.publisher]),
+    },
+    {
+      Sid: "BucketSettingsByRegistryDeployerOnly",
+      Effect: "Deny",
+      Principal: "*",
+      Action: BUCKET_ADMIN_ACTIONS,
+      Resource: arn,
+      Condition: serviceRolesExcept(serviceName, registry, [roles.deployer]),
+    },
   ];
 }
 
@@ -108,11 +185,33 @@ function keyOwnerStatement(account: AccountRef): Statement {
   return { Sid: "KeyOwnerAccount", Effect: "Allow", Principal: { AWS: accountRootArn(account) }, Action: KEY_OWNER_ACTIONS, Resource: "*" };
 }
 
-/** Registry key: its own account, plus decrypt for the consumer execution roles (model artifacts, images). */
+/** Key actions that use the key; every other owner action administers it. */
+const KEY_USE_ACTIONS = new Set([
+  "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
+  "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListGrants", "kms:ListKeyPolicies",
+  "kms:ListResourceTags", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+]);
+
+/** KMS actions that administer a key (policy, deletion, grants, aliases, tags). */
+export const KEY_ADMIN_ACTIONS = KEY_OWNER_ACTIONS.filter((a) => !KEY_USE_ACTIONS.has(a));
+
+/**
+ * Registry key: its own account, decrypt for the consumer execution roles (model artifacts,
+ * images), and a deny that keeps its administration from every role of the service but the
+ * registry's deployer, whatever their identity policies say.
+ */
 export function registryKeyPolicy(serviceName: string, registry: AccountRef, consumers: readonly Consumer[]): PolicyDocument {
   return policy(
     keyOwnerStatement(registry),
     { Sid: "ConsumersDecrypt", Effect: "Allow", ...consumerGrant(serviceName, consumers), Action: ["kms:Decrypt", "kms:DescribeKey"], Resource: "*" },
+    {
+      Sid: "AdministeredByRegistryDeployerOnly",
+      Effect: "Deny",
+      Principal: "*",
+      Action: KEY_ADMIN_ACTIONS,
+      Resource: "*",
+      Condition: serviceRolesExcept(serviceName, registry, [registryRoleArns(serviceName, registry).deployer]),
+    },
   );
 }
 
@@ -143,11 +242,31 @@ export function modelPackageGroupPolicy(serviceName: string, model: string, regi
 /** ECR image pull actions (GetAuthorizationToken is account-wide and lives in the identity policy). */
 export const ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"];
 
-/** Registry ECR repository policy: pull for the consumer execution roles. */
-export function ecrRepositoryPolicy(serviceName: string, consumers: readonly Consumer[]): PolicyDocument {
+/** ECR actions that add or remove images. */
+export const ECR_PUSH_ACTIONS = [
+  "ecr:BatchDeleteImage", "ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
+];
+
+/** ECR actions that change the repository's settings and policy. */
+const ECR_ADMIN_ACTIONS = [
+  "ecr:DeleteRepository", "ecr:DeleteRepositoryPolicy", "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability",
+  "ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy",
+];
+
+/**
+ * Registry ECR repository policy: pull for the consumer execution roles; of the service's roles,
+ * only the publisher pushes and only the registry's deployer changes the repository. Tags are
+ * immutable (the repository's setting), so a pushed tag always names the same image.
+ */
+export function ecrRepositoryPolicy(serviceName: string, registry: AccountRef, consumers: readonly Consumer[]): PolicyDocument {
   // A repository policy applies to its own repository: no Resource element.
   const grant = consumerGrant(serviceName, consumers);
-  return policy({ Sid: "ConsumersPull", Effect: "Allow", ...grant, Action: ECR_PULL_ACTIONS });
+  const roles = registryRoleArns(serviceName, registry);
+  return policy(
+    { Sid: "ConsumersPull", Effect: "Allow", ...grant, Action: ECR_PULL_ACTIONS },
+    { Sid: "PushByPublisherOnly", Effect: "Deny", Principal: "*", Action: ECR_PUSH_ACTIONS, Condition: serviceRolesExcept(serviceName, registry, [roles.publisher]) },
+    { Sid: "SettingsByRegistryDeployerOnly", Effect: "Deny", Principal: "*", Action: ECR_ADMIN_ACTIONS, Condition: serviceRolesExcept(serviceName, registry, [roles.deployer]) },
+  );
 }
 
 /** Trust policy for a role that SageMaker assumes, for this account only (confused-deputy guard). */
@@ -239,27 +358,19 @@ export function ecrPullStatements(access: RegistryAccess): Statement[] {
 }
 
 /**
- * Identity policy of the registry's training / registration role: read and write the artifacts,
- * use the registry key, register versions in the service's groups, and write training logs.
+ * Identity policy of the registry's training role (assumed by SageMaker training jobs): read the
+ * artifacts and datasets, write training output under TRAINING_OUTPUT_PREFIX only, use the
+ * registry key, and write training logs. It registers nothing: the publisher does.
  */
 export function trainingRolePolicy(access: RegistryAccess, keyArn: string): PolicyDocument {
-  const { serviceName, registry, models } = access;
-  const names = registryNames(serviceName, registry);
-  const bucket = bucketArn(registry, names.artifactBucket);
-  const groups = models.map((m) => modelPackageGroupName(serviceName, m));
-  const logGroup = "/aws/sagemaker/TrainingJobs";
+  const { serviceName, registry } = access;
+  const bucket = bucketArn(registry, registryNames(serviceName, registry).artifactBucket);
   const statements: Statement[] = [
-    { Sid: "ArtifactObjects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${bucket}/*` },
+    { Sid: "ReadArtifacts", Effect: "Allow", Action: "s3:GetObject", Resource: `${bucket}/*` },
+    { Sid: "WriteTrainingOutput", Effect: "Allow", Action: "s3:PutObject", Resource: `${bucket}/${TRAINING_OUTPUT_PREFIX}*` },
     { Sid: "ArtifactList", Effect: "Allow", Action: "s3:ListBucket", Resource: bucket },
     { Sid: "RegistryKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], Resource: keyArn },
-    {
-      Sid: "RegisterVersions",
-      Effect: "Allow",
-      Action: ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
-      Resource: [...groups.map((g) => modelPackageGroupArn(registry, g)), ...groups.map((g) => modelPackagesArn(registry, g))],
-    },
-    { Sid: "DescribeGroups", Effect: "Allow", Action: "sagemaker:DescribeModelPackageGroup", Resource: groups.map((g) => modelPackageGroupArn(registry, g)) },
-    logWriteStatement("TrainingLogs", registry, logGroup),
+    logWriteStatement("TrainingLogs", registry, "/aws/sagemaker/TrainingJobs"),
   ];
   if (access.ecrRepository) statements.push(...ecrPullStatements(access));
   return policy(...statements);

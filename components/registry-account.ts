@@ -11,6 +11,7 @@ import {
   sagemakerTrustPolicy,
   trainingRolePolicy,
 } from "./policies";
+import { approverPolicy, githubSubject, publisherPolicy, readerPolicy, registryRoleTrustPolicy, type RolePrincipal } from "./registry-roles";
 import { SecureBucket } from "./secure-bucket";
 
 export interface RegistryAccountArgs {
@@ -27,14 +28,21 @@ export interface RegistryAccountArgs {
    * @default false
    */
   readonly ecrRepository?: boolean;
+  /** Who may assume the publisher role (the training pipeline). */
+  readonly publishers: readonly RolePrincipal[];
+  /** Who may assume the approver role (the people who approve or reject versions). */
+  readonly approvers: readonly RolePrincipal[];
+  /** Who may assume the reader role besides publishers and approvers (promotion's workflow). */
+  readonly readers: readonly RolePrincipal[];
   /**
    * Days before non-current artifact versions expire.
    * @default 90
    */
   readonly noncurrentVersionExpirationDays?: number;
   /**
-   * Permissions boundary of the training role (the registry stage's workload boundary, which the
-   * stage's deployer requires on every role it creates).
+   * Permissions boundary of the training and publisher roles (the registry stack's workload
+   * boundary: the registry's deployer may change only the policies of roles that carry it). The
+   * approver role never carries it, so no deployer can change who approves or what they may do.
    * @default - no boundary
    */
   readonly permissionsBoundaryArn?: pulumi.Input<string>;
@@ -47,8 +55,10 @@ export interface RegistryAccountArgs {
 
 /**
  * The training / model-registry account: artifact bucket and key, one model package group per
- * model with a resource policy for the consumer accounts, an optional ECR repository, and the
- * SageMaker training / registration role. Every name is derived from config (components/names.ts),
+ * model with a resource policy for the consumer accounts, an optional ECR repository, the
+ * SageMaker training role, and the publisher, approver and reader roles for the pipeline and people.
+ * Its resource policies keep every artifact write-once and every setting with the registry's own
+ * roles (components/policies.ts). Every name is derived from config (components/names.ts),
  * so consumer stacks name these resources without reading this stack's outputs.
  */
 export class RegistryAccount extends pulumi.ComponentResource {
@@ -57,6 +67,9 @@ export class RegistryAccount extends pulumi.ComponentResource {
   public readonly modelPackageGroupNames: pulumi.Output<string>[];
   public readonly ecrRepositoryUrl: pulumi.Output<string> | undefined;
   public readonly trainingRoleArn: pulumi.Output<string>;
+  public readonly publisherRoleArn: pulumi.Output<string>;
+  public readonly approverRoleArn: pulumi.Output<string>;
+  public readonly readerRoleArn: pulumi.Output<string>;
 
   constructor(name: string, args: RegistryAccountArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mlplatform:registry:RegistryAccount", name, {}, opts);
@@ -65,6 +78,9 @@ export class RegistryAccount extends pulumi.ComponentResource {
     const problems: string[] = [];
     if (args.models.length === 0) problems.push("models must list at least one model");
     if (args.consumers.length === 0) problems.push("consumers must list at least one stage");
+    if (args.publishers.length === 0) problems.push("publishers must list at least one principal");
+    if (args.approvers.length === 0) problems.push("approvers must list at least one principal");
+    problems.push(...principalProblems({ publishers: args.publishers, approvers: args.approvers, readers: args.readers }));
     const foreign = args.consumers.filter((c) => c.account.region !== args.account.region);
     if (foreign.length > 0) {
       problems.push(`consumers must be in the registry's region ${args.account.region}: ${foreign.map((c) => c.stage).join(", ")}`);
@@ -113,29 +129,59 @@ export class RegistryAccount extends pulumi.ComponentResource {
       }, child);
       new aws.ecr.RepositoryPolicy(`${name}-images-policy`, {
         repository: repository.name,
-        policy: JSON.stringify(ecrRepositoryPolicy(args.serviceName, args.consumers)),
+        policy: JSON.stringify(ecrRepositoryPolicy(args.serviceName, args.account, args.consumers)),
       }, child);
       this.ecrRepositoryUrl = repository.repositoryUrl;
     }
 
+    const access = { serviceName: args.serviceName, registry: args.account, models: args.models, ecrRepository };
     const trainingRole = new aws.iam.Role(`${name}-training-role`, {
       name: names.trainingRole,
-      description: `${args.serviceName}: SageMaker training jobs and model registration`,
+      description: `${args.serviceName}: SageMaker training jobs (writes training output only)`,
       assumeRolePolicy: JSON.stringify(sagemakerTrustPolicy(args.account)),
       permissionsBoundary: args.permissionsBoundaryArn,
       tags,
     }, child);
     new aws.iam.RolePolicy(`${name}-training-policy`, {
       role: trainingRole.name,
-      policy: key.keyArn.apply((keyArn) => JSON.stringify(trainingRolePolicy({
-        serviceName: args.serviceName, registry: args.account, models: args.models, ecrRepository,
-      }, keyArn))),
+      policy: key.keyArn.apply((keyArn) => JSON.stringify(trainingRolePolicy(access, keyArn))),
     }, child);
+    const publisherRole = new aws.iam.Role(`${name}-publisher-role`, {
+      name: names.publisherRole,
+      description: `${args.serviceName}: uploads artifacts, pushes images, registers versions pending approval`,
+      assumeRolePolicy: JSON.stringify(registryRoleTrustPolicy(args.account, args.publishers)),
+      permissionsBoundary: args.permissionsBoundaryArn,
+      maxSessionDuration: 3600,
+      tags,
+    }, child);
+    new aws.iam.RolePolicy(`${name}-publisher-policy`, { role: publisherRole.name, policy: JSON.stringify(publisherPolicy(access)) }, child);
+    const approverRole = new aws.iam.Role(`${name}-approver-role`, {
+      name: names.approverRole,
+      description: `${args.serviceName}: approves or rejects model versions`,
+      assumeRolePolicy: JSON.stringify(registryRoleTrustPolicy(args.account, args.approvers)),
+      maxSessionDuration: 3600,
+      tags,
+    }, child);
+    new aws.iam.RolePolicy(`${name}-approver-policy`, { role: approverRole.name, policy: JSON.stringify(approverPolicy(access)) }, child);
+    const readerRole = new aws.iam.Role(`${name}-reader-role`, {
+      name: names.readerRole,
+      description: `${args.serviceName}: reads the registry (promotion, registry list)`,
+      assumeRolePolicy: JSON.stringify(registryRoleTrustPolicy(args.account, [...args.readers, ...args.publishers, ...args.approvers])),
+      maxSessionDuration: 3600,
+      tags,
+    }, child);
+    new aws.iam.RolePolicy(`${name}-reader-policy`, { role: readerRole.name, policy: JSON.stringify(readerPolicy(access)) }, child);
 
     this.artifactBucketName = bucket.bucketName;
     this.kmsKeyArn = key.keyArn;
     this.trainingRoleArn = trainingRole.arn;
+    this.publisherRoleArn = publisherRole.arn;
+    this.approverRoleArn = approverRole.arn;
+    this.readerRoleArn = readerRole.arn;
     this.registerOutputs({
+      readerRoleArn: this.readerRoleArn,
+      publisherRoleArn: this.publisherRoleArn,
+      approverRoleArn: this.approverRoleArn,
       artifactBucketName: this.artifactBucketName,
       kmsKeyArn: this.kmsKeyArn,
       modelPackageGroupNames: this.modelPackageGroupNames,
@@ -143,4 +189,25 @@ export class RegistryAccount extends pulumi.ComponentResource {
       trainingRoleArn: this.trainingRoleArn,
     });
   }
+}
+
+const ROLE_ARN_PATTERN = /^arn:[\w-]+:iam::\d{12}:role\/[\w+=,.@/*-]{1,512}$/;
+
+/** What is wrong with the declared principals, checked before any child is created. */
+function principalProblems(lists: Record<string, readonly RolePrincipal[]>): string[] {
+  const problems: string[] = [];
+  for (const [field, principals] of Object.entries(lists)) {
+    principals.forEach((p, i) => {
+      if (p.type === "role") {
+        if (!ROLE_ARN_PATTERN.test(p.roleArn)) problems.push(`${field}[${i}].roleArn must be an IAM role ARN, got "${p.roleArn}"`);
+        return;
+      }
+      try {
+        githubSubject(p);
+      } catch (error) {
+        problems.push(`${field}[${i}]: ${(error as Error).message.replace(/^githubSubject: /, "")}`);
+      }
+    });
+  }
+  return problems;
 }

@@ -4,13 +4,13 @@ import { Component, type Project } from "projen";
 import { isScalar, isSeq, parseDocument } from "yaml";
 import type { ParsedService } from "./service";
 import { stackFileName } from "../stacks/config/load";
-import { type DeploymentStack, deploymentStacks, registryPlacement } from "../stacks/config/schema";
+import { type DeploymentStack, deploymentStacks } from "../stacks/config/schema";
 
 /**
  * Stack files (Pulumi.<stack>.yaml) belong to the team: people and promotion edit them, projen never
  * overwrites one. What projen does with them, from the service definition:
- * - writes a day-zero starter for every stack that has none (a new stage, or the dedicated
- *   registry): the account lock and a commented example endpoint, nothing else to fill in;
+ * - writes a day-zero starter for every stack that has none (a new stage, or the registry): the
+ *   account lock and a commented example endpoint, nothing else to fill in;
  * - keeps `aws:allowedAccountIds` equal to the stack's account in the definition, editing only
  *   that value in place (every other byte of the file stays as it is);
  * - warns about stack files of stacks the definition no longer has (it never deletes one).
@@ -50,17 +50,16 @@ export class StackFiles extends Component {
 /** The starter stack file of a stack: account lock, and for a stage a commented example endpoint. */
 export function starterStackFile(service: ParsedService, stack: DeploymentStack): string {
   const { project, region } = service;
-  const hostsRegistry = registryPlacement(project).stack === stack.name;
   const lines = stack.kind === "registry"
     ? [
       `# The model registry of ${project.serviceName}: account ${stack.accountId}, region ${region} (both from .projenrc.ts).`,
-      "# A stack of its own that serves no endpoints and is never promoted to: the artifact bucket and key,",
-      "# one model package group per model, the ECR repository (if enabled) and the training role, shared",
-      "# with the stages' accounts. Written once by `npx projen`; projen never overwrites it.",
+      "# A stack of its own, deployed by its own roles, that serves no endpoints and is never promoted to:",
+      "# the artifact bucket and key, one model package group per model, the ECR repository (if enabled),",
+      "# and the training, publisher and approver roles. Written once by `npx projen`; projen never overwrites it.",
     ]
     : [
       `# Stage ${stack.name} of ${project.serviceName}: account ${stack.accountId}, region ${region} (both from .projenrc.ts).`,
-      `# Written once by \`npx projen\` as a day-zero stack: it deploys the account's bucket, key and roles${hostsRegistry ? ", and the model registry" : ""}.`,
+      "# Written once by `npx projen` as a day-zero stack: it deploys the account's bucket, key and roles.",
       "# projen never overwrites this file; it only keeps aws:allowedAccountIds equal to the definition.",
       "# Only the stage's own choices go here: accounts, region, registry ARNs, image repository and bucket",
       "# names all follow from the service definition.",

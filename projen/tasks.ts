@@ -5,7 +5,7 @@ import { deploymentStacks } from "../stacks/config/schema";
 
 /**
  * Adds `preview:<stack>` and `up:<stack>` for each stack of the service (every stage, and the
- * dedicated registry's when it has one); they run the Pulumi CLI for real users and pass further
+ * registry's); they run the Pulumi CLI for real users and pass further
  * arguments on intact (`npx projen up:qa --message "hotfix INC-42"`).
  */
 export function addStageTasks(project: Project, service: ParsedService): void {

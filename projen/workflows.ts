@@ -1,7 +1,7 @@
 import { github, type IResolver, type javascript } from "projen";
-import { roleArn, stageNames } from "../components/names";
+import { registryNames, roleArn, stageNames } from "../components/names";
 import { INTENT_LABEL } from "../scripts/plan/intent";
-import { accountRef, deploymentStacks, type ProjectConfig, registryPlacement } from "../stacks/config/schema";
+import { accountRef, deploymentStacks, PROMOTE_ENVIRONMENT, type ProjectConfig, REGISTRY_STACK } from "../stacks/config/schema";
 
 /**
  * The GitHub workflows of an ML service repository, generated with projen:
@@ -10,11 +10,12 @@ import { accountRef, deploymentStacks, type ProjectConfig, registryPlacement } f
  *   against the pull request's base branch, which fails on error findings and writes its summary
  *   to the job summary; then one `pulumi preview` per stack with that stack's read-only previewer
  *   role;
- * - deploy.yml: on every push to main, `pulumi up` stack after stack in deploy order (the dedicated
- *   registry first, when there is one, then the stages), each in its GitHub environment (where
- *   approvals live) with that stack's deployer role;
+ * - deploy.yml: on every push to main, `pulumi up` stack after stack in deploy order (the registry
+ *   first, then the stages), each in its GitHub environment (where approvals live) with that
+ *   stack's deployer role;
  * - promote.yml: run by hand, promotes model versions from one stage to the next (stages only: the
- *   registry stack is never promoted to) and opens a pull request with the change.
+ *   registry stack is never promoted to), reading the registry with its reader role in the
+ *   `promote` environment, and opens a pull request with the change.
  *
  * AWS access is GitHub OIDC only, no stored AWS keys: a job that assumes a role gets
  * `id-token: write`, every other job reads the repository and nothing more. The role names and
@@ -80,7 +81,7 @@ const DIFF_SUMMARY_FILE = "plan-diff-summary.md";
 
 /** The roles CI assumes in one stack's account. */
 interface StackCiRoles {
-  /** The stack: a stage, or the dedicated registry. */
+  /** The stack: a stage, or the registry. */
   readonly stack: string;
   readonly kind: "stage" | "registry";
   readonly accountId: string;
@@ -90,7 +91,7 @@ interface StackCiRoles {
   readonly deployerRoleArn: string;
 }
 
-/** Every stack's CI roles, in deploy order (deploymentStacks: the dedicated registry first). */
+/** Every stack's CI roles, in deploy order (deploymentStacks: the registry first). */
 function stackCiRoles(project: ProjectConfig, region: string): StackCiRoles[] {
   return deploymentStacks(project).map((stack) => {
     const account = accountRef(stack.accountId, region);
@@ -178,13 +179,17 @@ function setupSteps(options: { fullHistory?: boolean } = {}): github.workflows.J
 
 /** Short-lived credentials of one of a stack's roles from GitHub's OIDC token; the action refuses any other account's. */
 function assumeRoleStep(ctx: Context, role: StackCiRoles, which: "deployer" | "previewer", session: string): github.workflows.JobStep {
+  return assumeStep(ctx, role.accountId, which === "deployer" ? role.deployerRoleArn : role.previewerRoleArn, session);
+}
+
+function assumeStep(ctx: Context, accountId: string, roleToAssume: string, session: string): github.workflows.JobStep {
   return {
     name: "Assume the role via GitHub OIDC",
     uses: uses(ACTIONS.configureAwsCredentials),
     with: {
-      "role-to-assume": which === "deployer" ? role.deployerRoleArn : role.previewerRoleArn,
+      "role-to-assume": roleToAssume,
       "aws-region": ctx.region,
-      "allowed-account-ids": role.accountId,
+      "allowed-account-ids": accountId,
       "role-session-name": `${session}-\${{ github.run_id }}`,
     },
   };
@@ -290,11 +295,12 @@ function deployWorkflow(gh: github.GitHub, ctx: Context): void {
 }
 
 function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig): void {
-  // Promotion moves versions between stages; the dedicated registry's stack serves nothing and is never promoted to.
+  // Promotion moves versions between stages; the registry's stack serves nothing and is never promoted to.
   const stages = ctx.roles.filter((r) => r.kind === "stage").map((r) => r.stack);
-  // Promote reads the registry as the registry CLI does by default: with the deployer role of the
-  // stack that hosts the registry (a stage, or the dedicated registry stack).
-  const registry = ctx.roles.find((r) => r.stack === registryPlacement(config).stack)!;
+  // Promote reads the registry as the registry CLI's read commands do: with the registry's reader
+  // role, which trusts the promote environment and may change nothing.
+  const registry = accountRef(ctx.roles.find((r) => r.stack === REGISTRY_STACK)!.accountId, ctx.region);
+  const reader = roleArn(registry, registryNames(config.serviceName, registry).readerRole);
   const workflow = newWorkflow(gh, "promote", { limitConcurrency: true, concurrencyOptions: { group: "promote", cancelInProgress: false } });
   workflow.on({
     workflowDispatch: {
@@ -311,13 +317,13 @@ function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig)
   workflow.addJob("promote", {
     name: "Promote approved versions",
     runsOn: RUNS_ON,
-    // The registry stack's deployer role trusts only its GitHub environment.
-    environment: registry.stack,
+    // The registry's reader role trusts this environment (and the publishers and approvers).
+    environment: PROMOTE_ENVIRONMENT,
     permissions: { contents: READ, idToken: WRITE },
     timeoutMinutes: 15,
     steps: [
       ...setupSteps(),
-      assumeRoleStep(ctx, registry, "deployer", "promote"),
+      assumeStep(ctx, registry.accountId, reader, "promote"),
       {
         name: "Promote",
         // Inputs reach the shell as environment variables, never spliced into the script.

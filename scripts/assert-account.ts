@@ -14,7 +14,7 @@ const HELP = [
   "Run it before anything that acts on a stage's account.",
   "",
   "Options:",
-  "  --stack STACK       The stack to check: a stage, or the dedicated registry's stack",
+  "  --stack STACK       The stack to check: a stage, or the registry's stack",
   ...AWS_CLI_HELP,
   "  --json              Print the result as JSON",
   "  -h, --help          Show this help",
@@ -44,7 +44,7 @@ export async function main(argv: readonly string[], deps: ToolDeps = {}): Promis
     const { sts } = (deps.createClients ?? createAwsClients)(aws);
     const caller = await assertAccount(sts, { stage, expectedAccountId }, retry);
     print(io, values.json, { stage, accountId: caller.accountId, callerArn: caller.arn },
-      (r) => [`ok: credentials are for account ${r.accountId}, the account of stage ${r.stage} (${r.callerArn})`]);
+      (r) => [`ok: credentials are for account ${r.accountId}, the account of stack ${r.stage} (${r.callerArn})`]);
     return EXIT.ok;
   });
 }

@@ -8,7 +8,8 @@ import { parseDocument } from "yaml";
  * `check:template`: proves the repository is a template, not only its own example. In a temporary
  * copy it defines a service unlike the example in every field of the service definition (name,
  * region, accounts, four stages with other names, the registry in a dedicated account, three
- * models, no ECR repository, another CI repository with its OIDC provider), removes the example's
+ * models, no ECR repository, another CI repository with its OIDC provider, publishers bound to a
+ * branch and workflow, approvers by role ARN and environment, a state backend), removes the example's
  * stack files, and runs what a team would: `npx projen` (which must write a day-zero stack file per
  * stack), the offline plan of the day-zero stacks, the plan again once the first stages have
  * endpoints, and the test suite, whose tests must hold for any definition. Fails on the first
@@ -31,6 +32,9 @@ export const CHECK_DEFINITION = {
   models: ["ranker", "text-embed", "risk-score"],
   ecrRepository: false,
   ciPrincipal: { type: "github-oidc", repository: "ledger-co/ranking-service", createOidcProvider: true },
+  publishers: [{ github: { branch: "main", workflow: "train.yml" } }],
+  approvers: [{ roleArn: "arn:aws:iam::510000000009:role/ml-approvers" }, { github: { environment: "model-review" } }],
+  stateBackend: { bucket: "ledger-co-state", accountId: "510000000009" },
 } as const;
 
 const STACKS = ["registry", ...CHECK_DEFINITION.stages.map((s) => s.name)];

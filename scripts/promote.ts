@@ -187,7 +187,7 @@ async function showPlanDiff(hook: PlanDiffHook, input: PlanDiffInput, io: Io): P
   }
 }
 
-/** Every promoted model package version, checked live in the registry account (assuming its role from elsewhere). */
+/** Every promoted model package version, checked live in the registry account as the registry's reader role. */
 async function checkRegistry(
   registry: Registry, plan: PromotionPlan, values: RegistryAccessValues, deps: ToolDeps,
 ): Promise<CheckedVersion[]> {
@@ -195,7 +195,7 @@ async function checkRegistry(
   const arns = plan.changes.filter((c) => c.key === "version")
     .map((c) => modelPackageVersionArn(account, modelPackageGroupName(registry.project.serviceName, c.model), Number(c.newValue)));
   if (arns.length === 0) return [];
-  const { sagemaker, retry } = await registryClients(TOOL, registry, values, deps);
+  const { sagemaker, retry } = await registryClients(TOOL, registry, "read", values, deps);
   return checkApprovedVersions(sagemaker, arns, retry);
 }
 

@@ -3,8 +3,10 @@ import type { ToolDeps } from "./lib/aws";
 import { CliError, COMMON_OPTIONS, EXIT, type Io, parseOptions, print, processIo, required, runTool, table, UsageError } from "./lib/cli";
 import {
   createModelPackageInput, groupOf, latestApproved, listVersions, modelOfVersionArn, readMetricsFile, type Registry,
-  registerVersion, REGISTRY_ACCESS_HELP, REGISTRY_ACCESS_OPTIONS, type RegistryAccessValues, registryClients, setApproval,
+  registerVersion, REGISTRY_ACCESS_HELP, REGISTRY_ACCESS_OPTIONS, type RegistryAccessValues, registryClients, type RegistryPurpose,
+  setApproval,
 } from "./lib/registry";
+import { TRAINING_OUTPUT_PREFIX } from "../components/names";
 import { readProjectConfig } from "../stacks/config/files";
 
 /** The model registry CLI; the operations live in scripts/lib/registry.ts. */
@@ -38,13 +40,14 @@ const HELP: Record<string, readonly string[]> = {
     `Usage: ${TOOL} register --model NAME --image URI --model-data-url s3://... [options]`,
     "", "Registers a new version of a model, pending manual approval.", "",
     "  --model NAME            One of the service's models (Pulumi.yaml)",
-    "  --image URI             Inference image in ECR, with a tag or @sha256 digest",
-    "  --model-data-url URL    s3:// URL of model.tar.gz in the registry artifact bucket",
+    "  --image URI             Inference image in the registry's ECR repository, with a tag or @sha256 digest",
+    `  --model-data-url URL    s3:// URL of model.tar.gz in the registry artifact bucket, not under ${TRAINING_OUTPUT_PREFIX}`,
     "  --content-type TYPE     Request MIME type the model accepts (repeatable)",
     "  --response-type TYPE    Response MIME type the model returns (repeatable)",
     "  --instance-type TYPE    Supported real-time instance type (repeatable)",
     '  --metrics FILE.json     Evaluation metrics, {"name": number, ...}: recorded as metric:<name> metadata',
-    "  --metrics-s3-uri URL    The same file in S3: linked as the model quality report, with its sha256",
+    `  --metrics-s3-uri URL    The same file in the registry bucket (not under ${TRAINING_OUTPUT_PREFIX}): linked as the`,
+    "                          model quality report, with its sha256",
     "  --description TEXT      What this version is",
     ...COMMON_HELP,
   ],
@@ -80,7 +83,9 @@ const HELP: Record<string, readonly string[]> = {
 const USAGE = [
   `Usage: ${TOOL} <command> [options]`,
   "",
-  "The model registry of this service (model package groups in the registry stage's account).",
+  "The model registry of this service (model package groups in the account of the registry stack).",
+  "Each command acts as the registry role of its purpose: register as the publisher, approve and",
+  "reject as the approver, list and latest-approved as the reader (see --role-arn).",
   "",
   "Commands:",
   "  register          Register a new model version, pending manual approval",
@@ -105,9 +110,9 @@ class Session {
     return readProjectConfig(this.deps.cwd ?? process.cwd());
   }
 
-  /** A SageMaker client in the registry account (assuming the role from elsewhere) and the retry policy. */
-  connect(registry: Registry, values: RegistryAccessValues) {
-    return registryClients(TOOL, registry, values, this.deps);
+  /** A SageMaker client acting as the registry role of `purpose` (assumed unless already held) and the retry policy. */
+  connect(registry: Registry, purpose: RegistryPurpose, values: RegistryAccessValues) {
+    return registryClients(TOOL, registry, purpose, values, this.deps);
   }
 
   help(command: string): number {
@@ -140,7 +145,7 @@ const COMMANDS: Record<string, (args: readonly string[], session: Session) => Pr
       report: v.metrics === undefined ? undefined : readMetricsFile(v.metrics),
       reportS3Uri: v["metrics-s3-uri"],
     });
-    const { sagemaker, retry } = await session.connect(registry, v);
+    const { sagemaker, retry } = await session.connect(registry, "publish", v);
     const arn = await registerVersion(sagemaker, input, retry);
     print(session.io, v.json, { arn, model: v.model, group: input.ModelPackageGroupName, approvalStatus: input.ModelApprovalStatus }, (r) => [
       `registered ${r.model}: ${r.arn} (${r.approvalStatus})`,
@@ -155,7 +160,7 @@ const COMMANDS: Record<string, (args: readonly string[], session: Session) => Pr
     const registry = session.registry();
     const group = groupOf(registry, required(v.model, "model"));
     const status = approvalStatus(v.status);
-    const { sagemaker, retry } = await session.connect(registry, v);
+    const { sagemaker, retry } = await session.connect(registry, "read", v);
     const versions = await listVersions(sagemaker, group, { status }, retry);
     print(session.io, v.json, versions, (list) => (list.length === 0
       ? [`no${status ? ` ${status}` : ""} versions in ${group}`]
@@ -172,7 +177,7 @@ const COMMANDS: Record<string, (args: readonly string[], session: Session) => Pr
     const registry = session.registry();
     const model = required(v.model, "model");
     const group = groupOf(registry, model);
-    const { sagemaker, retry } = await session.connect(registry, v);
+    const { sagemaker, retry } = await session.connect(registry, "read", v);
     const latest = await latestApproved(sagemaker, group, retry);
     if (latest === undefined) throw new CliError(`${model} has no approved version in ${group}; approve one with "${TOOL} approve --arn ARN --description TEXT"`);
     print(session.io, v.json, latest, (x) => [x.arn]);
@@ -188,7 +193,7 @@ async function approval(command: string, status: "Approved" | "Rejected", args: 
   const model = modelOfVersionArn(registry, arn);
   const description = required(v.description?.trim(), "description");
   if (description.length > 1024) throw new UsageError("--description must be at most 1024 characters");
-  const { sagemaker, retry } = await session.connect(registry, v);
+  const { sagemaker, retry } = await session.connect(registry, "approve", v);
   await setApproval(sagemaker, { arn, status, description }, retry);
   print(session.io, v.json, { arn, model, approvalStatus: status, description }, (r) => [`${r.approvalStatus.toLowerCase()} ${r.model}: ${r.arn}`]);
   return EXIT.ok;

@@ -6,15 +6,17 @@ import { type AccountRef, endpointNames } from "../components/names";
 import type { Consumer } from "../components/policies";
 import { RegistryAccount } from "../components/registry-account";
 import { ConfigError, loadStackConfig } from "./config/load";
-import { accountRef, registryAccountRef, registryPlacement, type StackConfig } from "./config/schema";
+import {
+  accountRef, deploymentStacks, PROMOTE_ENVIRONMENT, REGISTRY_STACK, registryAccountRef, registryPrincipals, type StackConfig,
+} from "./config/schema";
 
 /** What a stack exports. */
 export interface StackOutputs {
   readonly stage: string;
   readonly accountId: string;
-  /** The stage bucket; undefined in the dedicated registry's stack, which serves no endpoints. */
+  /** The stage bucket; undefined in the registry's stack, which serves no endpoints. */
   readonly bucketName: pulumi.Output<string> | undefined;
-  /** The endpoints' role; undefined in the dedicated registry's stack. */
+  /** The endpoints' role; undefined in the registry's stack. */
   readonly executionRoleArn: pulumi.Output<string> | undefined;
   readonly deployerRoleArn: pulumi.Output<string>;
   readonly previewerRoleArn: pulumi.Output<string>;
@@ -24,12 +26,15 @@ export interface StackOutputs {
     readonly modelPackageGroupNames: pulumi.Output<string>[];
     readonly ecrRepositoryUrl?: pulumi.Output<string>;
     readonly trainingRoleArn: pulumi.Output<string>;
+    readonly publisherRoleArn: pulumi.Output<string>;
+    readonly approverRoleArn: pulumi.Output<string>;
+    readonly readerRoleArn: pulumi.Output<string>;
   };
 }
 
 /**
  * The Pulumi program: reads and validates the stack's config once (nothing is registered when it
- * is wrong), then builds the stage's account, the registry when this stage hosts it, and one
+ * is wrong), then builds the stack's account, the registry in the registry's stack, and one
  * blue/green endpoint per configured endpoint. Called by stacks/index.ts, the tests and the
  * offline tools, so all of them run exactly the same code.
  */
@@ -52,10 +57,11 @@ function createStack(config: StackConfig): StackOutputs {
   const account: AccountRef = accountRef(config.accountId, region);
   const registry = registryAccountRef(project, region);
   const consumers: Consumer[] = project.stages.map((s) => ({ stage: s.name, account: accountRef(s.accountId, region) }));
-  const placement = registryPlacement(project);
-  const hostsRegistry = stage === placement.stack;
-  // The dedicated registry's stack serves no endpoints: no stage bucket, key or execution role.
-  const serving = !(placement.dedicated && hostsRegistry);
+  // The registry is a stack of its own, whose account serves no endpoints from it.
+  const hostsRegistry = stage === REGISTRY_STACK;
+  const serving = !hostsRegistry;
+  // One stack per account manages the account's GitHub OIDC provider: the first deployed there.
+  const firstInAccount = deploymentStacks(project).find((s) => s.accountId === config.accountId)?.name === stage;
 
   // The only AWS provider: pinned to the stage's account, so no resource can land anywhere else.
   const provider = new aws.Provider("stage-account", {
@@ -66,13 +72,21 @@ function createStack(config: StackConfig): StackOutputs {
   const opts = { provider };
 
   const ci = project.ciPrincipal;
+  const publishers = registryPrincipals(project, "publishers");
+  const approvers = registryPrincipals(project, "approvers");
+  // The registry's reader role: promotion's workflow (and, in the component, whoever publishes or approves).
+  const readers = ci.type === "github-oidc" ? [{ type: "github" as const, repository: ci.repository, environment: PROMOTE_ENVIRONMENT }] : [];
+  const backend = project.stateBackend;
   const deployment = new DeploymentAccount(`${serviceName}-${stage}`, {
     stage: { stage, account },
     registry: { serviceName, registry, models: project.models, ecrRepository: project.ecrRepository },
     hostsRegistry,
     serving,
     ciPrincipal: ci.type === "github-oidc" ? { type: ci.type, repository: ci.repository } : ci,
-    createOidcProvider: ci.type === "github-oidc" ? ci.createOidcProvider : false,
+    createOidcProvider: ci.type === "github-oidc" && firstInAccount ? ci.createOidcProvider : false,
+    stateBackend: backend === undefined ? undefined : {
+      bucket: backend.bucket, account: accountRef(backend.accountId, region), project: serviceName, secretsKeyAlias: backend.secretsKeyAlias,
+    },
     noncurrentVersionExpirationDays: config.noncurrentVersionExpirationDays,
   }, opts);
 
@@ -84,15 +98,20 @@ function createStack(config: StackConfig): StackOutputs {
       consumers,
       models: project.models,
       ecrRepository: project.ecrRepository,
+      publishers,
+      approvers,
+      readers,
       permissionsBoundaryArn: deployment.workloadBoundaryArn,
-      // A dedicated registry's stack file sets its own artifact retention; a stage hosting the registry keeps the default.
-      noncurrentVersionExpirationDays: serving ? undefined : config.noncurrentVersionExpirationDays,
+      noncurrentVersionExpirationDays: config.noncurrentVersionExpirationDays,
     }, opts);
     registryOutputs = {
       artifactBucketName: reg.artifactBucketName,
       modelPackageGroupNames: reg.modelPackageGroupNames,
       ecrRepositoryUrl: reg.ecrRepositoryUrl,
       trainingRoleArn: reg.trainingRoleArn,
+      publisherRoleArn: reg.publisherRoleArn,
+      approverRoleArn: reg.approverRoleArn,
+      readerRoleArn: reg.readerRoleArn,
     };
   }
 

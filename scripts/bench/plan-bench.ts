@@ -84,13 +84,12 @@ function compile(): string {
 async function generateProject(count: number): Promise<{ dir: string; stage: string }> {
   const { stringify } = await import("yaml");
   const { readProjectConfig } = await import("../../stacks/config/files");
-  const { registryPlacement } = await import("../../stacks/config/schema");
   const dir = mkdtempSync(join(tmpdir(), `plan-bench-${count}-`));
   copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
   const { project } = readProjectConfig(ROOT);
   const { stages, models } = project;
-  // A stage that does not host the registry, so the stack is endpoints and the account only.
-  const stage = stages.find((s) => s.name !== registryPlacement(project).stack) ?? stages[0];
+  // A stage (the registry has a stack of its own), so the stack is endpoints and the account only.
+  const stage = stages[0];
   const types = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.2xlarge", "ml.g5.xlarge"];
   const endpoints: Record<string, unknown> = {};
   for (let i = 1; i <= count; i++) {

@@ -188,17 +188,25 @@ export async function callerIdentity(sts: STSClient, retry: RetryOptions = {}): 
   return { accountId: out.Account, arn: out.Arn ?? "(unknown)" };
 }
 
-/** The account to act in and the role to assume there from any other account. */
+/** The account to act in and the role to assume there. */
 export interface AccountTarget {
   readonly accountId: string;
   readonly roleArn: string;
 }
 
+/** How the client's credentials were obtained. */
+export type AccessVia =
+  /** The caller's own credentials: the caller already is `target.roleArn`. */
+  | "caller-role"
+  /** Temporary credentials from STS AssumeRole of `target.roleArn`. */
+  | "assumed";
+
 /** A SageMaker client for the target account, and how it was obtained. */
 export interface AccountAccess {
   readonly sagemaker: SageMakerClient;
   readonly caller: CallerIdentity;
-  /** Set when the caller was in another account and assumed `target.roleArn`. */
+  readonly via: AccessVia;
+  /** Set when `target.roleArn` was assumed (via "assumed"). */
   readonly assumedRoleArn?: string;
 }
 
@@ -210,11 +218,30 @@ export interface AccountAccessOptions {
   readonly sessionName?: string;
   /** @default createAwsClients */
   readonly createClients?: (options: AwsOptions) => AwsClients;
+  /**
+   * Why an AccessDenied of AssumeRole happened and what to do, for its message: the role's purpose
+   * and who its trust policy admits ("the publisher role, which registers versions: its trust policy admits ...").
+   * @default "its trust policy does not admit them"
+   */
+  readonly deniedHint?: string;
+}
+
+/** `arn:<partition>:iam::<account>:role/<path/><name>`: the partition, account and role name (the path dropped). */
+const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]+)$/;
+/** `arn:<partition>:sts::<account>:assumed-role/<name>/<session>`: what GetCallerIdentity says of a role's session. */
+const ASSUMED_ROLE_ARN = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([\w+=,.@-]+)\/[^/]+$/;
+
+/** Whether the caller's credentials are a session of the role `roleArn` (same partition, account and role name). */
+export function callerIsRole(caller: CallerIdentity, roleArn: string): boolean {
+  const role = ROLE_ARN.exec(roleArn);
+  const session = ASSUMED_ROLE_ARN.exec(caller.arn);
+  return role !== null && session !== null && session[1] === role[1] && session[2] === role[2] && session[3] === role[3];
 }
 
 /**
- * A SageMaker client acting in `target.accountId`: the caller's own credentials when they are
- * already in that account, else temporary credentials from STS AssumeRole of `target.roleArn`.
+ * A SageMaker client acting as `target.roleArn` in `target.accountId`: the caller's own credentials
+ * when they already are that role, else temporary credentials from STS AssumeRole of it (also from
+ * the target account itself: the work needs the role's rights, not just the account).
  */
 export async function clientsForAccount(sts: STSClient, target: AccountTarget, options: AccountAccessOptions = {}): Promise<AccountAccess> {
   const create = options.createClients ?? createAwsClients;
@@ -224,7 +251,7 @@ export async function clientsForAccount(sts: STSClient, target: AccountTarget, o
     throw new CliError(`role ${target.roleArn} is not a role in account ${target.accountId}, where the work has to happen`);
   }
   const caller = await callerIdentity(sts, options.retry);
-  if (caller.accountId === target.accountId) return { sagemaker: create(aws).sagemaker, caller };
+  if (callerIsRole(caller, target.roleArn)) return { sagemaker: create(aws).sagemaker, caller, via: "caller-role" };
 
   const out = await retryingClient(sts, options.retry).send(new AssumeRoleCommand({
     RoleArn: target.roleArn,
@@ -232,7 +259,7 @@ export async function clientsForAccount(sts: STSClient, target: AccountTarget, o
   })).catch((error: unknown) => {
     if (isError(error) && error.name === "AccessDenied") {
       throw new CliError(`credentials of account ${caller.accountId} (${caller.arn}) may not assume ${target.roleArn}: `
-        + `use credentials of account ${target.accountId}, or a role its trust policy allows (--role-arn)`);
+        + (options.deniedHint ?? "its trust policy does not admit them"));
     }
     throw error;
   });
@@ -241,7 +268,7 @@ export async function clientsForAccount(sts: STSClient, target: AccountTarget, o
     throw new CliError(`STS AssumeRole of ${target.roleArn} returned no credentials`);
   }
   const credentials = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
-  return { sagemaker: create({ ...aws, credentials }).sagemaker, caller, assumedRoleArn: target.roleArn };
+  return { sagemaker: create({ ...aws, credentials }).sagemaker, caller, via: "assumed", assumedRoleArn: target.roleArn };
 }
 
 /** The AWS options every tool takes. */

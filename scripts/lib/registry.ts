@@ -14,9 +14,11 @@ import {
   type ToolDeps,
 } from "./aws";
 import { CliError, type OptionSpecs, type ParsedOptions, processIo, UsageError } from "./cli";
-import { type AccountRef, modelPackageGroupName, registryNames, roleArn, stageNames } from "../../components/names";
+import {
+  type AccountRef, ecrRegistryHost, modelPackageGroupName, registryNames, roleArn, TRAINING_OUTPUT_PREFIX,
+} from "../../components/names";
 import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../stacks/config/instance-types";
-import { checkModelPackageArn, type ProjectConfig, registryAccountRef, registryPlacement } from "../../stacks/config/schema";
+import { checkModelPackageArn, type ProjectConfig, registryAccountRef } from "../../stacks/config/schema";
 
 /**
  * The model registry: register, list, approve or reject versions of the service's models, and find
@@ -24,7 +26,7 @@ import { checkModelPackageArn, type ProjectConfig, registryAccountRef, registryP
  * (scripts/registry.ts) only parses arguments and builds clients.
  */
 
-/** The registry of one service: its models, in the registry stage's account and the project's region. */
+/** The registry of one service: its models, in the registry stack's account and the project's region. */
 export interface Registry {
   readonly project: ProjectConfig;
   readonly region: string;
@@ -34,14 +36,86 @@ export function registryAccount(registry: Registry): AccountRef {
   return registryAccountRef(registry.project, registry.region);
 }
 
-/** Where registry calls happen, and the role to assume from other accounts: the deployer role of the registry's stack. */
-export function registryTarget(registry: Registry, roleArnOverride?: string): AccountTarget {
-  const account = registryAccount(registry);
-  const deployer = stageNames(registry.project.serviceName, registryPlacement(registry.project).stack, account).deployerRole;
-  return { accountId: account.accountId, roleArn: roleArnOverride ?? roleArn(account, deployer) };
+/** What a command does in the registry; it decides the role the command acts as. */
+export type RegistryPurpose = "publish" | "approve" | "read";
+
+/** The role a registry command acts as, in the registry account. */
+export interface RegistryRole extends AccountTarget {
+  readonly purpose: RegistryPurpose;
+  /** "publisher role", "approver role", "reader role", or "--role-arn". */
+  readonly label: string;
+  /** What the role is, for messages: "the publisher role", or "--role-arn" for an override. */
+  readonly title: string;
+  /** The default role of the purpose, for messages: "the publisher role". */
+  readonly defaultTitle: string;
+  /** What to say when AssumeRole is denied: the role's purpose and who its trust policy admits. */
+  readonly deniedHint: string;
 }
 
-/** The options of the tools that call the registry: the AWS options and the role to assume. */
+/** The registry's roles for people and pipelines, by purpose (names from components/names.ts). */
+const REGISTRY_ROLES: Record<RegistryPurpose, {
+  readonly label: string;
+  /** The label as it reads inside parentheses. */
+  readonly title: string;
+  readonly does: string;
+  readonly trustedBy: string;
+  readonly name: (registry: Registry) => string;
+}> = {
+  publish: {
+    label: "publisher role",
+    title: "the publisher role",
+    does: "uploads artifacts, pushes images and registers versions",
+    trustedBy: "its trust policy admits the principals in publishers: of the service definition in .projenrc.ts",
+    name: (registry) => registryNames(registry.project.serviceName, registryAccount(registry)).publisherRole,
+  },
+  approve: {
+    label: "approver role",
+    title: "the approver role",
+    does: "approves and rejects versions",
+    trustedBy: "its trust policy admits the principals in approvers: of the service definition in .projenrc.ts",
+    name: (registry) => registryNames(registry.project.serviceName, registryAccount(registry)).approverRole,
+  },
+  read: {
+    label: "reader role",
+    title: "the reader role",
+    does: "reads the registry",
+    trustedBy: "its trust policy admits the promote GitHub environment, and the principals in publishers: and approvers: of the service definition in .projenrc.ts",
+    name: (registry) => registryNames(registry.project.serviceName, registryAccount(registry)).readerRole,
+  },
+};
+
+/**
+ * The role a registry command acts as, by what it does: register → publisher, approve/reject →
+ * approver, list/latest-approved/promote → reader. The registry
+ * stack's deployer role manages the registry's resources but holds none of these rights.
+ * `override` (--role-arn) replaces the role.
+ */
+export function registryRole(registry: Registry, purpose: RegistryPurpose, override?: string): RegistryRole {
+  const account = registryAccount(registry);
+  const role = REGISTRY_ROLES[purpose];
+  if (override !== undefined) {
+    return {
+      accountId: account.accountId,
+      roleArn: override,
+      purpose,
+      label: "--role-arn",
+      title: "--role-arn",
+      defaultTitle: role.title,
+      deniedHint: `it was given with --role-arn, instead of ${role.title} (which ${role.does}), and its trust policy does not admit them`,
+    };
+  }
+  return {
+    accountId: account.accountId,
+    roleArn: roleArn(account, role.name(registry)),
+    purpose,
+    label: role.label,
+    title: role.title,
+    defaultTitle: role.title,
+    deniedHint: `it is ${role.title}, which ${role.does}; ${role.trustedBy}`,
+  };
+}
+
+/** The options of the tools that call the registry: the AWS options and the role to act as. */
 export const REGISTRY_ACCESS_OPTIONS = { ...AWS_CLI_OPTIONS, "role-arn": { type: "string" } } as const satisfies OptionSpecs;
 
 /** The values of REGISTRY_ACCESS_OPTIONS, as parseOptions returns them. */
@@ -49,23 +123,30 @@ export type RegistryAccessValues = ParsedOptions<typeof REGISTRY_ACCESS_OPTIONS>
 
 /** Help lines of REGISTRY_ACCESS_OPTIONS. */
 export const REGISTRY_ACCESS_HELP = [
-  "  --role-arn ARN      Role to assume when the credentials are not in the registry account",
-  "                      (default: the registry stage's deployer role)",
+  "  --role-arn ARN      Role in the registry account to act as, assumed unless the credentials already are it",
+  "                      (default: the role of the command: register → publisher, approve/reject → approver,",
+  "                      list/latest-approved → reader; promote → reader)",
   ...AWS_CLI_HELP,
 ];
 
 /**
- * A SageMaker client in the registry account and the retry policy, from a tool's parsed options:
- * the caller's credentials when they are in that account, else the registry target's role
- * (assumed, and said on stderr).
+ * A SageMaker client in the registry account acting as the role of `purpose` (registryRole), and
+ * the retry policy, from a tool's parsed options. The role is assumed, also from the registry
+ * account itself (being in the account grants no registry rights), unless the credentials already
+ * are that role; stderr says which role and why.
  */
 export async function registryClients(
-  tool: string, registry: Registry, values: RegistryAccessValues, deps: ToolDeps,
+  tool: string, registry: Registry, purpose: RegistryPurpose, values: RegistryAccessValues, deps: ToolDeps,
 ): Promise<{ sagemaker: SageMakerClient; retry: RetryOptions }> {
   const { aws, retry } = awsSettings(tool, values, registry.region, deps);
   const createClients = deps.createClients ?? createAwsClients;
-  const access = await clientsForAccount(createClients(aws).sts, registryTarget(registry, values["role-arn"]), { aws, retry, createClients });
-  if (access.assumedRoleArn !== undefined) (deps.io ?? processIo).err(`${tool}: account ${access.caller.accountId} is not the registry's; assumed ${access.assumedRoleArn}`);
+  const role = registryRole(registry, purpose, values["role-arn"]);
+  const access = await clientsForAccount(createClients(aws).sts, role, {
+    aws, retry, createClients, deniedHint: role.deniedHint, sessionName: `${tool}-${Date.now()}`,
+  });
+  const held = access.via === "assumed" ? "" : ", already held by these credentials";
+  const why = role.label === "--role-arn" ? `--role-arn${held}, instead of ${role.defaultTitle}` : `${role.title}${held}; --role-arn overrides`;
+  (deps.io ?? processIo).err(`${tool}: as ${role.roleArn} (${why})`);
   return { sagemaker: access.sagemaker, retry };
 }
 
@@ -89,7 +170,8 @@ export function groupOf(registry: Registry, model: string): string {
 // pipeline has already written the same report to S3 (--metrics-s3-uri), the CLI also links it as
 // ModelMetrics.ModelQuality.Statistics with the sha256 of the local file as ContentDigest, so the
 // linked document provably is the one whose numbers were recorded. The CLI does not upload
-// anything itself: artifacts are written by the training job, next to model.tar.gz.
+// anything itself: the publisher copies the artifacts out of the training output (TRAINING_OUTPUT_PREFIX,
+// which stays writable) to write-once keys of their own, next to model.tar.gz.
 // ---------------------------------------------------------------------------------------------
 
 const METRIC_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
@@ -141,9 +223,12 @@ export function readMetricsFile(file: string): EvaluationReport {
 /** What `register` records. */
 export interface RegisterRequest {
   readonly model: string;
-  /** ECR image in the registry's region, with a tag or digest. */
+  /** Image in the registry's own ECR repository, with a tag or digest. */
   readonly image: string;
-  /** s3:// URL of model.tar.gz in the registry's artifact bucket (the stage accounts can read only that bucket). */
+  /**
+   * s3:// URL of model.tar.gz in the registry's artifact bucket (the stage accounts can read only
+   * that bucket), at a write-once key: not under TRAINING_OUTPUT_PREFIX.
+   */
   readonly modelDataUrl: string;
   /** @default - none recorded */
   readonly contentTypes?: readonly string[];
@@ -155,7 +240,7 @@ export interface RegisterRequest {
   readonly description?: string;
   /** @default - no metrics */
   readonly report?: EvaluationReport;
-  /** The same report in S3, linked as ModelMetrics; needs `report`. @default - not linked */
+  /** The same report in the registry bucket (not under TRAINING_OUTPUT_PREFIX), linked as ModelMetrics; needs `report`. @default - not linked */
   readonly reportS3Uri?: string;
   /** Idempotency token, the same on every retry, so a retried call never creates two versions. @default - a new UUID */
   readonly clientToken?: string;
@@ -167,21 +252,57 @@ const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
 const MIME_TYPE = /^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/;
 const INSTANCE_TYPES: readonly string[] = PRODUCTION_VARIANT_INSTANCE_TYPES;
 
+/**
+ * Checks that an image is in the registry's own ECR repository, the only one the stages'
+ * execution roles may pull from; returns nothing or throws a UsageError saying what to do.
+ */
+function checkImage(registry: Registry, image: string): void {
+  if (!registry.project.ecrRepository) {
+    throw new UsageError("--image: the registry has no ECR repository: set ecrRepository: true in .projenrc.ts, "
+      + "deploy the registry stack, and push the image there");
+  }
+  const account = registryAccount(registry);
+  const repository = `${ecrRegistryHost(account)}/${registryNames(registry.project.serviceName, account).ecrRepository}`;
+  const parsed = ECR_IMAGE.exec(image);
+  if (!parsed) {
+    throw new UsageError(`--image must be an ECR image with a tag or digest, ${repository}:<tag> or ${repository}@sha256:<digest>; got "${image}"`);
+  }
+  if (parsed[1] !== registry.region) throw new UsageError(`--image must be in ${registry.region}, the registry's region (SageMaker pulls from its own region); got ${parsed[1]}`);
+  if (image.startsWith(`${repository}:`) || image.startsWith(`${repository}@`)) return;
+  // ECR_IMAGE matched: the image ends in either a digest or a tag.
+  const tag = image.includes("@sha256:") ? "<tag>" : image.slice(image.lastIndexOf(":") + 1);
+  throw new UsageError(`--image must be in the registry's ECR repository ${repository}, the only one the stages' execution roles may pull from; `
+    + `got "${image}": push it there with the publisher role (docker tag ${image} ${repository}:${tag} && docker push ${repository}:${tag}) `
+    + `and register ${repository}:${tag}`);
+}
+
+/**
+ * Checks that an s3:// URL is in the registry bucket and not training output: keys under
+ * TRAINING_OUTPUT_PREFIX stay writable, while a version must point at a write-once object.
+ * `suggested` is the write-once key (and local file) the refusal proposes instead.
+ */
+function checkRegistryObject(registry: Registry, option: string, url: string, suggested: { key: string; file: string }): void {
+  const bucket = registryNames(registry.project.serviceName, registryAccount(registry)).artifactBucket;
+  const parsed = S3_URL.exec(url);
+  if (!parsed) throw new UsageError(`--${option} must be an s3://bucket/key URL; got "${url}"`);
+  if (parsed[1] !== bucket) {
+    throw new UsageError(`--${option} must be in the registry bucket ${bucket}, which the stage accounts may read; got bucket "${parsed[1]}"`);
+  }
+  if (parsed[2].startsWith(TRAINING_OUTPUT_PREFIX)) {
+    throw new UsageError(`--${option} must not be under ${TRAINING_OUTPUT_PREFIX}: training output stays writable, so a version may not point at it; `
+      + `got "${url}": upload a write-once copy under a new key with the publisher role (aws s3api put-object --bucket ${bucket} `
+      + `--key ${suggested.key} --body ${suggested.file} --if-none-match '*') and register s3://${bucket}/${suggested.key}`);
+  }
+}
+
 /** Validates a registration against the project and builds the CreateModelPackage request; makes no AWS call. */
 export function createModelPackageInput(registry: Registry, request: RegisterRequest): CreateModelPackageInput {
   const group = groupOf(registry, request.model);
-  const account = registryAccount(registry);
-  const image = ECR_IMAGE.exec(request.image);
-  if (!image) {
-    throw new UsageError(`--image must be an ECR image with a tag or digest, <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>; got "${request.image}"`);
+  checkImage(registry, request.image);
+  if (!S3_URL.test(request.modelDataUrl) || !request.modelDataUrl.endsWith(".tar.gz")) {
+    throw new UsageError(`--model-data-url must be an s3://bucket/key URL of a .tar.gz archive; got "${request.modelDataUrl}"`);
   }
-  if (image[1] !== registry.region) throw new UsageError(`--image must be in ${registry.region}, the registry's region (SageMaker pulls from its own region); got ${image[1]}`);
-  const bucket = registryNames(registry.project.serviceName, account).artifactBucket;
-  const data = S3_URL.exec(request.modelDataUrl);
-  if (!data || !data[2].endsWith(".tar.gz")) throw new UsageError(`--model-data-url must be an s3://bucket/key URL of a .tar.gz archive; got "${request.modelDataUrl}"`);
-  if (data[1] !== bucket) {
-    throw new UsageError(`--model-data-url must be in the registry bucket ${bucket}, which the stage accounts may read; got bucket "${data[1]}"`);
-  }
+  checkRegistryObject(registry, "model-data-url", request.modelDataUrl, { key: `models/${request.model}/<sha256>/model.tar.gz`, file: "model.tar.gz" });
   for (const [option, types] of [["content-type", request.contentTypes], ["response-type", request.responseTypes]] as const) {
     const bad = (types ?? []).find((t) => !MIME_TYPE.test(t));
     if (bad !== undefined) throw new UsageError(`--${option} must be a MIME type such as text/csv; got "${bad}"`);
@@ -191,7 +312,8 @@ export function createModelPackageInput(registry: Registry, request: RegisterReq
   if ((request.description?.length ?? 0) > 1024) throw new UsageError("--description must be at most 1024 characters");
   if (request.reportS3Uri !== undefined) {
     if (request.report === undefined) throw new UsageError("--metrics-s3-uri needs --metrics, the local copy of the same report");
-    if (!S3_URL.test(request.reportS3Uri)) throw new UsageError(`--metrics-s3-uri must be an s3://bucket/key URL; got "${request.reportS3Uri}"`);
+    checkRegistryObject(registry, "metrics-s3-uri", request.reportS3Uri,
+      { key: `models/${request.model}/${request.report.sha256}/evaluation.json`, file: "evaluation.json" });
   }
   const nonEmpty = <T>(list: readonly T[] | undefined) => (list !== undefined && list.length > 0 ? [...list] : undefined);
   return {

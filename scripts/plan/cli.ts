@@ -168,7 +168,7 @@ function selectStages(stack: string | undefined, project: ProjectInfo): string[]
 function selectStage(stack: string | undefined, option: string, project: ProjectInfo): string {
   if (stack === undefined || stack === "") throw new UsageError(`--${option} needs a stack name (${project.stages.join(", ")})`);
   if (!project.stages.includes(stack)) {
-    throw new UsageError(`--${option}: unknown stack "${stack}"; the stacks are ${project.stages.join(", ")} (mlplatform:stages in Pulumi.yaml)`);
+    throw new UsageError(`--${option}: unknown stack "${stack}"; the stacks are ${project.stages.join(", ")} (the registry, then mlplatform:stages in Pulumi.yaml)`);
   }
   return stack;
 }

@@ -103,6 +103,7 @@ export function diffPlans(before: StackPlan, after: StackPlan, options: DiffOpti
 
   const sink = new FindingSink(after.stack);
   reportHazards(sink, changes, after, options.mode, options.intent ?? NO_INTENT);
+  if (options.mode === "revision") reportAdminChanges(sink, changes, before, after);
   return {
     mode: options.mode,
     stack: after.stack,
@@ -264,6 +265,39 @@ function reportHazards(
       sink.add("replacement-hazard", at, configKey, `REPLACE ${what} delete-first (its explicit name cannot exist twice), caused by ${c.causes.join(", ")}: `
         + "it is missing for a moment during the update");
     }
+  }
+}
+
+/**
+ * IAM and key changes that the stack's deployer role may not make (components/ci-policies.ts): it
+ * creates, deletes and replaces no role, creates no KMS key, changes no trust policy or boundary,
+ * and changes only the inline policies of roles that carry the stack's boundary. In CI such a change fails with AccessDenied,
+ * so the diff says who must apply it.
+ */
+function reportAdminChanges(sink: FindingSink, changes: readonly ResourceChange[], before: StackPlan, after: StackPlan): void {
+  const roles = new Map([...before.resources, ...after.resources]
+    .filter((r) => r.type === "aws:iam/role:Role").map((r) => [String(r.inputs.name ?? r.name), r]));
+  const apply = `apply it with administrator credentials of account ${after.account} (\`pulumi up -s ${after.stack}\`) before the deploy job runs, `
+    + "or that job fails with AccessDenied";
+  for (const c of changes) {
+    const at = { urn: c.urn, name: c.name };
+    let what: string | undefined;
+    if (c.type === "aws:iam/role:Role") {
+      if (c.op !== "update") {what = `${c.op.toUpperCase()} role ${c.physicalName.before ?? c.physicalName.after ?? c.name}: deployers create and delete no role`;} else if (c.properties.some((p) => p.startsWith("assumeRolePolicy") || p.startsWith("permissionsBoundary"))) {
+        what = `role ${c.physicalName.after ?? c.name}: its trust policy or boundary changes, which no deployer may do`;
+      }
+    } else if (c.type === "aws:kms/key:Key" && (c.op === "create" || c.op === "replace")) {
+      what = `${c.op.toUpperCase()} KMS key ${c.name}: deployers create no keys (the stack's tags, which key management requires, go on at creation)`;
+    } else if (c.type === "aws:iam/policy:Policy") {
+      what = `${c.op} of the permissions boundary ${c.physicalName.before ?? c.physicalName.after ?? c.name}: boundaries are the administrator's`;
+    } else if (c.type === "aws:iam/rolePolicy:RolePolicy") {
+      const resource = [...after.resources, ...before.resources].find((r) => r.urn === c.urn);
+      const role = roles.get(String(resource?.inputs.role));
+      if (role === undefined || role.inputs.permissionsBoundary === undefined) {
+        what = `${c.op} of the policy of role ${String(resource?.inputs.role ?? c.name)}, which carries no boundary (a deployer, previewer or the approver)`;
+      }
+    }
+    if (what !== undefined) sink.add("admin-change", at, null, `${what}; ${apply}`);
   }
 }
 

@@ -25,7 +25,7 @@ import { type RegisteredResource, runStackOffline } from "../../stacks/offline-r
 export interface ProjectInfo {
   readonly name: string;
   readonly serviceName: string | undefined;
-  /** Stack names in deploy order: the dedicated registry's (when there is one), then the stages as Pulumi.yaml lists them. */
+  /** Stack names in deploy order: the registry's, then the stages as Pulumi.yaml lists them. */
   readonly stages: string[];
   /** Account of each stage and the project's region, as written (for stacks whose config fails validation). */
   readonly accounts: Readonly<Record<string, string>>;
@@ -44,11 +44,12 @@ export function readProjectInfo(projectDir: string): ProjectInfo {
   for (const stage of Array.isArray(stages) ? stages as { name?: unknown; accountId?: unknown }[] : []) {
     if (typeof stage?.name === "string") accounts[stage.name] = String(stage.accountId ?? "");
   }
+  // The registry's stack comes first, in a dedicated account or in that of registryStage (default: the first stage).
   const registryAccountId = doc.config[`${CONFIG_NAMESPACE}:registryAccountId`];
-  if (registryAccountId !== undefined) {
-    names.unshift(REGISTRY_STACK);
-    accounts[REGISTRY_STACK] = String(registryAccountId);
-  }
+  const registryStage = doc.config[`${CONFIG_NAMESPACE}:registryStage`];
+  accounts[REGISTRY_STACK] = registryAccountId !== undefined ? String(registryAccountId)
+    : accounts[typeof registryStage === "string" ? registryStage : names[0]] ?? "";
+  names.unshift(REGISTRY_STACK);
   const region = doc.config["aws:region"];
   return {
     name: doc.name,

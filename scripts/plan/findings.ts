@@ -36,6 +36,11 @@ export const CHECKS: Readonly<Record<string, { readonly severity: Severity; read
     description: "(plan diff) a change deletes or replaces an Endpoint, a bucket or a KMS key and does not say it is intended "
       + "(--allow-delete, --allow-deletions, or the pull-request label)",
   },
+  "admin-change": {
+    severity: "warning",
+    description: "(plan diff) a change the stack's deployer may not make (a role created, deleted or replaced, a KMS key created, "
+      + "a trust policy, a boundary, or the policy of a role without the boundary): an administrator must apply it",
+  },
   "replacement-hazard": {
     severity: "warning",
     description: "(plan diff) a delete-first replacement, an intended deletion or replacement of an endpoint, bucket or key, "

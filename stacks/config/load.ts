@@ -71,7 +71,7 @@ export function loadStackConfig(stage: string, rawConfig: Readonly<Record<string
     problems.push({
       file: PROJECT_FILE,
       path: `${CONFIG_NAMESPACE}:stages`,
-      message: `has no stage "${stage}" (the stack name); the stacks are ${deploymentStacks(projectConfig).map((s) => s.name).join(", ")}`,
+      message: `has no stack "${stage}" (the stack name); the stacks are the registry and the stages: ${deploymentStacks(projectConfig).map((s) => s.name).join(", ")}`,
     });
     throw new ConfigError(problems);
   }
@@ -162,7 +162,7 @@ function checkAllowedAccounts(raw: string | undefined, accountId: string, file: 
     problems.push({
       file,
       path: "aws:allowedAccountIds",
-      message: `must be ${expected}: the stage's account from Pulumi.yaml, so the provider refuses any other account; got ${raw === undefined ? "nothing" : raw}`,
+      message: `must be ${expected}: the stack's account from Pulumi.yaml, so the provider refuses any other account; got ${raw === undefined ? "nothing" : raw}`,
     });
   }
 }

@@ -5,8 +5,11 @@ import {
   deployerPolicy,
   type DeployerScope,
   previewerPolicy,
+  type StateBackendAccess,
+  workloadBoundaryPolicy,
 } from "../../components/ci-policies";
 import type * as component from "../../components/deployment-account";
+import { REGISTRY_STACK } from "../../components/names";
 import {
   type Consumer,
   executionRolePolicy,
@@ -15,6 +18,7 @@ import {
   stageKeyPolicy,
   tlsOnlyStatement,
 } from "../../components/policies";
+import type { RolePrincipal } from "../../components/registry-roles";
 import { FIXTURE } from "../fixtures/service";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { mockArn, policyInput, recordAccountResources, recordDuring } from "../support/resources";
@@ -24,6 +28,9 @@ const SERVICE = FIXTURE.serviceName;
 const REGION = FIXTURE.region;
 const QA: Consumer = { stage: "qa", account: { accountId: FIXTURE.accounts.qa, region: REGION } };
 const SANDBOX: Consumer = { stage: "sandbox", account: { accountId: FIXTURE.accounts.sandbox, region: REGION } };
+const PROD: Consumer = { stage: "prod", account: { accountId: FIXTURE.accounts.prod, region: REGION } };
+/** The registry's own stack, in the sandbox account. */
+const REGISTRY_STAGE: Consumer = { stage: REGISTRY_STACK, account: SANDBOX.account };
 const REGISTRY: RegistryAccess = { serviceName: SERVICE, registry: SANDBOX.account, models: ["churn-scorer"], ecrRepository: true };
 const GITHUB: CiPrincipal = { type: "github-oidc", repository: FIXTURE.repository };
 const CI_ROLE = "arn:aws:iam::999999999999:role/ci-runner";
@@ -49,6 +56,19 @@ const T = {
   role: "aws:iam/role:Role",
   rolePolicy: "aws:iam/rolePolicy:RolePolicy",
   oidc: "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+  policy: "aws:iam/policy:Policy",
+};
+const REGISTRY_ROLE = {
+  deployer: "churn-predictor-registry-deployer",
+  previewer: "churn-predictor-registry-previewer",
+};
+/** Principals that read the registry: they assume the registry's reader role, never a previewer. */
+const READERS: RolePrincipal[] = [
+  { type: "github", repository: FIXTURE.repository, environment: "promote" },
+  { type: "role", roleArn: "arn:aws:iam::404040404043:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_ModelApprover_*" },
+];
+const STATE: StateBackendAccess = {
+  bucket: "churn-predictor-pulumi-state", account: PROD.account, project: SERVICE, secretsKeyAlias: "alias/churn-predictor-pulumi",
 };
 
 const baseArgs: component.DeploymentAccountArgs = {
@@ -56,8 +76,11 @@ const baseArgs: component.DeploymentAccountArgs = {
 };
 
 function deployerScope(hostsRegistry: boolean): DeployerScope {
-  return { stage: QA, access: REGISTRY, hostsRegistry };
+  return hostsRegistry ? { stage: REGISTRY_STAGE, access: REGISTRY, hostsRegistry } : { stage: QA, access: REGISTRY, hostsRegistry };
 }
+
+/** The registry's own stack, as stacks/program.ts builds it: it serves nothing. */
+const registryArgs: Partial<component.DeploymentAccountArgs> = { stage: REGISTRY_STAGE, hostsRegistry: true, serving: false };
 
 let resources: RecordedResource[];
 let mod: typeof component;
@@ -68,8 +91,8 @@ beforeAll(async () => {
 });
 
 /** Builds the stage's account and returns what it registered. */
-async function build(overrides: Partial<component.DeploymentAccountArgs> = {}) {
-  const { result: account, recorded } = await recordDuring(resources, () => new mod.DeploymentAccount(NAME, { ...baseArgs, ...overrides }));
+async function build(overrides: Partial<component.DeploymentAccountArgs> = {}, name = NAME) {
+  const { result: account, recorded } = await recordDuring(resources, () => new mod.DeploymentAccount(name, { ...baseArgs, ...overrides }));
   const role = (roleName: string) => {
     const found = ofType(recorded, T.role).filter((r) => r.inputs.name === roleName);
     if (found.length !== 1) throw new Error(`expected one role ${roleName}, found ${found.length}`);
@@ -152,21 +175,39 @@ describe("DeploymentAccount CI roles", () => {
     expect([role(ROLE.deployer).inputs.maxSessionDuration, role(ROLE.previewer).inputs.maxSessionDuration]).toEqual([3600, 3600]);
   });
 
-  test("GIVEN a consumer stage WHEN built THEN the deployer policy manages no registry resources", async () => {
+  test("GIVEN a stage WHEN built THEN the deployer policy is a stage deployer's: it serves and manages no registry resources", async () => {
     const { rolePolicy } = await build();
     expect(rolePolicy(ROLE.deployer)).toEqual(deployerPolicy(deployerScope(false)));
-    expect(JSON.stringify(rolePolicy(ROLE.deployer))).not.toContain("ModelPackageGroupPolicy");
+    const sids = rolePolicy(ROLE.deployer).Statement.map((s: { Sid: string }) => s.Sid);
+    expect(sids).toContain("SageMakerServing");
+    expect(sids).not.toContain("RegistryGroups");
   });
 
-  test("GIVEN a stage that hosts the registry WHEN built THEN the deployer policy also manages the registry", async () => {
-    const { rolePolicy } = await build({ hostsRegistry: true });
-    expect(rolePolicy(ROLE.deployer)).toEqual(deployerPolicy(deployerScope(true)));
-    expect(rolePolicy(ROLE.deployer).Statement.map((s: { Sid: string }) => s.Sid)).toContain("RegistryGroups");
+  test("GIVEN a stage WHEN built THEN its deployer creates no roles or keys and changes no trust", async () => {
+    const { rolePolicy } = await build();
+    const statements: { Sid: string; Effect: string; Action: string | string[] }[] = rolePolicy(ROLE.deployer).Statement;
+    const allowed = statements.filter((s) => s.Effect === "Allow").flatMap((s) => ([] as string[]).concat(s.Action));
+    expect(allowed.filter((a) => ["iam:CreateRole", "iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary", "kms:CreateKey"].includes(a))).toEqual([]);
+    expect(statements.find((s) => s.Sid === "NoRolesOrTrustChanges")?.Effect).toBe("Deny");
+    expect(statements.find((s) => s.Sid === "NoNewKeys")).toMatchObject({ Effect: "Deny", Action: "kms:CreateKey" });
+  });
+
+  test("GIVEN a stage WHEN built THEN its deployer tags exactly its execution role", async () => {
+    const { rolePolicy } = await build();
+    const statement = rolePolicy(ROLE.deployer).Statement.find((s: { Sid: string }) => s.Sid === "TagWorkloadRoles");
+    expect(statement).toMatchObject({ Effect: "Allow", Resource: [`arn:aws:iam::404040404042:role/${ROLE.execution}`] });
   });
 
   test("GIVEN a stage WHEN built THEN the previewer policy is the read-only part of the deployer's", async () => {
-    const { rolePolicy } = await build({ hostsRegistry: true });
-    expect(rolePolicy(ROLE.previewer)).toEqual(previewerPolicy(deployerScope(true)));
+    const { rolePolicy } = await build();
+    expect(rolePolicy(ROLE.previewer)).toEqual(previewerPolicy(deployerScope(false)));
+  });
+
+  test("GIVEN a stage WHEN built THEN its workload boundary is the stage's and its execution role carries it", async () => {
+    const { only, role } = await build();
+    expect(only(T.policy).inputs.name).toBe("churn-predictor-qa-workload-boundary");
+    expect(policyInput(only(T.policy))).toEqual(workloadBoundaryPolicy(QA, REGISTRY, false));
+    expect(role(ROLE.execution).inputs.permissionsBoundary).toBe(mockArn(only(T.policy).name));
   });
 
   test("GIVEN a stage WHEN built THEN it exposes the three role ARNs", async () => {
@@ -178,6 +219,85 @@ describe("DeploymentAccount CI roles", () => {
   test("GIVEN a stage WHEN built THEN it exposes the bucket name and key ARN", async () => {
     const { account } = await build();
     expect(await valueOf(pulumi.all([account.bucketName, account.kmsKeyArn]))).toEqual([QA_BUCKET, KEY_ARN]);
+  });
+});
+
+describe("DeploymentAccount for the registry's stack", () => {
+  const REGISTRY_NAME = "churn-predictor-registry";
+
+  test("GIVEN the registry's stack WHEN built THEN it serves nothing: no key, bucket or execution role, only the CI roles", async () => {
+    const { recorded, account } = await build(registryArgs, REGISTRY_NAME);
+    expect(ofType(recorded, T.key)).toEqual([]);
+    expect(ofType(recorded, T.bucket)).toEqual([]);
+    expect(ofType(recorded, T.role).map((r) => r.inputs.name).sort()).toEqual([REGISTRY_ROLE.deployer, REGISTRY_ROLE.previewer]);
+    expect([account.bucketName, account.kmsKeyArn, account.executionRoleArn]).toEqual([undefined, undefined, undefined]);
+  });
+
+  test("GIVEN the registry's stack WHEN built THEN its deployer policy is the registry deployer's: it manages the registry and may not touch the supply chain", async () => {
+    const { rolePolicy } = await build(registryArgs, REGISTRY_NAME);
+    expect(rolePolicy(REGISTRY_ROLE.deployer)).toEqual(deployerPolicy(deployerScope(true)));
+    const sids = rolePolicy(REGISTRY_ROLE.deployer).Statement.map((s: { Sid: string }) => s.Sid);
+    expect(sids).toEqual(expect.arrayContaining(["RegistryBucket", "RegistryGroups", "RegistryRepository", "NeverTheSupplyChainItself"]));
+    expect(sids).not.toContain("SageMakerServing");
+  });
+
+  test("GIVEN the registry's stack WHEN built THEN its previewer policy is the read-only part of the registry deployer's, denies included", async () => {
+    const { rolePolicy } = await build(registryArgs, REGISTRY_NAME);
+    expect(rolePolicy(REGISTRY_ROLE.previewer)).toEqual(previewerPolicy(deployerScope(true)));
+    expect(rolePolicy(REGISTRY_ROLE.previewer).Statement.map((s: { Sid: string }) => s.Sid)).toContain("NeverTheSupplyChainItself");
+  });
+
+  test("GIVEN the registry's stack WHEN built THEN its workload boundary is the registry's", async () => {
+    const { only } = await build(registryArgs, REGISTRY_NAME);
+    expect(only(T.policy).inputs.name).toBe("churn-predictor-registry-workload-boundary");
+    expect(policyInput(only(T.policy))).toEqual(workloadBoundaryPolicy(REGISTRY_STAGE, REGISTRY, true));
+  });
+
+  test("GIVEN GitHub OIDC WHEN the registry's stack is built THEN its deployer trusts the GitHub environment named after the registry's stack", async () => {
+    const { role } = await build(registryArgs, REGISTRY_NAME);
+    expect(policyInput(role(REGISTRY_ROLE.deployer), "assumeRolePolicy")).toEqual(ciTrustPolicy(GITHUB, SANDBOX.account, { environment: REGISTRY_STACK }));
+  });
+});
+
+describe("DeploymentAccount previewer trust", () => {
+  test("GIVEN the registry's stack WHEN built THEN its previewer trusts pull requests of the repository only", async () => {
+    const { role } = await build(registryArgs, "churn-predictor-registry");
+    const trust = policyInput(role(REGISTRY_ROLE.previewer), "assumeRolePolicy");
+    expect(trust).toEqual(ciTrustPolicy(GITHUB, SANDBOX.account, "pull_request"));
+    expect(trust.Statement).toHaveLength(1);
+  });
+
+  test("GIVEN a leftover previewerAlsoTrusts WHEN the registry's stack is built THEN it is ignored: readers assume the registry's reader role instead", async () => {
+    const leftover = { ...registryArgs, previewerAlsoTrusts: READERS } as Partial<component.DeploymentAccountArgs>;
+    const { role } = await build(leftover, "churn-predictor-registry");
+    expect(policyInput(role(REGISTRY_ROLE.previewer), "assumeRolePolicy")).toEqual(ciTrustPolicy(GITHUB, SANDBOX.account, "pull_request"));
+    expect(JSON.stringify(policyInput(role(REGISTRY_ROLE.previewer), "assumeRolePolicy"))).not.toContain("environment:promote");
+  });
+
+  test("GIVEN an IAM role principal WHEN the registry's stack is built THEN its previewer trusts exactly that role", async () => {
+    const { role } = await build({ ...registryArgs, ciPrincipal: { type: "iam-role", roleArn: CI_ROLE } }, "churn-predictor-registry");
+    expect(policyInput(role(REGISTRY_ROLE.previewer), "assumeRolePolicy").Statement).toEqual([
+      { Effect: "Allow", Principal: { AWS: CI_ROLE }, Action: "sts:AssumeRole" },
+    ]);
+  });
+});
+
+describe("DeploymentAccount state backend", () => {
+  test("GIVEN no state backend WHEN built THEN neither CI role reaches any state", async () => {
+    const { rolePolicy } = await build();
+    for (const roleName of [ROLE.deployer, ROLE.previewer]) {
+      expect(JSON.stringify(rolePolicy(roleName))).not.toContain("churn-predictor-pulumi-state");
+    }
+  });
+
+  test("GIVEN a state backend WHEN built THEN the deployer writes the stack's state and the previewer reads it", async () => {
+    const { rolePolicy } = await build({ stateBackend: STATE });
+    expect(rolePolicy(ROLE.deployer)).toEqual(deployerPolicy({ ...deployerScope(false), stateBackend: STATE }));
+    expect(rolePolicy(ROLE.previewer)).toEqual(previewerPolicy({ ...deployerScope(false), stateBackend: STATE }));
+    const sids = (roleName: string) => rolePolicy(roleName).Statement.map((s: { Sid: string }) => s.Sid);
+    expect(sids(ROLE.deployer)).toContain("StateWrite");
+    expect(sids(ROLE.previewer)).toEqual(expect.arrayContaining(["StateRead", "StateLocks"]));
+    expect(sids(ROLE.previewer)).not.toContain("StateWrite");
   });
 });
 

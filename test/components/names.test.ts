@@ -1,6 +1,7 @@
 import {
   accountRootArn,
   alarmArn,
+  anyAccountRoleArn,
   bucketArn,
   ecrRegistryHost,
   ecrRepositoryArn,
@@ -14,12 +15,14 @@ import {
   modelPackageGroupArn,
   modelPackageGroupName,
   modelPackagesArn,
+  REGISTRY_STACK,
   registryNames,
   roleArn,
   SAGEMAKER_NAME_MAX,
   SAGEMAKER_NAME_PATTERN,
   sagemakerArn,
   stageNames,
+  TRAINING_OUTPUT_PREFIX,
 } from "../../components/names";
 import { FIXTURE } from "../fixtures/service";
 
@@ -34,13 +37,26 @@ const S3_BUCKET_MAX = 63;
 const IAM_ROLE_MAX = 64;
 
 describe("registryNames", () => {
-  test("GIVEN a service and registry account WHEN named THEN the bucket holds service, account and region, and alias, repository and role hold the service", () => {
+  test("GIVEN a service and registry account WHEN named THEN the bucket holds service, account and region, and alias, repository and roles hold the service", () => {
     expect(registryNames(FIXTURE.serviceName, SANDBOX)).toEqual({
       artifactBucket: "churn-predictor-artifacts-404040404041-ap-southeast-4",
       kmsAlias: "alias/churn-predictor-registry",
       ecrRepository: "churn-predictor-inference",
       trainingRole: "churn-predictor-sagemaker-training",
+      publisherRole: "churn-predictor-registry-publisher",
+      approverRole: "churn-predictor-registry-approver",
+      readerRole: "churn-predictor-registry-reader",
     });
+  });
+
+  test("GIVEN the registry's stack WHEN its CI roles are named THEN none is a registry role (each role has one purpose)", () => {
+    const stack = stageNames(FIXTURE.serviceName, REGISTRY_STACK, SANDBOX);
+    const registry = registryNames(FIXTURE.serviceName, SANDBOX);
+    const roles = [
+      stack.deployerRole, stack.previewerRole, stack.executionRole,
+      registry.trainingRole, registry.publisherRole, registry.approverRole, registry.readerRole,
+    ];
+    expect(new Set(roles).size).toBe(roles.length);
   });
 
   test("GIVEN a 20-character service in the longest region name WHEN named THEN the artifact bucket fits in 63 characters", () => {
@@ -48,8 +64,30 @@ describe("registryNames", () => {
     expect(registryNames(LONGEST_SERVICE, LONGEST_REGION).artifactBucket.length).toBeLessThanOrEqual(S3_BUCKET_MAX);
   });
 
-  test("GIVEN a 20-character service WHEN named THEN the training role fits in 64 characters", () => {
-    expect(registryNames(LONGEST_SERVICE, LONGEST_REGION).trainingRole.length).toBeLessThanOrEqual(IAM_ROLE_MAX);
+  test("GIVEN a 20-character service WHEN named THEN the training, publisher, approver and reader roles fit in 64 characters", () => {
+    const names = registryNames(LONGEST_SERVICE, LONGEST_REGION);
+    for (const role of [names.trainingRole, names.publisherRole, names.approverRole, names.readerRole]) {
+      expect(role.length).toBeLessThanOrEqual(IAM_ROLE_MAX);
+    }
+  });
+
+  test("GIVEN a service WHEN its registry roles are named THEN each starts with the service prefix (the registry's resource policies deny by that prefix)", () => {
+    const names = registryNames(FIXTURE.serviceName, SANDBOX);
+    for (const role of [names.trainingRole, names.publisherRole, names.approverRole, names.readerRole]) {
+      expect(role.startsWith(`${FIXTURE.serviceName}-`)).toBe(true);
+    }
+  });
+});
+
+describe("REGISTRY_STACK and TRAINING_OUTPUT_PREFIX", () => {
+  test("GIVEN the registry's own stack WHEN named THEN it is registry, and its deployer is the service's registry deployer role", () => {
+    expect(REGISTRY_STACK).toBe("registry");
+    expect(stageNames(FIXTURE.serviceName, REGISTRY_STACK, SANDBOX).deployerRole).toBe("churn-predictor-registry-deployer");
+  });
+
+  test("GIVEN the training output prefix WHEN used as a key prefix THEN it is training/ and ends in a slash, so training-data/ keys are not training output", () => {
+    expect(TRAINING_OUTPUT_PREFIX).toBe("training/");
+    expect("training-data/x.csv".startsWith(TRAINING_OUTPUT_PREFIX)).toBe(false);
   });
 });
 
@@ -158,6 +196,11 @@ describe("ARNs", () => {
     expect(roleArn(CHINA, "r")).toBe("arn:aws-cn:iam::444444444444:role/r");
     expect(bucketArn(CHINA, "b")).toBe("arn:aws-cn:s3:::b");
     expect(sagemakerArn(CHINA, "endpoint/e")).toBe("arn:aws-cn:sagemaker:cn-north-1:444444444444:endpoint/e");
+  });
+
+  test("GIVEN a role pattern WHEN named in any account THEN the account field is * and the partition is the account's", () => {
+    expect(anyAccountRoleArn(SANDBOX, "svc-*")).toBe("arn:aws:iam::*:role/svc-*");
+    expect(anyAccountRoleArn(CHINA, "svc-*")).toBe("arn:aws-cn:iam::*:role/svc-*");
   });
 
   test("GIVEN an account WHEN its root is named THEN the ARN ends in :root", () => {

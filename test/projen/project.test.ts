@@ -17,6 +17,10 @@ const definition: MlServiceProjectOptions = {
   registryStage: "dev",
   models: ["churn"],
   ciPrincipal: { type: "iam-role", roleArn: "arn:aws:iam::999999999999:role/ci" },
+  // An IAM-role CI principal names no GitHub repository to default these to.
+  publishers: [{ roleArn: "arn:aws:iam::999999999999:role/training-pipeline" }],
+  approvers: [{ roleArn: "arn:aws:iam::999999999999:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Approver_*" }],
+  stateBackend: { bucket: "churn-model-pulumi-state", accountId: "999999999999", secretsKeyAlias: "alias/pulumi-secrets" },
 };
 
 let outdir: string;
@@ -40,16 +44,23 @@ describe("MlServiceProject", () => {
     expect(pulumiYaml.config["mlplatform:serviceName"]).toBe("churn-model");
     expect(pulumiYaml.config["mlplatform:stages"]).toEqual({ value: definition.stages });
     expect(pulumiYaml.config["mlplatform:ciPrincipal"]).toEqual({ value: definition.ciPrincipal });
+    expect(pulumiYaml.config["mlplatform:publishers"]).toEqual({ value: definition.publishers });
+    expect(pulumiYaml.config["mlplatform:approvers"]).toEqual({ value: definition.approvers });
+    expect(pulumiYaml.config["mlplatform:stateBackend"]).toEqual({ value: definition.stateBackend });
     expect(pulumiYaml.config["pulumi:disable-default-providers"]).toEqual({ value: ["aws"] });
   });
 
-  it("GIVEN the stages WHEN synthesized THEN each stage gets described preview and up tasks that pass further arguments on as they are", () => {
+  it("GIVEN the stages WHEN synthesized THEN each stage, and the registry, gets described preview and up tasks that pass further arguments on as they are", () => {
     const files = synth();
     const tasks = (files[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks;
     expect(tasks["preview:dev"].steps).toEqual([{ execArgs: ["pulumi", "preview", "--stack", "dev", "--diff"], receiveArgs: true }]);
     expect(tasks["up:live"].steps).toEqual([{ execArgs: ["pulumi", "up", "--stack", "live"], receiveArgs: true }]);
     expect(tasks["up:live"].description).toContain("210987654321");
-    expect(Object.keys(tasks).filter((t) => t.startsWith("up:")).sort()).toEqual(["up:dev", "up:live"]);
+    expect(Object.keys(tasks).filter((t) => t.startsWith("up:")).sort()).toEqual(["up:dev", "up:live", "up:registry"]);
+    expect(Object.keys(tasks).filter((t) => t.startsWith("preview:")).sort()).toEqual(["preview:dev", "preview:live", "preview:registry"]);
+    // The registry deploys into the registry stage's account.
+    expect(tasks["up:registry"].steps).toEqual([{ execArgs: ["pulumi", "up", "--stack", "registry"], receiveArgs: true }]);
+    expect(tasks["up:registry"].description).toContain("123456789012");
     expect((files["package.json"] as Package).scripts["up:live"]).toBe("pulumi up --stack live");
   });
 
@@ -111,6 +122,16 @@ describe("MlServiceProject", () => {
 
   it("GIVEN a registry stage that is not a stage WHEN constructed THEN it is refused", () => {
     expect(() => synth({ registryStage: "sandbox" })).toThrow("registryStage: must be one of the stages (dev, live), got \"sandbox\"");
+  });
+
+  it("GIVEN an IAM-role CI principal without publishers or approvers WHEN constructed THEN it is refused naming both keys", () => {
+    const construct = () => synth({ publishers: undefined, approvers: undefined });
+    expect(construct).toThrow(/^\.projenrc\.ts: publishers: must be set when ciPrincipal is not github-oidc/m);
+    expect(construct).toThrow(/^\.projenrc\.ts: approvers: must be set when ciPrincipal is not github-oidc/m);
+  });
+
+  it("GIVEN a GitHub CI principal without publishers or approvers WHEN constructed THEN it is accepted (they default to GitHub environments)", () => {
+    expect(() => synth({ ciPrincipal: { type: "github-oidc", repository: "acme/churn-model" }, publishers: undefined, approvers: undefined })).not.toThrow();
   });
 
   it("GIVEN a GitHub repository that is not owner/repo WHEN constructed THEN it is refused", () => {

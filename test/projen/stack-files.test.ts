@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MlServiceProject, type MlServiceProjectOptions } from "../../projen";
@@ -25,6 +25,8 @@ const read = (stack: string) => readFileSync(join(outdir, `Pulumi.${stack}.yaml`
 describe("stack files written by npx projen", () => {
   test("GIVEN a definition and no stack files WHEN synthesized THEN every stage gets a day-zero stack file locked to its account", () => {
     synth();
+    expect(readdirSync(outdir).filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f)).sort())
+      .toEqual(["registry", ...FIXTURE_DEFINITION.stages.map((s) => s.name)].map((s) => `Pulumi.${s}.yaml`).sort());
     for (const stage of FIXTURE_DEFINITION.stages) {
       const text = read(stage.name);
       expect(text).toContain(`aws:allowedAccountIds:\n    - "${stage.accountId}"`);
@@ -59,21 +61,43 @@ describe("stack files written by npx projen", () => {
     expect(read("qa")).toBe(own.replace("'999999999999'", `"${FIXTURE.accounts.qa}"`));
   });
 
-  test("GIVEN a dedicated registry account WHEN synthesized THEN a registry stack file is written, locked to it, with no endpoint example", () => {
-    synth({ registryStage: undefined, registryAccountId: "404040404049" });
-    const text = read("registry");
-    expect(text).toContain('aws:allowedAccountIds:\n    - "404040404049"');
-    expect(text).not.toContain("mlplatform:endpoints");
-    expect(loadStackConfig("registry", readStackConfigFiles(outdir, "registry")).accountId).toBe("404040404049");
+  test.each([
+    ["the registry stage's account (registryStage qa)", { registryStage: "qa" }, FIXTURE.accounts.qa],
+    ["the first stage's account (no registryStage)", { registryStage: undefined }, FIXTURE.accounts.sandbox],
+    ["a dedicated registry account", { registryStage: undefined, registryAccountId: "404040404049" }, "404040404049"],
+  ] as [string, Partial<MlServiceProjectOptions>, string][])(
+    "GIVEN the registry in %s WHEN synthesized THEN a registry stack file is written, locked to that account, with no endpoint example",
+    (_title, def, account) => {
+      synth(def);
+      const text = read("registry");
+      expect(text).toContain(`aws:allowedAccountIds:\n    - "${account}"`);
+      expect(text).not.toContain("mlplatform:endpoints");
+      const config = loadStackConfig("registry", readStackConfigFiles(outdir, "registry"));
+      expect(config.accountId).toBe(account);
+      expect(config.endpoints).toEqual({});
+    },
+  );
+
+  test("GIVEN a registry stack file locked to the old registry stage's account WHEN registryStage moves THEN only the account value changes", () => {
+    const own = `# ours\nconfig:\n  aws:allowedAccountIds:\n    - "${FIXTURE.accounts.sandbox}"\n  mlplatform:noncurrentVersionExpirationDays: 365\n`;
+    writeFileSync(join(outdir, "Pulumi.registry.yaml"), own);
+    synth({ registryStage: "qa" });
+    expect(read("registry")).toBe(own.replace(FIXTURE.accounts.sandbox, FIXTURE.accounts.qa));
   });
 });
 
-describe("the dedicated registry's tasks", () => {
-  test("GIVEN a dedicated registry account WHEN synthesized THEN it gets preview and up tasks of its own, besides every stage's", () => {
-    synth({ registryStage: undefined, registryAccountId: "404040404049" });
-    const tasks = (JSON.parse(readFileSync(join(outdir, ".projen/tasks.json"), "utf8")) as { tasks: Record<string, { steps?: { execArgs?: string[] }[] }> }).tasks;
+describe("the registry's tasks", () => {
+  const upTasks = () => (JSON.parse(readFileSync(join(outdir, ".projen/tasks.json"), "utf8")) as { tasks: Record<string, { steps?: { execArgs?: string[] }[] }> }).tasks;
+
+  test.each([
+    ["in a stage's account", {}],
+    ["in a dedicated account", { registryStage: undefined, registryAccountId: "404040404049" }],
+  ] as [string, Partial<MlServiceProjectOptions>][])("GIVEN the registry %s WHEN synthesized THEN it gets preview and up tasks of its own, besides every stage's", (_title, def) => {
+    synth(def);
+    const tasks = upTasks();
     expect(Object.keys(tasks).filter((t) => t.startsWith("up:")).sort()).toEqual(["up:prod", "up:qa", "up:registry", "up:sandbox"]);
     expect(tasks["up:registry"].steps?.at(-1)?.execArgs).toEqual(["pulumi", "up", "--stack", "registry"]);
+    expect(tasks["preview:registry"].steps?.at(-1)?.execArgs).toEqual(["pulumi", "preview", "--stack", "registry", "--diff"]);
   });
 });
 

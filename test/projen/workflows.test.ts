@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Testing, typescript } from "projen";
 import { parse } from "yaml";
-import { stageNames } from "../../components/names";
+import { registryNames, stageNames } from "../../components/names";
 import { MlServiceProject } from "../../projen";
 import { parseServiceDefinition, type ServiceDefinition } from "../../projen/service";
 import { addWorkflows, withVersionComments } from "../../projen/workflows";
-import { registryTarget } from "../../scripts/lib/registry";
+import { registryRole } from "../../scripts/lib/registry";
 import { INTENT_LABEL } from "../../scripts/plan/intent";
 import { FIXTURE, FIXTURE_DEFINITION } from "../fixtures/service";
 
@@ -28,9 +28,19 @@ interface Workflow {
 
 const definition = FIXTURE_DEFINITION;
 const STAGES = definition.stages.map((s) => s.name);
-/** The fixture with a dedicated registry account: its own stack, deployed first, never promoted to. */
+/** The registry's stack: always its own, deployed first, never promoted to. */
+const REGISTRY = "registry";
+/** The fixture with a dedicated registry account. */
 const REGISTRY_ACCOUNT = "404040404049";
 const withDedicatedRegistry: ServiceDefinition = { ...definition, registryStage: undefined, registryAccountId: REGISTRY_ACCOUNT };
+/** The fixture with the registry in qa's account (not the first stage's, the default). */
+const withRegistryInQa: ServiceDefinition = { ...definition, registryStage: "qa" };
+/** An IAM-role CI principal, with the publishers and approvers it then requires. */
+const IAM_ROLE_CI: Partial<ServiceDefinition> = {
+  ciPrincipal: { type: "iam-role", roleArn: "arn:aws:iam::999999999999:role/ci" },
+  publishers: [{ roleArn: "arn:aws:iam::999999999999:role/training-pipeline" }],
+  approvers: [{ roleArn: "arn:aws:iam::999999999999:role/model-approver" }],
+};
 
 let outdir: string;
 beforeEach(() => { outdir = mkdtempSync(join(tmpdir(), "mlplatform-workflows-")); });
@@ -72,12 +82,20 @@ const needsOf = (job: Job) => (job.needs === undefined ? [] : ([] as string[]).c
 const assumeStep = (job: Job) => job.steps.find((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
 const pulumiStep = (job: Job) => job.steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
 const checkoutSteps = (job: Job) => job.steps.filter((s) => s.uses?.startsWith("actions/checkout@"));
-const accountOf = (stack: string, def: ServiceDefinition) =>
-  (stack === "registry" ? def.registryAccountId : def.stages.find((s) => s.name === stack)?.accountId)!;
+/** A stack's account, as the definition documents it: the registry's is registryAccountId, else registryStage's, else the first stage's. */
+const accountOf = (stack: string, def: ServiceDefinition): string => {
+  const stageAccount = (name: string) => def.stages.find((s) => s.name === name)?.accountId;
+  return (stack === REGISTRY ? def.registryAccountId ?? stageAccount(def.registryStage ?? def.stages[0].name) : stageAccount(stack))!;
+};
 /** The role a stack's job must assume, derived independently of the workflow code. */
 const expectedRole = (stack: string, kind: "deployerRole" | "previewerRole", def = definition) => {
   const accountId = accountOf(stack, def);
   return `arn:aws:iam::${accountId}:role/${stageNames(def.serviceName, stack, { accountId, region: def.region })[kind]}`;
+};
+/** The registry's reader role (promotion reads the registry with it), in the registry's account. */
+const readerRole = (def = definition) => {
+  const accountId = accountOf(REGISTRY, def);
+  return `arn:aws:iam::${accountId}:role/${registryNames(def.serviceName, { accountId, region: def.region }).readerRole}`;
 };
 const OURS = ["pull-request.yml", "deploy.yml", "promote.yml"];
 /** Every job of the three workflows addWorkflows writes. */
@@ -85,10 +103,10 @@ const ourJobs = (files: Record<string, string>) => OURS.flatMap((file) =>
   Object.entries(workflow(files, file).jobs).map(([id, job]) => ({ file, id, job })));
 
 describe("deploy.yml", () => {
-  it("GIVEN the stage order THEN the first stage deploys first and each later one needs the one before", () => {
+  it("GIVEN the stage order THEN the registry deploys first, then the first stage, and each later one needs the one before", () => {
     const jobs = workflow(synth(), "deploy.yml").jobs;
     expect(Object.entries(jobs).map(([id, job]) => [id, needsOf(job)]))
-      .toEqual(STAGES.map((stage, i) => [`up-${stage}`, i === 0 ? [] : [`up-${STAGES[i - 1]}`]]));
+      .toEqual([["up-registry", []], ...STAGES.map((stage, i) => [`up-${stage}`, [i === 0 ? "up-registry" : `up-${STAGES[i - 1]}`]])]);
   });
 
   it("GIVEN another stage order THEN the chain of needs follows it", () => {
@@ -98,20 +116,23 @@ describe("deploy.yml", () => {
       registryStage: "dev",
     };
     const jobs = workflow(synth(def), "deploy.yml").jobs;
-    expect(Object.entries(jobs).map(([id, job]) => [id, needsOf(job)])).toEqual([["up-dev", []], ["up-staging", ["up-dev"]], ["up-live", ["up-staging"]]]);
+    expect(Object.entries(jobs).map(([id, job]) => [id, needsOf(job)]))
+      .toEqual([["up-registry", []], ["up-dev", ["up-registry"]], ["up-staging", ["up-dev"]], ["up-live", ["up-staging"]]]);
     expect(assumeStep(jobs["up-live"])?.with?.["role-to-assume"]).toBe(expectedRole("live", "deployerRole", def));
+    expect(assumeStep(jobs["up-registry"])?.with?.["role-to-assume"]).toBe(expectedRole(REGISTRY, "deployerRole", def));
   });
 
-  it("GIVEN a dedicated registry account THEN up-registry deploys first, with the registry stack's own deployer role, and the first stage needs it", () => {
-    const jobs = workflow(synth(withDedicatedRegistry), "deploy.yml").jobs;
-    expect(Object.entries(jobs).map(([id, job]) => [id, needsOf(job)]))
-      .toEqual([["up-registry", []], ...STAGES.map((stage, i) => [`up-${stage}`, [i === 0 ? "up-registry" : `up-${STAGES[i - 1]}`]])]);
-    const registry = jobs["up-registry"];
-    expect(registry.environment).toBe("registry");
-    expect(assumeStep(registry)?.with).toMatchObject({ "role-to-assume": expectedRole("registry", "deployerRole", withDedicatedRegistry), "allowed-account-ids": REGISTRY_ACCOUNT });
-    expect(assumeStep(registry)?.with?.["role-to-assume"]).toContain(`::${REGISTRY_ACCOUNT}:role/`);
+  it.each([
+    ["the registry stage's account (registryStage)", withRegistryInQa, definition.stages[1].accountId],
+    ["the first stage's account (no registryStage)", { ...definition, registryStage: undefined }, definition.stages[0].accountId],
+    ["a dedicated registry account", withDedicatedRegistry, REGISTRY_ACCOUNT],
+  ])("GIVEN the registry in %s THEN up-registry deploys into that account, with the registry stack's own deployer role, in its own environment", (_title, def, account) => {
+    const registry = workflow(synth(def), "deploy.yml").jobs["up-registry"];
+    expect(registry.environment).toBe(REGISTRY);
+    expect(assumeStep(registry)?.with).toMatchObject({ "role-to-assume": expectedRole(REGISTRY, "deployerRole", def), "allowed-account-ids": account });
+    expect(assumeStep(registry)?.with?.["role-to-assume"]).toBe(`arn:aws:iam::${account}:role/${FIXTURE.serviceName}-registry-deployer`);
     expect(registry.steps.map((s) => s.run).filter((r) => r !== undefined)).toContain("npx projen assert-account --stack registry");
-    expect(pulumiStep(registry)?.with).toMatchObject({ "command": "up", "stack-name": "registry" });
+    expect(pulumiStep(registry)?.with).toMatchObject({ "command": "up", "stack-name": REGISTRY });
   });
 
   it("GIVEN push to main THEN it triggers, one deployment at a time", () => {
@@ -251,7 +272,7 @@ describe("pull-request.yml", () => {
 
   it("GIVEN each stage THEN preview-<stage> needs check and previews its stack with its own previewer role", () => {
     const jobs = workflow(synth(), "pull-request.yml").jobs;
-    expect(Object.keys(jobs)).toEqual(["check", "plan-diff", ...STAGES.map((s) => `preview-${s}`)]);
+    expect(Object.keys(jobs)).toEqual(["check", "plan-diff", "preview-registry", ...STAGES.map((s) => `preview-${s}`)]);
     for (const stage of definition.stages) {
       const job = jobs[`preview-${stage.name}`];
       expect(needsOf(job)).toEqual(["check"]);
@@ -262,12 +283,18 @@ describe("pull-request.yml", () => {
     }
   });
 
-  it("GIVEN a dedicated registry account THEN the registry stack is previewed first, with its own previewer role", () => {
-    const jobs = workflow(synth(withDedicatedRegistry), "pull-request.yml").jobs;
-    expect(Object.keys(jobs)).toEqual(["check", "plan-diff", "preview-registry", ...STAGES.map((s) => `preview-${s}`)]);
-    expect(assumeStep(jobs["preview-registry"])?.with?.["role-to-assume"]).toBe(expectedRole("registry", "previewerRole", withDedicatedRegistry));
-    expect(pulumiStep(jobs["preview-registry"])?.with).toMatchObject({ "command": "preview", "stack-name": "registry" });
-  });
+  it.each([["the registry stage's account", withRegistryInQa], ["a dedicated registry account", withDedicatedRegistry]])(
+    "GIVEN the registry in %s THEN the registry stack is previewed first, with its own previewer role in that account",
+    (_title, def) => {
+      const jobs = workflow(synth(def), "pull-request.yml").jobs;
+      expect(Object.keys(jobs)).toEqual(["check", "plan-diff", "preview-registry", ...STAGES.map((s) => `preview-${s}`)]);
+      const job = jobs["preview-registry"];
+      expect(needsOf(job)).toEqual(["check"]);
+      expect(assumeStep(job)?.with).toMatchObject({ "role-to-assume": expectedRole(REGISTRY, "previewerRole", def), "allowed-account-ids": accountOf(REGISTRY, def) });
+      expect(pulumiStep(job)?.with).toMatchObject({ "command": "preview", "stack-name": REGISTRY });
+      expect(job.environment).toBeUndefined();
+    },
+  );
 
   it("GIVEN a preview job THEN no deployer role appears in pull requests", () => {
     const text = synth()["pull-request.yml"];
@@ -286,26 +313,42 @@ describe("promote.yml", () => {
     expect(inputs.from.required && inputs.to.required).toBe(true);
   });
 
-  it("GIVEN the promote job THEN it assumes the registry role the registry CLI uses, in the environment that role trusts, and runs promote", () => {
+  it("GIVEN the promote job THEN it runs in the promote environment, reads the registry with the registry's reader role, and runs promote", () => {
     const jobs = workflow(synth(), "promote.yml").jobs;
-    const config = parseServiceDefinition(definition).project;
-    expect(assumeStep(jobs.promote)?.with?.["role-to-assume"]).toBe(registryTarget({ project: config, region: definition.region }).roleArn);
-    expect(jobs.promote.environment).toBe(definition.registryStage);
+    expect(jobs.promote.environment).toBe("promote");
+    expect(readerRole()).toBe(`arn:aws:iam::${FIXTURE.accounts.sandbox}:role/${FIXTURE.serviceName}-registry-reader`);
+    expect(assumeStep(jobs.promote)?.with).toMatchObject({
+      "role-to-assume": readerRole(),
+      "allowed-account-ids": accountOf(REGISTRY, definition),
+      "aws-region": FIXTURE.region,
+    });
     const run = jobs.promote.steps.find((s) => s.run?.includes("npx projen promote"));
     expect(run?.run).toContain("--from \"$FROM\" --to \"$TO\"");
     expect(run?.env).toEqual({ FROM: "${{ inputs.from }}", TO: "${{ inputs.to }}", MODEL: "${{ inputs.model }}" });
   });
 
-  it("GIVEN a dedicated registry account THEN promotion offers stages only, and reads the registry with the registry stack's deployer role", () => {
-    const promote = workflow(synth(withDedicatedRegistry), "promote.yml");
-    const inputs = promote.on.workflow_dispatch.inputs as Record<string, { options?: string[] }>;
-    expect(inputs.from.options).toEqual(STAGES.slice(0, -1));
-    expect(inputs.to.options).toEqual(STAGES.slice(1));
-    const config = parseServiceDefinition(withDedicatedRegistry).project;
-    expect(assumeStep(promote.jobs.promote)?.with?.["role-to-assume"]).toBe(registryTarget({ project: config, region: definition.region }).roleArn);
-    expect(assumeStep(promote.jobs.promote)?.with?.["role-to-assume"]).toBe(expectedRole("registry", "deployerRole", withDedicatedRegistry));
-    expect(promote.jobs.promote.environment).toBe("registry");
+  it("GIVEN the promote job THEN its role is the one the registry CLI reads with, and no CI role of a stack appears in promote.yml", () => {
+    const files = synth();
+    const config = parseServiceDefinition(definition).project;
+    expect(assumeStep(workflow(files, "promote.yml").jobs.promote)?.with?.["role-to-assume"])
+      .toBe(registryRole({ project: config, region: definition.region }, "read").roleArn);
+    expect(files["promote.yml"]).not.toContain("-deployer");
+    expect(files["promote.yml"]).not.toContain("-previewer");
   });
+
+  it.each([["the registry stage's account", withRegistryInQa], ["a dedicated registry account", withDedicatedRegistry]])(
+    "GIVEN the registry in %s THEN promotion offers stages only, and reads the registry with the registry's reader role in that account",
+    (_title, def) => {
+      const promote = workflow(synth(def), "promote.yml");
+      const inputs = promote.on.workflow_dispatch.inputs as Record<string, { options?: string[] }>;
+      expect(inputs.from.options).toEqual(STAGES.slice(0, -1));
+      expect(inputs.to.options).toEqual(STAGES.slice(1));
+      expect(assumeStep(promote.jobs.promote)?.with).toMatchObject({
+        "role-to-assume": readerRole(def), "allowed-account-ids": accountOf(REGISTRY, def),
+      });
+      expect(promote.jobs.promote.environment).toBe("promote");
+    },
+  );
 
   it("GIVEN the pull-request job THEN it opens the pull request with contents and pull-requests write, and holds no AWS role", () => {
     const jobs = workflow(synth(), "promote.yml").jobs;
@@ -341,7 +384,7 @@ describe("every workflow", () => {
   it("GIVEN every job THEN it has id-token write exactly when it assumes a role", () => {
     const jobs = ourJobs(synth());
     expect(jobs.filter(({ job }) => assumeStep(job) !== undefined).map(({ id }) => id).sort())
-      .toEqual([...STAGES.flatMap((s) => [`preview-${s}`, `up-${s}`]), "promote"].sort());
+      .toEqual([...[REGISTRY, ...STAGES].flatMap((s) => [`preview-${s}`, `up-${s}`]), "promote"].sort());
     for (const { file, id, job } of jobs) {
       expect({ file, id, idToken: job.permissions?.["id-token"] }).toEqual({ file, id, idToken: assumeStep(job) ? "write" : undefined });
     }
@@ -411,7 +454,7 @@ describe("MlServiceProject", () => {
   });
 
   it("GIVEN an IAM-role CI principal THEN it writes no GitHub workflows (the stage roles do not trust GitHub)", () => {
-    const files = synthProject({ ...definition, ciPrincipal: { type: "iam-role", roleArn: "arn:aws:iam::999999999999:role/ci" } });
+    const files = synthProject({ ...definition, ...IAM_ROLE_CI });
     expect(Object.keys(files)).toContain("Pulumi.yaml");
     expect(Object.keys(files).filter((path) => path.startsWith(WORKFLOWS_DIR))).toEqual([]);
   });
@@ -422,7 +465,7 @@ describe("addWorkflows refuses", () => {
 
   it("GIVEN a CI principal that is an IAM role THEN it refuses: the stage roles do not trust GitHub", () => {
     const p = new typescript.TypeScriptProject({ name: "x", defaultReleaseBranch: "main", github: true, outdir });
-    const iamRole = parseServiceDefinition({ ...definition, ciPrincipal: { type: "iam-role", roleArn: "arn:aws:iam::999999999999:role/ci" } }).project;
+    const iamRole = parseServiceDefinition({ ...definition, ...IAM_ROLE_CI }).project;
     expect(() => addWorkflows(p, iamRole, region))
       .toThrow("addWorkflows: ciPrincipal is \"iam-role\", so the stage roles trust arn:aws:iam::999999999999:role/ci, not GitHub");
   });

@@ -6,6 +6,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { main } from "../../scripts/assert-account";
 import { AccountMismatchError, assertAccount } from "../../scripts/lib/account-guard";
 import { readProjectConfig } from "../../stacks/config/files";
+import type { ProjectConfig } from "../../stacks/config/schema";
 import { FIXTURE_ROOT } from "../fixtures/project";
 
 const stsMock = mockClient(STSClient);
@@ -46,13 +47,17 @@ describe("assertAccount", () => {
 
 describe("assert-account CLI", () => {
   let dir: string;
+  let project: ProjectConfig;
   let stages: { name: string; accountId: string }[];
   let region: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "assert-account-"));
     copyFileSync(join(FIXTURE_ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
-    ({ project: { stages }, region } = readProjectConfig(dir));
+    ({ project, region } = readProjectConfig(dir));
+    ({ stages } = project);
   });
+  /** The registry stack's account as the definition documents it: registryAccountId, else registryStage's, else the first stage's. */
+  const registryAccount = () => project.registryAccountId ?? stages.find((s) => s.name === (project.registryStage ?? stages[0].name))!.accountId;
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   async function run(...argv: string[]) {
@@ -70,7 +75,7 @@ describe("assert-account CLI", () => {
     const { code, out, err } = await run("--stack", last().name);
     // THEN
     expect(code).toBe(0);
-    expect(out).toEqual([`ok: credentials are for account ${last().accountId}, the account of stage ${last().name} `
+    expect(out).toEqual([`ok: credentials are for account ${last().accountId}, the account of stack ${last().name} `
       + `(arn:aws:sts::${last().accountId}:assumed-role/deployer/ci)`]);
     expect(err).toEqual([]);
   });
@@ -116,9 +121,24 @@ describe("assert-account CLI", () => {
     const { code, err } = await run("--stack", "staging");
     // THEN
     expect(code).toBe(2);
-    expect(err).toEqual([`assert-account: unknown stack "staging"; the stacks of Pulumi.yaml are ${stages.map((s) => s.name).join(", ")} `
+    expect(err).toEqual([`assert-account: unknown stack "staging"; the stacks of Pulumi.yaml are registry, ${stages.map((s) => s.name).join(", ")} `
       + "(see assert-account --help)"]);
     expect(stsMock.calls()).toHaveLength(0);
+  });
+
+  test("the registry stack is checked against the registry's account (the registry stage's), and refuses another stage's", async () => {
+    // GIVEN
+    const other = stages.find((s) => s.accountId !== registryAccount())!;
+    stsMock.on(GetCallerIdentityCommand).resolvesOnce(callerIn(registryAccount())).resolvesOnce(callerIn(other.accountId));
+    // WHEN
+    const ok = await run("--stack", "registry", "--json");
+    const refused = await run("--stack", "registry");
+    // THEN
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out.join("\n"))).toMatchObject({ stage: "registry", accountId: registryAccount() });
+    expect(refused.code).toBe(1);
+    expect(refused.err[0]).toMatch(new RegExp("^assert-account: refusing to act for stage registry: "
+      + `credentials are for account ${other.accountId}, the stage's account is ${registryAccount()}`));
   });
 
   test("a missing --stack is bad usage", async () => {

@@ -2,7 +2,7 @@ import { ListModelPackagesCommand, SageMakerClient, SageMakerServiceException } 
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient, STSServiceException } from "@aws-sdk/client-sts";
 import { mockClient } from "aws-sdk-client-mock";
 import {
-  clientsForAccount, createAwsClients, isRetryable, RetryExhaustedError, retryingClient, withRetries,
+  callerIsRole, clientsForAccount, createAwsClients, isRetryable, RetryExhaustedError, retryingClient, withRetries,
 } from "../../scripts/lib/aws";
 import { CliError } from "../../scripts/lib/cli";
 
@@ -234,19 +234,6 @@ describe("clientsForAccount", () => {
     stsMock = mockSts(sts);
   });
 
-  test("a caller already in the target account keeps its own credentials and assumes no role", async () => {
-    // GIVEN
-    stsMock.on(GetCallerIdentityCommand).resolves({ Account: REGISTRY_ACCOUNT, Arn: `arn:aws:sts::${REGISTRY_ACCOUNT}:assumed-role/dev/alice` });
-    const createClients = jest.fn(createAwsClients);
-    // WHEN
-    const access = await clientsForAccount(sts, target, { aws: { region: "ap-southeast-4" }, createClients });
-    // THEN
-    expect(stsMock.commandCalls(AssumeRoleCommand)).toHaveLength(0);
-    expect(access.assumedRoleArn).toBeUndefined();
-    expect(access.caller.accountId).toBe(REGISTRY_ACCOUNT);
-    expect(createClients).toHaveBeenCalledWith({ region: "ap-southeast-4" });
-  });
-
   test("a caller in another account assumes the role and gets a SageMaker client with its temporary credentials", async () => {
     // GIVEN
     stsMock.on(GetCallerIdentityCommand).resolves({ Account: OTHER_ACCOUNT, Arn: `arn:aws:sts::${OTHER_ACCOUNT}:assumed-role/ci/run-1` });
@@ -274,8 +261,49 @@ describe("clientsForAccount", () => {
     const outcome = clientsForAccount(sts, target);
     // THEN
     await expect(outcome).rejects.toThrow(CliError);
-    await expect(outcome).rejects.toThrow(
-      `credentials of account ${OTHER_ACCOUNT} (arn:aws:sts::${OTHER_ACCOUNT}:assumed-role/dev/bob) may not assume ${DEPLOYER_ROLE}`);
+    await expect(outcome).rejects.toThrow(new CliError(
+      `credentials of account ${OTHER_ACCOUNT} (arn:aws:sts::${OTHER_ACCOUNT}:assumed-role/dev/bob) may not assume ${DEPLOYER_ROLE}: its trust policy does not admit them`));
+  });
+
+  test("a caller in the target account that is not the role still assumes it: the account alone grants no rights", async () => {
+    // GIVEN
+    stsMock.on(GetCallerIdentityCommand).resolves({ Account: REGISTRY_ACCOUNT, Arn: `arn:aws:sts::${REGISTRY_ACCOUNT}:assumed-role/dev/alice` });
+    stsMock.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "ASIAROLE", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
+    // WHEN
+    const access = await clientsForAccount(sts, target, { aws: { region: "ap-southeast-4" } });
+    // THEN
+    expect(stsMock.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.RoleArn)).toEqual([DEPLOYER_ROLE]);
+    expect(access.via).toBe("assumed");
+    expect(await access.sagemaker.config.credentials()).toMatchObject({ accessKeyId: "ASIAROLE" });
+  });
+
+  test("a caller that already is the role keeps its own credentials", async () => {
+    // GIVEN the caller is a session of the target role
+    stsMock.on(GetCallerIdentityCommand).resolves({
+      Account: REGISTRY_ACCOUNT, Arn: `arn:aws:sts::${REGISTRY_ACCOUNT}:assumed-role/churn-predictor-sandbox-deployer/GitHubActions`,
+    });
+    const createClients = jest.fn(createAwsClients);
+    // WHEN
+    const access = await clientsForAccount(sts, target, { aws: { region: "ap-southeast-4" }, createClients });
+    // THEN
+    expect(stsMock.commandCalls(AssumeRoleCommand)).toHaveLength(0);
+    expect(access.via).toBe("caller-role");
+    expect(access.assumedRoleArn).toBeUndefined();
+    expect(createClients).toHaveBeenCalledWith({ region: "ap-southeast-4" });
+  });
+
+  test("a refused AssumeRole carries the caller's hint of who may assume the role", async () => {
+    // GIVEN
+    stsMock.on(GetCallerIdentityCommand).resolves({ Account: REGISTRY_ACCOUNT, Arn: `arn:aws:sts::${REGISTRY_ACCOUNT}:assumed-role/dev/bob` });
+    stsMock.on(AssumeRoleCommand).rejects(new STSServiceException({
+      name: "AccessDenied", message: "not authorized to perform sts:AssumeRole", $fault: "client", $metadata: { httpStatusCode: 403 },
+    }));
+    // WHEN
+    const outcome = clientsForAccount(sts, target, { deniedHint: "it is the X role; its trust policy admits Y" });
+    // THEN
+    await expect(outcome).rejects.toThrow(new CliError(
+      `credentials of account ${REGISTRY_ACCOUNT} (arn:aws:sts::${REGISTRY_ACCOUNT}:assumed-role/dev/bob) may not assume ${DEPLOYER_ROLE}: `
+      + "it is the X role; its trust policy admits Y"));
   });
 
   test("a role outside the target account is refused before any call", async () => {
@@ -290,11 +318,35 @@ describe("clientsForAccount", () => {
     // GIVEN
     stsMock.on(GetCallerIdentityCommand)
       .rejectsOnce(new STSServiceException({ name: "Throttling", message: "Rate exceeded", $fault: "client", $metadata: { httpStatusCode: 400 } }))
-      .resolves({ Account: REGISTRY_ACCOUNT, Arn: "arn" });
-    // WHEN
+      .resolves({ Account: REGISTRY_ACCOUNT, Arn: `arn:aws:sts::${REGISTRY_ACCOUNT}:assumed-role/churn-predictor-sandbox-deployer/run` });
+    // WHEN (the caller already is the role: no AssumeRole)
     const access = await clientsForAccount(sts, target, { retry: { sleep: fakeSleep().sleep } });
     // THEN
     expect(access.caller.accountId).toBe(REGISTRY_ACCOUNT);
     expect(stsMock.commandCalls(GetCallerIdentityCommand)).toHaveLength(2);
+  });
+});
+
+describe("callerIsRole", () => {
+  const role = `arn:aws:iam::${REGISTRY_ACCOUNT}:role/churn-predictor-registry-publisher`;
+  const session = (account: string, name: string, partition = "aws") => ({ accountId: account, arn: `arn:${partition}:sts::${account}:assumed-role/${name}/run-1` });
+
+  test("a session of the role is the role", () => {
+    expect(callerIsRole(session(REGISTRY_ACCOUNT, "churn-predictor-registry-publisher"), role)).toBe(true);
+  });
+
+  test("a session of a role with a path is matched by the role's name (assumed-role ARNs have no path)", () => {
+    expect(callerIsRole(session(REGISTRY_ACCOUNT, "churn-predictor-registry-publisher"),
+      `arn:aws:iam::${REGISTRY_ACCOUNT}:role/ml/churn-predictor-registry-publisher`)).toBe(true);
+  });
+
+  test.each([
+    ["the same name in another account", session(OTHER_ACCOUNT, "churn-predictor-registry-publisher")],
+    ["another role of the account", session(REGISTRY_ACCOUNT, "churn-predictor-registry-approver")],
+    ["a role whose name starts with the role's", session(REGISTRY_ACCOUNT, "churn-predictor-registry-publisher-old")],
+    ["another partition", session(REGISTRY_ACCOUNT, "churn-predictor-registry-publisher", "aws-cn")],
+    ["an IAM user", { accountId: REGISTRY_ACCOUNT, arn: `arn:aws:iam::${REGISTRY_ACCOUNT}:user/churn-predictor-registry-publisher` }],
+  ])("%s is not the role", (_name, caller) => {
+    expect(callerIsRole(caller, role)).toBe(false);
   });
 });

@@ -38,6 +38,12 @@ async function plan(...argv: string[]): Promise<Run> {
 const diffsOf = (run: Run) => (JSON.parse(run.out) as { diffs: StackDiff[] }).diffs;
 const summary = (changes: readonly ResourceChange[]) => changes.map((c) => [c.op, c.type, c.name, c.op === "replace" ? c.causes : c.properties]);
 const findingsOf = (diff: StackDiff) => diff.findings.map((f) => [f.check, f.severity, f.resource]);
+/**
+ * The replacement findings of a diff, without the admin-change ones (IAM and key changes only an
+ * administrator may apply), which test/scripts/plan-admin-change.test.ts covers.
+ */
+const hazardsOf = (diff: StackDiff) => diff.findings.filter((f) => f.check !== "admin-change");
+const hazardFindingsOf = (diff: StackDiff) => hazardsOf(diff).map((f) => [f.check, f.severity, f.resource]);
 
 /** A git repository holding a copy of the fixture project's Pulumi files, committed once. */
 let repo: string;
@@ -119,6 +125,28 @@ describe("plan diff --against <revision>", () => {
     expect(diff.findings.filter((f) => f.check === "replacement").map((f) => f.resource)).toContain(bucketResource("qa"));
   });
 
+  it("GIVEN registryStage moved to qa WHEN diffed THEN the registry stack replaces its artifact bucket in qa's account (an error), and no stage stack changes a registry resource", async () => {
+    edit("Pulumi.yaml", (d) => d.setIn(["config", "mlplatform:registryStage"], "qa"));
+    edit("Pulumi.registry.yaml", (d) => d.setIn(["config", "aws:allowedAccountIds"], d.createNode([FIXTURE.accounts.qa])));
+    const run = await plan("diff", "--against", "HEAD", "--json", "--dir", repo);
+    expect(run.code).toBe(1);
+    const diffs = diffsOf(run);
+    expect(diffs.map((d) => d.stack)).toEqual(["registry", "sandbox", "qa", "prod"]);
+    const [registry, ...stages] = diffs;
+    expect(registry.changes.filter((c) => c.type === "aws:s3/bucket:Bucket")).toEqual([expect.objectContaining({
+      op: "replace",
+      physicalName: {
+        before: `${SERVICE}-artifacts-${FIXTURE.accounts.sandbox}-${FIXTURE.region}`,
+        after: `${SERVICE}-artifacts-${FIXTURE.accounts.qa}-${FIXTURE.region}`,
+      },
+    })]);
+    expect(registry.findings.filter((f) => f.severity === "error").map((f) => f.resource)).toContain(`${SERVICE}-registry-artifacts-bucket`);
+    const registryTypes = ["aws:sagemaker/modelPackageGroup:ModelPackageGroup", "aws:ecr/repository:Repository", "mlplatform:registry:RegistryAccount"];
+    for (const stage of stages) {
+      expect([stage.stack, stage.changes.filter((c) => registryTypes.includes(c.type) || c.name.includes("-registry-"))]).toEqual([stage.stack, []]);
+    }
+  });
+
   describe("deleting an endpoint, a bucket or a key", () => {
     const removeEmbedder = (stage: string) => edit(`Pulumi.${stage}.yaml`, (d) => d.deleteIn(endpointPath(EMBEDDER)));
 
@@ -157,6 +185,7 @@ describe("plan diff --against <revision>", () => {
       const run = await plan("diff", "--against", "HEAD", "--json", "--dir", repo, "--allow-delete", urn);
       expect(run.code).toBe(1);
       expect(diffsOf(run).map((d) => [d.stack, d.findings.map((f) => [f.check, f.severity])])).toEqual([
+        ["registry", []],
         ["sandbox", []],
         ["qa", [["replacement-hazard", "warning"]]],
         ["prod", [["replacement", "error"]]],
@@ -171,13 +200,17 @@ describe("plan diff --against <revision>", () => {
       const [diff] = diffsOf(run);
       expect(diff.findings.filter((f) => f.severity === "error").map((f) => [f.check, f.resource]).sort())
         .toEqual(expected.map((r) => ["replacement", r]));
-      for (const f of diff.findings) expect(f.message).toContain("in stack prod: ");
+      // The renamed roles and boundary are changes only an administrator may apply: warnings naming the stack's account.
+      const [hazards, adminChanges] = [hazardsOf(diff), diff.findings.filter((f) => f.check === "admin-change")];
+      for (const f of hazards) expect(f.message).toContain("in stack prod: ");
+      expect(adminChanges.length).toBeGreaterThan(0);
+      for (const f of adminChanges) expect([f.severity, f.message]).toEqual(["warning", expect.stringContaining(`administrator credentials of account ${FIXTURE.accounts.prod}`)]);
 
       const allowed = await plan("diff", "--against", "HEAD", "--stack", "prod", "--json", "--dir", repo, "--allow-deletions");
       expect(allowed.code).toBe(0);
-      expect(diffsOf(allowed)[0].findings.map((f) => [f.check, f.severity, f.resource]).sort())
-        .toEqual(expected.map((r) => ["replacement-hazard", "warning", r]));
-      for (const f of diffsOf(allowed)[0].findings) expect(f.message).toMatch(/\(intended: --allow-deletions\)$/);
+      const allowedHazards = hazardsOf(diffsOf(allowed)[0]);
+      expect(allowedHazards.map((f) => [f.check, f.severity, f.resource]).sort()).toEqual(expected.map((r) => ["replacement-hazard", "warning", r]));
+      for (const f of allowedHazards) expect(f.message).toMatch(/\(intended: --allow-deletions\)$/);
     });
 
     it("GIVEN --allow-delete naming nothing that is deleted WHEN diffed THEN it says so on stderr and the deletion stays an error", async () => {
@@ -296,9 +329,9 @@ describe("plan diff --from <stage> --to <stage>", () => {
   });
 
   it.each([
-    [["--from", "qa"], "plan: --to needs a stack name (sandbox, qa, prod) (see plan --help)"],
+    [["--from", "qa"], "plan: --to needs a stack name (registry, sandbox, qa, prod) (see plan --help)"],
     [["--from", "qa", "--to", "qa"], "plan: --from and --to name the same stack \"qa\" (see plan --help)"],
-    [["--from", "qa", "--to", "staging"], "plan: --to: unknown stack \"staging\"; the stacks are sandbox, qa, prod (mlplatform:stages in Pulumi.yaml) (see plan --help)"],
+    [["--from", "qa", "--to", "staging"], "plan: --to: unknown stack \"staging\"; the stacks are registry, sandbox, qa, prod (the registry, then mlplatform:stages in Pulumi.yaml) (see plan --help)"],
     [["--from", "qa", "--to", "prod", "--stack", "qa"], "plan: --stack does not go with --from/--to: the two stacks are the ones compared (see plan --help)"],
     [["--from", "qa", "--to", "prod", "--allow-deletions"],
       "plan: --allow-delete and --allow-deletions go with --against: comparing two stacks deletes nothing (see plan --help)"],
@@ -337,8 +370,11 @@ describe("diffPlans", () => {
     const after = { ...qa, resources: qa.resources.map((r) => (r === role ? { ...r, inputs: { ...r.inputs, path: "/ml/" } } : r)) };
     const diff = revision(qa, after);
     expect(diff.changes.map((c) => [c.op, c.name, c.deleteFirst, c.causes])).toEqual([["replace", role?.name, true, ["path"]]]);
-    expect(findingsOf(diff)).toEqual([["replacement-hazard", "warning", role?.name]]);
-    expect(diff.findings[0].message).toContain("delete-first (its explicit name cannot exist twice), caused by path");
+    // Replacing a role is also the administrator's to apply: deployers create and delete no role.
+    expect(hazardFindingsOf(diff)).toEqual([["replacement-hazard", "warning", role?.name]]);
+    expect(hazardsOf(diff)[0].message).toContain("delete-first (its explicit name cannot exist twice), caused by path");
+    // Replacing a role is also the administrator's to apply: deployers create and delete no role.
+    expect(findingsOf(diff)).toContainEqual(["admin-change", "warning", role?.name]);
   });
 
   it("GIVEN a KMS key whose key spec changes WHEN diffed THEN replacing it is an error, and a warning when its replacement is intended", () => {
@@ -348,9 +384,9 @@ describe("diffPlans", () => {
     };
     const diff = revision(qa, after);
     expect(summary(diff.changes)).toEqual([["replace", "aws:kms/key:Key", keyResource("qa"), ["customerMasterKeySpec"]]]);
-    expect(findingsOf(diff)).toEqual([["replacement", "error", keyResource("qa")]]);
-    expect(diff.findings[0].message).toContain("REPLACE kms:Key");
-    expect(findingsOf(revision(qa, after, { all: false, resources: [keyResource("qa")] }))).toEqual([["replacement-hazard", "warning", keyResource("qa")]]);
+    expect(hazardFindingsOf(diff)).toEqual([["replacement", "error", keyResource("qa")]]);
+    expect(hazardsOf(diff)[0].message).toContain("REPLACE kms:Key");
+    expect(hazardFindingsOf(revision(qa, after, { all: false, resources: [keyResource("qa")] }))).toEqual([["replacement-hazard", "warning", keyResource("qa")]]);
   });
 
   it.each([
@@ -362,31 +398,32 @@ describe("diffPlans", () => {
     const after = without(qa, name);
     const plain = revision(qa, after);
     expect(plain.changes.map((c) => [c.op, c.name])).toEqual([["delete", name]]);
-    expect(findingsOf(plain)).toEqual([["replacement", "error", name]]);
-    expect(plain.findings[0].message).toContain(`in stack qa: ${consequence}`);
-    expect(plain.findings[0].message).toContain(`--allow-delete ${name}`);
-    expect(plain.findings[0].message).toContain(INTENT_LABEL);
+    expect(hazardFindingsOf(plain)).toEqual([["replacement", "error", name]]);
+    expect(hazardsOf(plain)[0].message).toContain(`in stack qa: ${consequence}`);
+    expect(hazardsOf(plain)[0].message).toContain(`--allow-delete ${name}`);
+    expect(hazardsOf(plain)[0].message).toContain(INTENT_LABEL);
     for (const [intent, option] of [[{ all: false, resources: [name] }, `--allow-delete ${name}`], [{ all: true, resources: [] }, "--allow-deletions"]] as const) {
       const intended = revision(qa, after, intent);
-      expect(findingsOf(intended)).toEqual([["replacement-hazard", "warning", name]]);
-      expect(intended.findings[0].message).toContain(consequence);
-      expect(intended.findings[0].message.endsWith(`(intended: ${option})`)).toBe(true);
+      expect(hazardFindingsOf(intended)).toEqual([["replacement-hazard", "warning", name]]);
+      expect(hazardsOf(intended)[0].message).toContain(consequence);
+      expect(hazardsOf(intended)[0].message.endsWith(`(intended: ${option})`)).toBe(true);
     }
   });
 
   it("GIVEN another endpoint's name allowed WHEN an endpoint is deleted THEN its deletion is still an error", () => {
     const diff = revision(qa, without(qa, endpointResource(SCORER)), { all: false, resources: [endpointResource(EMBEDDER)] });
-    expect(findingsOf(diff)).toEqual([["replacement", "error", endpointResource(SCORER)]]);
+    expect(hazardFindingsOf(diff)).toEqual([["replacement", "error", endpointResource(SCORER)]]);
   });
 
-  it("GIVEN resources of other types deleted (a role, an alarm, a model, a config) WHEN diffed THEN there is no finding, as before", () => {
+  it("GIVEN resources of other types deleted (a role, an alarm, a model, a config) WHEN diffed THEN there is no replacement finding; each role deleted is an admin change", () => {
     const others = qa.resources.filter((r) => r.custom && ["aws:iam/role:Role", "aws:cloudwatch/metricAlarm:MetricAlarm",
       "aws:sagemaker/model:Model", "aws:sagemaker/endpointConfiguration:EndpointConfiguration"].includes(r.type));
     expect(new Set(others.map((r) => r.type)).size).toBe(4);
     const after = { ...qa, resources: qa.resources.filter((r) => !others.includes(r)) };
     const diff = revision(qa, after);
     expect(diff.changes.filter((c) => c.op === "delete").length).toBe(others.length);
-    expect(diff.findings).toEqual([]);
+    expect(hazardsOf(diff)).toEqual([]);
+    for (const role of others.filter((r) => r.type === "aws:iam/role:Role")) expect(findingsOf(diff)).toContainEqual(["admin-change", "warning", role.name]);
   });
 
   it("GIVEN a stack compared with another that lacks an endpoint (promotion) THEN the missing endpoint is no finding: a promotion deletes nothing", () => {

@@ -5,7 +5,7 @@ import { identityOf, isModelledType } from "../../scripts/plan/naming";
 import { shortType } from "../../scripts/plan/render";
 import { forcesReplacement, REPLACEMENT_RULES } from "../../scripts/plan/replacement";
 import type { PlannedResource } from "../../scripts/plan/types";
-import { FIXTURE_ROOT, FIXTURE_STAGES } from "../fixtures/project";
+import { FIXTURE_ROOT, FIXTURE_STACKS } from "../fixtures/project";
 
 /** The provider model of the plan, without running the program: naming, ids and ARNs, replacement, estimates. */
 
@@ -172,12 +172,14 @@ describe("shortType", () => {
 });
 
 describe("coverage of the program's resource types", () => {
-  it("GIVEN every fixture stack WHEN planned THEN each cloud resource type has a naming model and a replacement rule with its source", async () => {
+  it("GIVEN every fixture stack, the registry's included, WHEN planned THEN each cloud resource type has a naming model and a replacement rule with its source", async () => {
     const types = new Set<string>();
-    for (const stage of FIXTURE_STAGES) {
+    for (const stage of FIXTURE_STACKS) {
       for (const r of (await planStack(FIXTURE_ROOT, stage)).resources) if (r.custom) types.add(r.type);
     }
     expect(types.size).toBeGreaterThan(15);
+    // The registry's own types come from the registry stack alone.
+    expect([...types]).toEqual(expect.arrayContaining(["aws:sagemaker/modelPackageGroup:ModelPackageGroup", "aws:ecr/repository:Repository"]));
     const unmodelled = [...types].filter((t) => !isModelledType(t));
     const unruled = [...types].filter((t) => REPLACEMENT_RULES[t] === undefined || REPLACEMENT_RULES[t].source.length === 0);
     expect({ unmodelled, unruled }).toEqual({ unmodelled: [], unruled: [] });

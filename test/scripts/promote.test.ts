@@ -2,17 +2,16 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeModelPackageCommand, SageMakerClient, SageMakerServiceException } from "@aws-sdk/client-sagemaker";
-import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient, STSServiceException } from "@aws-sdk/client-sts";
 import { mockClient } from "aws-sdk-client-mock";
 import { Testing, Project } from "projen";
 import { isScalar, parse, parseDocument } from "yaml";
-import { roleArn, stageNames } from "../../components/names";
+import { registryNames, roleArn } from "../../components/names";
 import { addScriptTasks } from "../../projen/script-tasks";
 import { main, type PromoteDeps } from "../../scripts/promote";
 import { offlinePlanDiff } from "../../scripts/promote/plan-diff";
 import { readProjectConfig } from "../../stacks/config/files";
-import { registryPlacement } from "../../stacks/config/schema";
-import { FIXTURE_STAGES } from "../fixtures/project";
+import { FIXTURE_ROOT } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
 import { copyProject } from "../support/stack-files";
 
@@ -22,12 +21,17 @@ import { copyProject } from "../support/stack-files";
  * qa and prod serve version 6 and the v2 image and model data.
  */
 
-const FILES = ["Pulumi.yaml", ...FIXTURE_STAGES.map((stage) => `Pulumi.${stage}.yaml`)];
+/** The fixture project's files (Pulumi.yaml and every stack file, the registry's included), which copyProject copies. */
+const FILES = readdirSync(FIXTURE_ROOT).filter((file) => /^Pulumi(\.[^.]+)?\.yaml$/.test(file));
 const ENDPOINTS = ["config", "mlplatform:endpoints"];
 /** The registry stage's account (sandbox hosts the fixture's registry). */
 const REGISTRY_ACCOUNT_ID = FIXTURE.accounts.sandbox;
 /** Version 7 of churn-scorer, as the registry names it: written out from the fixture's values, not derived. */
 const SANDBOX_VERSION_ARN = "arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/churn-predictor-churn-scorer/7";
+/** The registry's reader role, which promote's live check acts as. */
+const READER_ROLE_ARN = "arn:aws:iam::404040404041:role/churn-predictor-registry-reader";
+/** The line on stderr that says promote reads the registry as the reader role, and why. */
+const READER_LINE = `promote: as ${READER_ROLE_ARN} (the reader role; --role-arn overrides)`;
 
 const sm = mockClient(SageMakerClient);
 const sts = mockClient(STSClient);
@@ -40,6 +44,7 @@ beforeEach(() => {
   sts.reset();
   ({ dir, cleanup } = copyProject("qa", {}));
   sts.on(GetCallerIdentityCommand).resolves({ Account: REGISTRY_ACCOUNT_ID, Arn: `arn:aws:sts::${REGISTRY_ACCOUNT_ID}:assumed-role/dev/alice` });
+  sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "ASIAREADER", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
   sm.on(DescribeModelPackageCommand).resolves({ ModelApprovalStatus: "Approved", ModelPackageStatus: "Completed" });
 });
 afterEach(() => cleanup());
@@ -275,7 +280,7 @@ describe("promote: what moves", () => {
   it("GIVEN the offline plan fails THEN the promotion goes on without the diff and says why", async () => {
     const { code, err, stdout } = await promote(["--from", "sandbox", "--to", "qa"], { planDiff: async () => { throw new Error("boom"); } });
     expect(code).toBe(0);
-    expect(err).toEqual(["promote: no plan diff (the offline plan failed: boom)"]);
+    expect(err).toEqual([READER_LINE, "promote: no plan diff (the offline plan failed: boom)"]);
     expect(stdout).toContain("plan diff: not available");
     expect(endpointsOf(read("qa"))["churn-scorer"].source.version).toBe(7);
   });
@@ -368,7 +373,8 @@ describe("promote: the registry decides", () => {
     const before = read("qa");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err).toEqual([expect.stringContaining(`promote: refusing to promote, nothing written: ${SANDBOX_VERSION_ARN} is PendingManualApproval, not Approved`)]);
+    expect(err).toEqual([READER_LINE,
+      expect.stringContaining(`promote: refusing to promote, nothing written: ${SANDBOX_VERSION_ARN} is PendingManualApproval, not Approved`)]);
     expect(read("qa")).toBe(before);
     expect(leftovers()).toEqual([]);
   });
@@ -377,14 +383,14 @@ describe("promote: the registry decides", () => {
     sm.on(DescribeModelPackageCommand).resolves({ ModelApprovalStatus: "Rejected", ModelPackageStatus: "Completed" });
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toContain("is Rejected, not Approved");
+    expect(err[1]).toContain("is Rejected, not Approved");
   });
 
   it("GIVEN an approved version whose creation failed THEN it is refused", async () => {
     sm.on(DescribeModelPackageCommand).resolves({ ModelApprovalStatus: "Approved", ModelPackageStatus: "Failed" });
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err[0]).toContain("is Approved but its creation is Failed, not Completed");
+    expect(err[1]).toContain("is Approved but its creation is Failed, not Completed");
   });
 
   it.each(["ValidationException", "ResourceNotFound"])("GIVEN an unknown version (%s) THEN it is refused naming the ARN, and qa is byte-identical", async (name) => {
@@ -395,7 +401,7 @@ describe("promote: the registry decides", () => {
     const before = read("qa");
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(1);
-    expect(err).toEqual([`promote: refusing to promote, nothing written: ${arn} is not in the registry (${name}: ModelPackage ${arn} does not exist.); `
+    expect(err).toEqual([READER_LINE, `promote: refusing to promote, nothing written: ${arn} is not in the registry (${name}: ModelPackage ${arn} does not exist.); `
       + "promote only versions the registry has approved (registry list --model NAME --status Approved)"]);
     expect(read("qa")).toBe(before);
   });
@@ -434,17 +440,54 @@ describe("promote: the registry decides", () => {
     expect(read("qa")).toBe(before);
   });
 
-  it("GIVEN credentials of another account THEN the registry is read through the registry CLI's role", async () => {
+  it("GIVEN the reader role THEN it is the registry's reader role, as the service definition names it", () => {
     const { project, region } = readProjectConfig(dir);
-    const otherAccount = FIXTURE.accounts.qa;
-    sts.on(GetCallerIdentityCommand).resolves({ Account: otherAccount, Arn: `arn:aws:sts::${otherAccount}:assumed-role/ci/run` });
-    sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "AKIA", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
     const account = { accountId: REGISTRY_ACCOUNT_ID, region };
-    const deployerRoleArn = roleArn(account, stageNames(project.serviceName, registryPlacement(project).stack, account).deployerRole);
+    expect(READER_ROLE_ARN).toBe(roleArn(account, registryNames(project.serviceName, account).readerRole));
+  });
+
+  it("GIVEN credentials in the registry account THEN the live check still assumes the reader role, says so, and reads with its credentials", async () => {
     const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
     expect(code).toBe(0);
-    expect(sts.commandCalls(AssumeRoleCommand)[0].args[0].input.RoleArn).toBe(deployerRoleArn);
-    expect(err).toContain(`promote: account ${otherAccount} is not the registry's; assumed ${deployerRoleArn}`);
+    expect(sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.RoleArn)).toEqual([READER_ROLE_ARN]);
+    expect(err).toEqual([READER_LINE]);
+    const client = sm.send.getCall(0).thisValue as SageMakerClient;
+    expect(await client.config.credentials()).toMatchObject({ accessKeyId: "ASIAREADER" });
+  });
+
+  it("GIVEN credentials of another account THEN the registry is read through the reader role", async () => {
+    const otherAccount = FIXTURE.accounts.qa;
+    sts.on(GetCallerIdentityCommand).resolves({ Account: otherAccount, Arn: `arn:aws:sts::${otherAccount}:assumed-role/ci/run` });
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
+    expect(code).toBe(0);
+    expect(sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.RoleArn)).toEqual([READER_ROLE_ARN]);
+    expect(err).toEqual([READER_LINE]);
+  });
+
+  it("GIVEN the promote job's credentials, already the reader role THEN nothing is assumed", async () => {
+    sts.on(GetCallerIdentityCommand).resolves({
+      Account: REGISTRY_ACCOUNT_ID, Arn: `arn:aws:sts::${REGISTRY_ACCOUNT_ID}:assumed-role/${READER_ROLE_ARN.split("/").pop()}/promote`,
+    });
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
+    expect(code).toBe(0);
+    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
+    expect(err).toEqual([`promote: as ${READER_ROLE_ARN} (the reader role, already held by these credentials; --role-arn overrides)`]);
+    expect(describedArns()).toEqual([SANDBOX_VERSION_ARN]);
+  });
+
+  it("GIVEN the reader role refuses the caller THEN it fails in one line naming the role and who may assume it, and qa is byte-identical", async () => {
+    sts.on(AssumeRoleCommand).rejects(new STSServiceException({
+      name: "AccessDenied", message: "not authorized to perform sts:AssumeRole", $fault: "client", $metadata: { httpStatusCode: 403 },
+    }));
+    const before = read("qa");
+    const { code, err } = await promote(["--from", "sandbox", "--to", "qa"]);
+    expect(code).toBe(1);
+    expectOneLineFailure(err);
+    expect(err[err.length - 1]).toContain(`may not assume ${READER_ROLE_ARN}: it is the reader role, which reads the registry; `
+      + "its trust policy admits the promote GitHub environment, and the principals in publishers: and approvers: of the service definition in .projenrc.ts");
+    expect(describedArns()).toEqual([]);
+    expect(read("qa")).toBe(before);
+    expect(leftovers()).toEqual([]);
   });
 });
 
@@ -600,7 +643,7 @@ describe("promote: the result must be a valid stack", () => {
       },
     });
     expect(code).toBe(1);
-    expect(err).toEqual(["promote: Pulumi.qa.yaml changed while promoting; nothing written, run the promotion again"]);
+    expect(err).toEqual([READER_LINE, "promote: Pulumi.qa.yaml changed while promoting; nothing written, run the promotion again"]);
     expect(read("qa")).toMatch(/# edited meanwhile\n$/);
     expect(endpointsOf(read("qa"))["churn-scorer"].source.version).toBe(6);
     expect(leftovers()).toEqual([]);

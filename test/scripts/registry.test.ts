@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -12,10 +12,10 @@ import {
   SageMakerServiceException,
   UpdateModelPackageCommand,
 } from "@aws-sdk/client-sagemaker";
-import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient, STSServiceException } from "@aws-sdk/client-sts";
 import { mockClient } from "aws-sdk-client-mock";
 import { Project, Testing } from "projen";
-import { modelPackageGroupName, registryNames, roleArn, stageNames } from "../../components/names";
+import { ecrRegistryHost, modelPackageGroupName, REGISTRY_STACK, registryNames, roleArn, stageNames, TRAINING_OUTPUT_PREFIX } from "../../components/names";
 import { addScriptTasks } from "../../projen/script-tasks";
 import { latestApproved, listVersions } from "../../scripts/lib/registry";
 import { main } from "../../scripts/registry";
@@ -31,11 +31,13 @@ function fixture() {
   const dir = mkdtempSync(join(tmpdir(), "registry-"));
   copyFileSync(join(FIXTURE_ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
   const { project, region } = readProjectConfig(dir);
-  const { stack: registryStack, accountId: registryAccountId } = registryPlacement(project);
+  const { accountId: registryAccountId } = registryPlacement(project);
   const otherAccountId = project.stages.find((s) => s.accountId !== registryAccountId)!.accountId;
   const account = { accountId: registryAccountId, region };
   const [model, secondModel] = project.models;
   const group = modelPackageGroupName(project.serviceName, model);
+  const names = registryNames(project.serviceName, account);
+  const repository = `${ecrRegistryHost(account)}/${names.ecrRepository}`;
   return {
     dir,
     project,
@@ -45,9 +47,15 @@ function fixture() {
     model,
     secondModel,
     group,
-    bucket: registryNames(project.serviceName, account).artifactBucket,
-    image: `${registryAccountId}.dkr.ecr.${region}.amazonaws.com/${project.serviceName}-inference:v7`,
-    deployerRoleArn: roleArn(account, stageNames(project.serviceName, registryStack, account).deployerRole),
+    bucket: names.artifactBucket,
+    repository,
+    image: `${repository}:v7`,
+    roles: {
+      publish: roleArn(account, names.publisherRole),
+      approve: roleArn(account, names.approverRole),
+      read: roleArn(account, registryNames(project.serviceName, account).readerRole),
+    },
+    deployerRoleArn: roleArn(account, stageNames(project.serviceName, REGISTRY_STACK, account).deployerRole),
     versionArn: (version: number, g = group) => `arn:aws:sagemaker:${region}:${registryAccountId}:model-package/${g}/${version}`,
   };
 }
@@ -57,8 +65,21 @@ beforeEach(() => {
   sm.reset();
   sts.reset();
   f = fixture();
+  // A person in the registry account, who holds no registry role yet: each command assumes its own.
   sts.on(GetCallerIdentityCommand).resolves({ Account: f.registryAccountId, Arn: `arn:aws:sts::${f.registryAccountId}:assumed-role/dev/alice` });
+  sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "ASIAROLE", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
 });
+
+type Purpose = "publish" | "approve" | "read";
+const TITLES: Record<Purpose, string> = {
+  publish: "the publisher role",
+  approve: "the approver role",
+  read: "the reader role",
+};
+/** The line on stderr that says which role a command acts as, and why. */
+const roleLine = (purpose: Purpose) => `registry: as ${f.roles[purpose]} (${TITLES[purpose]}; --role-arn overrides)`;
+/** The RoleArn of every AssumeRole call. */
+const assumedRoles = () => sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.RoleArn);
 afterEach(() => rmSync(f.dir, { recursive: true, force: true }));
 
 async function run(...argv: string[]) {
@@ -173,9 +194,10 @@ describe("throttling", () => {
     // THEN
     expect(code).toBe(1);
     expect(out).toEqual([]);
-    expect(err).toHaveLength(3);
-    expect(err[0]).toMatch(/^registry: ListModelPackages: ThrottlingException, retrying in \d+\.\d s \(attempt 2 of 3\)$/);
-    expect(err[2]).toBe("registry: ListModelPackages was throttled on all 3 attempts (last: ThrottlingException: Rate exceeded); "
+    expect(err).toHaveLength(4);
+    expect(err[0]).toBe(roleLine("read"));
+    expect(err[1]).toMatch(/^registry: ListModelPackages: ThrottlingException, retrying in \d+\.\d s \(attempt 2 of 3\)$/);
+    expect(err[3]).toBe("registry: ListModelPackages was throttled on all 3 attempts (last: ThrottlingException: Rate exceeded); "
       + "wait a minute and run it again, or allow more attempts with --max-attempts");
     expect(sm.commandCalls(ListModelPackagesCommand)).toHaveLength(3);
   });
@@ -301,6 +323,90 @@ describe("register", () => {
     expect(code).toBe(2);
     expect(err[0]).toBe("registry: --model-data-url is required (see registry --help)");
   });
+
+  /** A refusal at the door: bad usage in one line, and no AWS call at all. */
+  function expectRefusedBeforeAws(result: { code: number; out: string[]; err: string[] }, message: string) {
+    expect(result.code).toBe(2);
+    expect(result.out).toEqual([]);
+    expect(result.err).toEqual([`registry: ${message} (see registry --help)`]);
+    expect(sm.commandCalls(CreateModelPackageCommand)).toHaveLength(0);
+    expect(sm.calls()).toHaveLength(0);
+    expect(sts.calls()).toHaveLength(0);
+  }
+
+  test("an image pinned by digest in the registry repository is registered as given", async () => {
+    const pinned = `${f.repository}@sha256:${"a1".repeat(32)}`;
+    const { code } = await run("register", "--model", f.model, "--image", pinned, "--model-data-url", modelData());
+    expect(code).toBe(0);
+    const containers = sm.commandCalls(CreateModelPackageCommand)[0].args[0].input.InferenceSpecification?.Containers;
+    expect(containers).toEqual([{ Image: pinned, ModelDataUrl: modelData() }]);
+  });
+
+  test.each([
+    ["another account's repository", (region: string) => `123456789012.dkr.ecr.${region}.amazonaws.com/random:v1`, "v1"],
+    ["another repository of the registry account", (region: string) => `${f.registryAccountId}.dkr.ecr.${region}.amazonaws.com/random:v1`, "v1"],
+    ["a repository whose name starts with the registry's", () => `${f.repository}-old:v1`, "v1"],
+    ["a repository under the registry's", () => `${f.repository}/nested:v1`, "v1"],
+    ["another account's image pinned by digest", (region: string) => `123456789012.dkr.ecr.${region}.amazonaws.com/random@sha256:${"b2".repeat(32)}`, "<tag>"],
+  ])("an image from %s is refused naming the registry repository and how to push there, with no AWS call", async (_name, image, tag) => {
+    // GIVEN
+    const foreign = image(f.region);
+    // WHEN
+    const result = await run("register", "--model", f.model, "--image", foreign, "--model-data-url", modelData());
+    // THEN
+    expectRefusedBeforeAws(result, `--image must be in the registry's ECR repository ${f.repository}, the only one the stages' execution roles may pull from; `
+      + `got "${foreign}": push it there with the publisher role (docker tag ${foreign} ${f.repository}:${tag} && docker push ${f.repository}:${tag}) `
+      + `and register ${f.repository}:${tag}`);
+  });
+
+  test("without an ECR repository in the service definition, any image is refused, saying how to get one", async () => {
+    // GIVEN the fixture's definition with ecrRepository: false
+    const file = join(f.dir, "Pulumi.yaml");
+    const text = readFileSync(file, "utf8");
+    expect(text).toContain("mlplatform:ecrRepository: true");
+    writeFileSync(file, text.replace("mlplatform:ecrRepository: true", "mlplatform:ecrRepository: false"));
+    // WHEN
+    const result = await run("register", "--model", f.model, "--image", f.image, "--model-data-url", modelData());
+    // THEN
+    expectRefusedBeforeAws(result, "--image: the registry has no ECR repository: set ecrRepository: true in .projenrc.ts, "
+      + "deploy the registry stack, and push the image there");
+  });
+
+  test("model data under the training output prefix is refused: it stays writable; the message says how to make a write-once copy", async () => {
+    // GIVEN
+    const training = `s3://${f.bucket}/${TRAINING_OUTPUT_PREFIX}${f.model}/job-42/output/model.tar.gz`;
+    // WHEN
+    const result = await run("register", "--model", f.model, "--image", f.image, "--model-data-url", training);
+    // THEN
+    expectRefusedBeforeAws(result, `--model-data-url must not be under ${TRAINING_OUTPUT_PREFIX}: training output stays writable, so a version may not point at it; `
+      + `got "${training}": upload a write-once copy under a new key with the publisher role (aws s3api put-object --bucket ${f.bucket} `
+      + `--key models/${f.model}/<sha256>/model.tar.gz --body model.tar.gz --if-none-match '*') `
+      + `and register s3://${f.bucket}/models/${f.model}/<sha256>/model.tar.gz`);
+  });
+
+  test("a key that only contains the training prefix further down is accepted", async () => {
+    const url = `s3://${f.bucket}/models/${f.model}/${TRAINING_OUTPUT_PREFIX}model.tar.gz`;
+    const { code } = await run("register", "--model", f.model, "--image", f.image, "--model-data-url", url);
+    expect(code).toBe(0);
+  });
+
+  test("a metrics report outside the registry bucket is refused", async () => {
+    const result = await register("--metrics", metricsFile, "--metrics-s3-uri", "s3://my-scratch-bucket/evaluation.json");
+    expectRefusedBeforeAws(result, `--metrics-s3-uri must be in the registry bucket ${f.bucket}, which the stage accounts may read; got bucket "my-scratch-bucket"`);
+  });
+
+  test("a metrics report under the training output prefix is refused, proposing a key named by the report's sha256", async () => {
+    // GIVEN
+    const training = `s3://${f.bucket}/${TRAINING_OUTPUT_PREFIX}${f.model}/job-42/evaluation.json`;
+    const sha256 = createHash("sha256").update(JSON.stringify(metrics)).digest("hex");
+    // WHEN
+    const result = await register("--metrics", metricsFile, "--metrics-s3-uri", training);
+    // THEN
+    expectRefusedBeforeAws(result, `--metrics-s3-uri must not be under ${TRAINING_OUTPUT_PREFIX}: training output stays writable, so a version may not point at it; `
+      + `got "${training}": upload a write-once copy under a new key with the publisher role (aws s3api put-object --bucket ${f.bucket} `
+      + `--key models/${f.model}/${sha256}/evaluation.json --body evaluation.json --if-none-match '*') `
+      + `and register s3://${f.bucket}/models/${f.model}/${sha256}/evaluation.json`);
+  });
 });
 
 describe("approve and reject", () => {
@@ -347,7 +453,7 @@ describe("approve and reject", () => {
     }));
     const { code, err } = await run("approve", "--arn", f.versionArn(9), "--description", "ok");
     expect(code).toBe(1);
-    expect(err).toEqual(["registry: AWS ValidationException: Model package does not exist"]);
+    expect(err).toEqual([roleLine("approve"), "registry: AWS ValidationException: Model package does not exist"]);
   });
 });
 
@@ -377,7 +483,8 @@ describe("latest-approved", () => {
     const { code, out, err } = await run("latest-approved", "--model", f.model);
     expect(code).toBe(1);
     expect(out).toEqual([]);
-    expect(err).toEqual([`registry: ${f.model} has no approved version in ${f.group}; approve one with "registry approve --arn ARN --description TEXT"`]);
+    expect(err).toEqual([roleLine("read"),
+      `registry: ${f.model} has no approved version in ${f.group}; approve one with "registry approve --arn ARN --description TEXT"`]);
   });
 });
 
@@ -399,39 +506,121 @@ describe("unknown models", () => {
   });
 });
 
-describe("registry account access", () => {
-  test("credentials in the registry account call SageMaker directly", async () => {
-    servePages([[]]);
-    const { code, err } = await run("list", "--model", f.model);
-    expect(code).toBe(0);
-    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
-    expect(err).toEqual([]);
+describe("registry account access: each command acts as the role of its purpose", () => {
+  beforeEach(() => {
+    servePages([[summary(3, "Approved", "2026-03-01T00:00:00Z")]]);
+    sm.on(CreateModelPackageCommand).resolves({ ModelPackageArn: f.versionArn(5) });
+    sm.on(UpdateModelPackageCommand).resolves({ ModelPackageArn: f.versionArn(3) });
   });
+  const commands: Record<string, () => string[]> = {
+    "register": () => ["register", "--model", f.model, "--image", f.image, "--model-data-url", `s3://${f.bucket}/models/${f.model}/abc/model.tar.gz`],
+    "approve": () => ["approve", "--arn", f.versionArn(3), "--description", "ok"],
+    "reject": () => ["reject", "--arn", f.versionArn(3), "--description", "no"],
+    "list": () => ["list", "--model", f.model],
+    "latest-approved": () => ["latest-approved", "--model", f.model],
+  };
 
-  test("credentials in another account assume the registry stage's deployer role and use its credentials", async () => {
-    // GIVEN
-    sts.on(GetCallerIdentityCommand).resolves({ Account: f.otherAccountId, Arn: `arn:aws:sts::${f.otherAccountId}:assumed-role/ci/run` });
-    sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "ASIATEMP", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
-    servePages([[]]);
-    // WHEN
-    const { code, err } = await run("list", "--model", f.model);
+  test.each([
+    ["register", "publish"], ["approve", "approve"], ["reject", "approve"], ["list", "read"], ["latest-approved", "read"],
+  ] as const)("%s assumes the %s role, even from the registry account, says so, and calls SageMaker with its credentials", async (command, purpose) => {
+    // WHEN (the caller is in the registry account, but not the role)
+    const { code, err } = await run(...commands[command]());
     // THEN
     expect(code).toBe(0);
-    expect(sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.RoleArn)).toEqual([f.deployerRoleArn]);
-    expect(err).toEqual([`registry: account ${f.otherAccountId} is not the registry's; assumed ${f.deployerRoleArn}`]);
+    expect(assumedRoles()).toEqual([f.roles[purpose]]);
+    expect(err).toEqual([roleLine(purpose)]);
     const client = sm.send.getCall(0).thisValue as SageMakerClient;
-    expect(await client.config.credentials()).toMatchObject({ accessKeyId: "ASIATEMP" });
+    expect(await client.config.credentials()).toMatchObject({ accessKeyId: "ASIAROLE" });
     expect(await client.config.region()).toBe(f.region);
   });
 
-  test("--role-arn replaces the derived role", async () => {
-    sts.on(GetCallerIdentityCommand).resolves({ Account: f.otherAccountId, Arn: "arn" });
-    sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "A", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date() } });
-    servePages([[]]);
-    const custom = `arn:aws:iam::${f.registryAccountId}:role/registry-reviewer`;
-    const { code } = await run("list", "--model", f.model, "--role-arn", custom);
+  test("no command acts as the registry stack's deployer role", () => {
+    expect(Object.values(f.roles)).not.toContain(f.deployerRoleArn);
+  });
+
+  test("credentials of another account assume the role too", async () => {
+    // GIVEN
+    sts.on(GetCallerIdentityCommand).resolves({ Account: f.otherAccountId, Arn: `arn:aws:sts::${f.otherAccountId}:assumed-role/ci/run` });
+    // WHEN
+    const { code, err } = await run(...commands.approve());
+    // THEN
     expect(code).toBe(0);
-    expect(sts.commandCalls(AssumeRoleCommand)[0].args[0].input.RoleArn).toBe(custom);
+    expect(assumedRoles()).toEqual([f.roles.approve]);
+    expect(err).toEqual([roleLine("approve")]);
+  });
+
+  test("credentials that already are the role use their own, assume nothing, and say so", async () => {
+    // GIVEN the pipeline's session of the publisher role
+    const name = f.roles.publish.split("/").pop()!;
+    sts.on(GetCallerIdentityCommand).resolves({ Account: f.registryAccountId, Arn: `arn:aws:sts::${f.registryAccountId}:assumed-role/${name}/GitHubActions` });
+    // WHEN
+    const { code, err } = await run(...commands.register());
+    // THEN
+    expect(code).toBe(0);
+    expect(sts.commandCalls(AssumeRoleCommand)).toHaveLength(0);
+    expect(err).toEqual([`registry: as ${f.roles.publish} (the publisher role, already held by these credentials; --role-arn overrides)`]);
+    expect(sm.commandCalls(CreateModelPackageCommand)).toHaveLength(1);
+  });
+
+  test("credentials of the publisher role still assume the approver role to approve", async () => {
+    const name = f.roles.publish.split("/").pop()!;
+    sts.on(GetCallerIdentityCommand).resolves({ Account: f.registryAccountId, Arn: `arn:aws:sts::${f.registryAccountId}:assumed-role/${name}/GitHubActions` });
+    const { code } = await run(...commands.approve());
+    expect(code).toBe(0);
+    expect(assumedRoles()).toEqual([f.roles.approve]);
+  });
+
+  test("--role-arn replaces the role of the command, and stderr says so", async () => {
+    // GIVEN
+    const custom = `arn:aws:iam::${f.registryAccountId}:role/registry-reviewer`;
+    // WHEN
+    const { code, err } = await run(...commands.list(), "--role-arn", custom);
+    // THEN
+    expect(code).toBe(0);
+    expect(assumedRoles()).toEqual([custom]);
+    expect(err).toEqual([`registry: as ${custom} (--role-arn, instead of the reader role)`]);
+  });
+
+  test("--role-arn in another account than the registry's is refused before any AWS call", async () => {
+    const custom = `arn:aws:iam::${f.otherAccountId}:role/registry-reviewer`;
+    const { code, err } = await run(...commands.list(), "--role-arn", custom);
+    expect(code).toBe(1);
+    expect(err).toEqual([`registry: role ${custom} is not a role in account ${f.registryAccountId}, where the work has to happen`]);
+    expect(sts.calls()).toHaveLength(0);
+    expect(sm.calls()).toHaveLength(0);
+  });
+
+  const denied = () => new STSServiceException({
+    name: "AccessDenied", message: "User is not authorized to perform: sts:AssumeRole", $fault: "client", $metadata: { httpStatusCode: 403 },
+  });
+  const caller = () => `arn:aws:sts::${f.registryAccountId}:assumed-role/dev/alice`;
+
+  test.each([
+    ["register", "publish", "it is the publisher role, which uploads artifacts, pushes images and registers versions; "
+      + "its trust policy admits the principals in publishers: of the service definition in .projenrc.ts"],
+    ["approve", "approve", "it is the approver role, which approves and rejects versions; "
+      + "its trust policy admits the principals in approvers: of the service definition in .projenrc.ts"],
+    ["list", "read", "it is the reader role, which reads the registry; "
+      + "its trust policy admits the promote GitHub environment, and the principals in publishers: and approvers: of the service definition in .projenrc.ts"],
+  ] as const)("a denied AssumeRole for %s names the %s role, what it does and who may assume it, in one line", async (command, purpose, hint) => {
+    // GIVEN
+    sts.on(AssumeRoleCommand).rejects(denied());
+    // WHEN
+    const { code, out, err } = await run(...commands[command]());
+    // THEN
+    expect(code).toBe(1);
+    expect(out).toEqual([]);
+    expect(err).toEqual([`registry: credentials of account ${f.registryAccountId} (${caller()}) may not assume ${f.roles[purpose]}: ${hint}`]);
+    expect(sm.calls()).toHaveLength(0);
+  });
+
+  test("a denied AssumeRole of --role-arn says it was given instead of the command's role", async () => {
+    sts.on(AssumeRoleCommand).rejects(denied());
+    const custom = `arn:aws:iam::${f.registryAccountId}:role/registry-reviewer`;
+    const { code, err } = await run(...commands.approve(), "--role-arn", custom);
+    expect(code).toBe(1);
+    expect(err).toEqual([`registry: credentials of account ${f.registryAccountId} (${caller()}) may not assume ${custom}: `
+      + "it was given with --role-arn, instead of the approver role (which approves and rejects versions), and its trust policy does not admit them"]);
   });
 });
 

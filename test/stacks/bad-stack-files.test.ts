@@ -52,13 +52,13 @@ const cases: BadCase[] = [
     title: "another stage's account in aws:allowedAccountIds",
     stage: "prod",
     edits: { stack: set(["config", "aws:allowedAccountIds"], ["404040404042"]) },
-    expected: ["Pulumi.prod.yaml: aws:allowedAccountIds: must be [\"404040404043\"]: the stage's account from Pulumi.yaml, so the provider refuses any other account; got [\"404040404042\"]"],
+    expected: ["Pulumi.prod.yaml: aws:allowedAccountIds: must be [\"404040404043\"]: the stack's account from Pulumi.yaml, so the provider refuses any other account; got [\"404040404042\"]"],
   },
   {
     title: "no aws:allowedAccountIds",
     stage: "sandbox",
     edits: { stack: remove(["config", "aws:allowedAccountIds"]) },
-    expected: ["Pulumi.sandbox.yaml: aws:allowedAccountIds: must be [\"404040404041\"]: the stage's account from Pulumi.yaml, so the provider refuses any other account; got nothing"],
+    expected: ["Pulumi.sandbox.yaml: aws:allowedAccountIds: must be [\"404040404041\"]: the stack's account from Pulumi.yaml, so the provider refuses any other account; got nothing"],
   },
   {
     title: "an aws:region in the stack file other than the service's",
@@ -79,6 +79,43 @@ const cases: BadCase[] = [
     edits: { project: set(["config", "mlplatform:stages", "value", 1, "accountId"], "404040404041") },
     expected: ["Pulumi.yaml: mlplatform:stages[1].accountId: 404040404041 is already the account of stage \"sandbox\"; one account per stage, "
       + "or set shareAccountWith: \"sandbox\" to share it deliberately"],
+  },
+  {
+    title: "a registry stack file locked to another stage's account",
+    stage: "registry",
+    edits: { stack: set(["config", "aws:allowedAccountIds"], ["404040404042"]) },
+    expected: ["Pulumi.registry.yaml: aws:allowedAccountIds: must be [\"404040404041\"]: the stack's account from Pulumi.yaml, so the provider refuses any other account; got [\"404040404042\"]"],
+  },
+  {
+    title: "a misspelled key in the registry stack file",
+    stage: "registry",
+    edits: { stack: set(["config", "mlplatform:noncurrentVersionExpirationDay"], 30) },
+    expected: ["Pulumi.registry.yaml: mlplatform:noncurrentVersionExpirationDay: unknown key; did you mean mlplatform:noncurrentVersionExpirationDays?"],
+  },
+  {
+    title: "a publisher that names a workflow but neither an environment nor a branch",
+    stage: "qa",
+    edits: { project: set(["config", "mlplatform:publishers"], { value: [{ github: { repository: "acme-test-org/trainer", workflow: "retrain.yml" } }] }) },
+    expected: ["Pulumi.yaml: mlplatform:publishers[0].github: must name an environment or a branch (a workflow alone would admit any ref, pull requests included)"],
+  },
+  {
+    title: "an approver that is not a role ARN",
+    stage: "qa",
+    edits: { project: set(["config", "mlplatform:approvers"], { value: [{ roleArn: "arn:aws:iam::404040404041:user/alice" }] }) },
+    expected: ["Pulumi.yaml: mlplatform:approvers[0].roleArn: must be an IAM role ARN (a * may stand for an SSO permission set's suffix), "
+      + "got \"arn:aws:iam::404040404041:user/alice\""],
+  },
+  {
+    title: "an empty list of approvers",
+    stage: "qa",
+    edits: { project: set(["config", "mlplatform:approvers"], { value: [] }) },
+    expected: ["Pulumi.yaml: mlplatform:approvers: must list at least one principal, got []"],
+  },
+  {
+    title: "a state backend without its account",
+    stage: "qa",
+    edits: { project: set(["config", "mlplatform:stateBackend"], { value: { bucket: "acme-pulumi-state" } }) },
+    expected: ["Pulumi.yaml: mlplatform:stateBackend.accountId: is required (string)"],
   },
   {
     title: "a registry stage that is not a stage",
@@ -369,7 +406,7 @@ describe("a broken stack file", () => {
     try {
       copyFileSync(join(copy.dir, "Pulumi.qa.yaml"), join(copy.dir, "Pulumi.staging.yaml"));
       await expect(runStack("staging", copy.dir)).rejects.toThrow(
-        "Pulumi.yaml: mlplatform:stages: has no stage \"staging\" (the stack name); the stacks are sandbox, qa, prod");
+        "Pulumi.yaml: mlplatform:stages: has no stack \"staging\" (the stack name); the stacks are the registry and the stages: registry, sandbox, qa, prod");
     } finally {
       copy.cleanup();
     }
@@ -436,22 +473,43 @@ describe("values at the edge of what is accepted", () => {
 describe("a day-zero stack (no endpoints yet)", () => {
   const ENDPOINT_TYPES = ["aws:sagemaker/endpoint:Endpoint", "aws:sagemaker/endpointConfiguration:EndpointConfiguration", "aws:sagemaker/model:Model"];
 
-  it("GIVEN the registry's stage without an mlplatform:endpoints key WHEN it runs THEN it deploys the account and the registry, and no endpoint", async () => {
-    const copy = copyProject("sandbox", { stack: remove(["config", "mlplatform:endpoints"]) });
+  it("GIVEN the registry stack's starter (only the account lock) WHEN it runs THEN it deploys the registry and its roles, and no endpoint", async () => {
+    const copy = copyProject("registry", { stackText: "config:\n  aws:allowedAccountIds:\n    - \"404040404041\"\n" });
     try {
-      const run = await runStack("sandbox", copy.dir);
-      expect(ofType(run.resources, "mlplatform:account:DeploymentAccount").map((r) => r.name)).toEqual(["churn-predictor-sandbox"]);
+      const run = await runStack("registry", copy.dir);
+      expect(ofType(run.resources, "mlplatform:account:DeploymentAccount").map((r) => r.name)).toEqual(["churn-predictor-registry"]);
       expect(ofType(run.resources, "mlplatform:registry:RegistryAccount").map((r) => r.name)).toEqual(["churn-predictor-registry"]);
       expect(ofType(run.resources, "aws:sagemaker/modelPackageGroup:ModelPackageGroup").map((r) => r.inputs.modelPackageGroupName).sort())
         .toEqual(["churn-predictor-churn-scorer", "churn-predictor-doc-embedder"]);
       expect(ofType(run.resources, "aws:iam/role:Role").map((r) => r.inputs.name).sort()).toEqual([
+        "churn-predictor-registry-approver",
+        "churn-predictor-registry-deployer",
+        "churn-predictor-registry-previewer",
+        "churn-predictor-registry-publisher",
+        "churn-predictor-registry-reader",
         "churn-predictor-sagemaker-training",
+      ]);
+      expect(ofType(run.resources, "aws:s3/bucket:Bucket").map((r) => r.inputs.bucket)).toEqual([ARTIFACTS]);
+      for (const type of [...ENDPOINT_TYPES, "mlplatform:sagemaker:BlueGreenEndpoint"]) expect([type, ofType(run.resources, type)]).toEqual([type, []]);
+      expect(run.outputs.endpointNames).toEqual({});
+    } finally {
+      copy.cleanup();
+    }
+  });
+
+  it("GIVEN the registry stage (sandbox) without an mlplatform:endpoints key WHEN it runs THEN it deploys its own account's bucket, key and roles, no registry and no endpoint", async () => {
+    const copy = copyProject("sandbox", { stack: remove(["config", "mlplatform:endpoints"]) });
+    try {
+      const run = await runStack("sandbox", copy.dir);
+      expect(ofType(run.resources, "mlplatform:account:DeploymentAccount").map((r) => r.name)).toEqual(["churn-predictor-sandbox"]);
+      expect(ofType(run.resources, "mlplatform:registry:RegistryAccount")).toEqual([]);
+      expect(ofType(run.resources, "aws:sagemaker/modelPackageGroup:ModelPackageGroup")).toEqual([]);
+      expect(ofType(run.resources, "aws:iam/role:Role").map((r) => r.inputs.name).sort()).toEqual([
         "churn-predictor-sandbox-deployer",
         "churn-predictor-sandbox-previewer",
         "churn-predictor-sandbox-sagemaker-execution",
       ]);
-      expect(ofType(run.resources, "aws:s3/bucket:Bucket").map((r) => r.inputs.bucket).sort())
-        .toEqual([ARTIFACTS, "churn-predictor-sandbox-404040404041-ap-southeast-4"]);
+      expect(ofType(run.resources, "aws:s3/bucket:Bucket").map((r) => r.inputs.bucket)).toEqual(["churn-predictor-sandbox-404040404041-ap-southeast-4"]);
       for (const type of [...ENDPOINT_TYPES, "mlplatform:sagemaker:BlueGreenEndpoint"]) expect([type, ofType(run.resources, type)]).toEqual([type, []]);
       expect(run.outputs.endpointNames).toEqual({});
     } finally {

@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { planStack } from "../../scripts/plan/engine";
 import { readProjectConfig } from "../../stacks/config/files";
-import { type DeploymentStack, deploymentStacks, type ProjectConfig, registryPlacement } from "../../stacks/config/schema";
+import { type DeploymentStack, deploymentStacks, type ProjectConfig, REGISTRY_STACK, type TrustedPrincipal } from "../../stacks/config/schema";
 import type { OfflineRun, RegisteredResource } from "../../stacks/offline-run";
 import { FIXTURE } from "../fixtures/service";
 import { ofType } from "../support/mocks";
@@ -20,7 +20,15 @@ import { copyProject, endpointPath, REPO_ROOT, runStack } from "../support/stack
 const { project, region } = readProjectConfig(REPO_ROOT);
 const STACKS: DeploymentStack[] = deploymentStacks(project);
 const STAGES = STACKS.filter((s) => s.kind === "stage");
-const REGISTRY = registryPlacement(project);
+/**
+ * The registry's stack and account, read from the definition as its documentation states it: a
+ * dedicated account (registryAccountId), else the account of registryStage, else of the first stage.
+ */
+const REGISTRY = {
+  stack: REGISTRY_STACK,
+  accountId: project.registryAccountId
+    ?? project.stages.find((s: ProjectConfig["stages"][number]) => s.name === (project.registryStage ?? project.stages[0].name))!.accountId,
+};
 const SERVICE = project.serviceName;
 const ACCOUNTS: Record<string, string> = Object.fromEntries(STACKS.map((s) => [s.name, s.accountId]));
 // The partition of the shipped region, written out: no service of this template runs in China, GovCloud or ISO regions yet.
@@ -52,9 +60,15 @@ const stageNames = STAGES.map((s) => s.name);
 const endpointKeys = (stage: string) => ofType(runs[stage].resources, "mlplatform:sagemaker:BlueGreenEndpoint").map((r) => r.name);
 
 describe("the service definition", () => {
-  test("has a stack per stage, plus the dedicated registry's when it has one", () => {
-    expect(stageNames).toEqual(project.stages.map((s: ProjectConfig["stages"][number]) => s.name));
-    expect(stackNames.includes("registry")).toBe(project.registryAccountId !== undefined);
+  test("has the registry's stack first, in the registry's account, then a stack per stage in promotion order", () => {
+    expect(STACKS).toEqual([
+      { name: REGISTRY_STACK, accountId: REGISTRY.accountId, kind: "registry" },
+      ...project.stages.map((s: ProjectConfig["stages"][number]) => ({ name: s.name, accountId: s.accountId, kind: "stage" })),
+    ]);
+  });
+
+  test.each(stackNames)("has a stack file for the %s stack", (stack) => {
+    expect(existsSync(join(REPO_ROOT, `Pulumi.${stack}.yaml`))).toBe(true);
   });
 });
 
@@ -73,12 +87,23 @@ describe("the shipped stacks", () => {
     for (const resource of custom) expect(resource.provider).toBe(`${provider.urn}::${provider.name}-id`);
   });
 
-  it("GIVEN the registry placement THEN exactly its stack builds the registry, with one package group per model", () => {
+  it("GIVEN the registry placement THEN exactly the registry stack builds the registry, with one package group per model", () => {
     for (const stack of stackNames) {
       expect([stack, ofType(runs[stack].resources, "mlplatform:registry:RegistryAccount").length]).toEqual([stack, stack === REGISTRY.stack ? 1 : 0]);
     }
     expect(ofType(runs[REGISTRY.stack].resources, "aws:sagemaker/modelPackageGroup:ModelPackageGroup").map((r) => r.inputs.modelPackageGroupName).sort())
       .toEqual(project.models.map((m) => `${SERVICE}-${m}`).sort());
+  });
+
+  it.each(stageNames)("GIVEN the %s stage THEN it holds no registry resource, even in the registry's account", (stage) => {
+    const run = runs[stage];
+    const registryTypes = ["aws:sagemaker/modelPackageGroup:ModelPackageGroup", "aws:ecr/repository:Repository", "aws:ecr/repositoryPolicy:RepositoryPolicy"];
+    for (const type of registryTypes) expect([type, ofType(run.resources, type)]).toEqual([type, []]);
+    expect(ofType(run.resources, "aws:s3/bucket:Bucket").map((r) => r.inputs.bucket)).not.toContain(`${SERVICE}-artifacts-${REGISTRY.accountId}-${region}`);
+    expect(ofType(run.resources, "aws:kms/alias:Alias").map((r) => r.inputs.name)).not.toContain(`alias/${SERVICE}-registry`);
+    expect(ofType(run.resources, "aws:iam/role:Role").map((r) => r.inputs.name))
+      .toEqual(expect.not.arrayContaining([`${SERVICE}-sagemaker-training`, `${SERVICE}-registry-publisher`, `${SERVICE}-registry-approver`]));
+    expect(run.outputs.registry).toBeUndefined();
   });
 
   it.each(stageNames)("GIVEN the %s stage THEN it has its own bucket, execution role and CI roles, named for its account", (stage) => {
@@ -102,18 +127,22 @@ describe("the shipped stacks", () => {
     expect(endpointKeys(stage).sort()).toEqual(keys.map((k) => `${SERVICE}-${k}`).sort());
   });
 
-  it.each(stackNames)("GIVEN the %s stack THEN every workload role carries the stack's permissions boundary and the CI roles do not", async (stack) => {
+  it.each(stackNames)("GIVEN the %s stack THEN every workload role carries the stack's permissions boundary, and the CI, approver and reader roles do not", async (stack) => {
     // The plan's provider model gives the boundary policy its real ARN (the bare mocks echo inputs only).
     const plan = await planStack(REPO_ROOT, stack);
     const boundaryArn = `arn:${PARTITION}:iam::${ACCOUNTS[stack]}:policy/${SERVICE}-${stack}-workload-boundary`;
     expect(plan.resources.filter((r) => r.type === "aws:iam/policy:Policy").map((r) => r.id)).toEqual([boundaryArn]);
     const roles = plan.resources.filter((r) => r.type === "aws:iam/role:Role");
+    // The deployer may change the policies of bounded roles only: never its own, the previewer's, the approver's or the reader's.
+    const unbounded = (name: string) => /-(deployer|previewer|approver|reader)-role$/.test(name);
     for (const role of roles) {
-      const ci = /-(deployer|previewer)-role$/.test(role.name);
-      expect([role.name, role.inputs.permissionsBoundary]).toEqual([role.name, ci ? undefined : boundaryArn]);
+      expect([role.name, role.inputs.permissionsBoundary]).toEqual([role.name, unbounded(role.name) ? undefined : boundaryArn]);
     }
-    const workloadRoles = (stack === REGISTRY.stack ? 1 : 0) + (STAGES.some((s) => s.name === stack) ? 1 : 0);
-    expect(roles.filter((r) => r.inputs.permissionsBoundary !== undefined)).toHaveLength(workloadRoles);
+    // The registry's training and publisher roles; a stage's execution role.
+    const bounded = roles.filter((r) => r.inputs.permissionsBoundary !== undefined).map((r) => r.inputs.name as string).sort();
+    expect(bounded).toEqual(stack === REGISTRY.stack
+      ? [`${SERVICE}-registry-publisher`, `${SERVICE}-sagemaker-training`]
+      : [`${SERVICE}-${stack}-sagemaker-execution`]);
   });
 
   it.each(stackNames)("GIVEN the %s stack THEN every endpoint rolls back on alarms created in the same stack (the endpoint's account)", (stack) => {
@@ -126,14 +155,21 @@ describe("the shipped stacks", () => {
     }
   });
 
-  if (REGISTRY.dedicated) {
-    test("GIVEN the dedicated registry stack THEN it serves nothing: no stage bucket, execution role or endpoint", () => {
-      const run = runs[REGISTRY.stack];
-      expect(ofType(run.resources, "aws:sagemaker/endpoint:Endpoint")).toHaveLength(0);
-      expect(ofType(run.resources, "aws:iam/role:Role").filter((r) => r.name.endsWith("-execution-role"))).toHaveLength(0);
-      expect(ofType(run.resources, "aws:s3/bucket:Bucket").map((r) => r.inputs.bucket)).toEqual([`${SERVICE}-artifacts-${REGISTRY.accountId}-${region}`]);
-    });
-  }
+  test("GIVEN the registry stack THEN it serves nothing: no stage bucket, key, execution role or endpoint", () => {
+    const run = runs[REGISTRY.stack];
+    expect(ofType(run.resources, "aws:sagemaker/endpoint:Endpoint")).toHaveLength(0);
+    expect(ofType(run.resources, "aws:iam/role:Role").filter((r) => r.name.endsWith("-execution-role"))).toHaveLength(0);
+    expect(ofType(run.resources, "aws:s3/bucket:Bucket").map((r) => r.inputs.bucket)).toEqual([`${SERVICE}-artifacts-${REGISTRY.accountId}-${region}`]);
+    expect(ofType(run.resources, "aws:kms/alias:Alias").map((r) => r.inputs.name)).toEqual([`alias/${SERVICE}-registry`]);
+    expect(run.outputs).toMatchObject({ bucketName: undefined, executionRoleArn: undefined, endpointNames: {} });
+  });
+
+  it.each(stackNames)("GIVEN the %s stack THEN it creates the account's GitHub OIDC provider exactly when asked to and it is the account's first stack", (stack) => {
+    const ci = project.ciPrincipal;
+    const asked = ci.type === "github-oidc" && ci.createOidcProvider;
+    const first = STACKS.find((s) => s.accountId === ACCOUNTS[stack])?.name === stack;
+    expect(ofType(runs[stack].resources, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")).toHaveLength(asked && first ? 1 : 0);
+  });
 });
 
 /** The endpoints of a stage's stack file, as written there (the file is read on its own, not through the program). */
@@ -212,6 +248,106 @@ describe("the cross-account grants", () => {
         expect(container.image?.startsWith(`${REGISTRY.accountId}.dkr.ecr.${region}.`)).toBe(true);
       } else {
         expect(container.modelPackageName?.startsWith(`arn:${PARTITION}:sagemaker:${region}:${REGISTRY.accountId}:model-package/${SERVICE}-`)).toBe(true);
+      }
+    }
+  });
+});
+
+describe("the registry's roles for people and pipelines", () => {
+  const ci = project.ciPrincipal;
+  const ciRepository = ci.type === "github-oidc" ? ci.repository : undefined;
+  /** The template's documented defaults: GitHub environments of the CI repository. */
+  const DEFAULT_ENVIRONMENTS = { publishers: "registry-publish", approvers: "registry-approve" } as const;
+  const declared = (key: "publishers" | "approvers"): readonly TrustedPrincipal[] => project[key] ?? [{ github: { environment: DEFAULT_ENVIRONMENTS[key] } }];
+
+  interface TrustStatement {
+    Principal: { AWS?: string | string[]; Federated?: string };
+    Condition?: Record<string, Record<string, string | string[]>>;
+  }
+  interface TrustDoc { Statement: TrustStatement[] }
+  interface Admitted { subjects: string[]; roles: string[] }
+  const trustOf = (role: string): TrustDoc => policyInput(one(runs[REGISTRY.stack], "aws:iam/role:Role", `registry-${role}-role`), "assumeRolePolicy");
+
+  /** Who a trust policy admits: GitHub OIDC subjects, and roles (exact ARNs, or ARN patterns through the account root). */
+  function admitted(trust: TrustDoc): Admitted {
+    const subjects = trust.Statement.flatMap((s) => [s.Condition?.StringEquals, s.Condition?.StringLike])
+      .flatMap((c) => list(c?.["token.actions.githubusercontent.com:sub"] ?? []));
+    const roles = trust.Statement.flatMap((s) => (s.Condition?.ArnLike?.["aws:PrincipalArn"] !== undefined
+      ? list(s.Condition.ArnLike["aws:PrincipalArn"]) : list(s.Principal.AWS ?? [])));
+    return { subjects, roles };
+  }
+
+  /** Whether a GitHub OIDC subject is that of a declared GitHub principal (its repository, environment, branch and workflow). */
+  function subjectOf(subject: string, p: Extract<TrustedPrincipal, { github: unknown }>["github"]): boolean {
+    const repository = p.repository ?? ciRepository;
+    return subject.startsWith(`repo:${repository}:`)
+      && (p.environment === undefined || subject.includes(`:environment:${p.environment}`))
+      && (p.branch === undefined || subject.includes(`refs/heads/${p.branch}`))
+      && (p.workflow === undefined || subject.includes(`:job_workflow_ref:${repository}/.github/workflows/${p.workflow}@`));
+  }
+
+  /** Fails unless the trust admits each principal exactly once, and nothing else besides `also`. */
+  function expectAdmitsExactly(trust: TrustDoc, principals: readonly TrustedPrincipal[], also: Admitted = { subjects: [], roles: [] }) {
+    const { subjects, roles } = admitted(trust);
+    const github = principals.flatMap((p) => ("github" in p ? [p.github] : []));
+    const otherSubjects = subjects.filter((s) => !also.subjects.includes(s));
+    expect(otherSubjects).toHaveLength(github.length);
+    for (const p of github) expect([p, otherSubjects.filter((s) => subjectOf(s, p))]).toEqual([p, [expect.any(String)]]);
+    expect(roles.filter((r) => !also.roles.includes(r)).sort()).toEqual(principals.flatMap((p) => ("roleArn" in p ? [p.roleArn] : [])).sort());
+    for (const s of also.subjects) expect(subjects).toContain(s);
+    for (const r of also.roles) expect(roles).toContain(r);
+  }
+
+  test("GIVEN the publisher role THEN it trusts exactly the definition's publishers (default: the registry-publish environment)", () => {
+    expectAdmitsExactly(trustOf("publisher"), declared("publishers"));
+  });
+
+  test("GIVEN the approver role THEN it trusts exactly the definition's approvers (default: the registry-approve environment)", () => {
+    expectAdmitsExactly(trustOf("approver"), declared("approvers"));
+  });
+
+  test("GIVEN the registry's reader role THEN it trusts the promote environment, and the publishers and approvers", () => {
+    const promote = ciRepository === undefined ? [] : [`repo:${ciRepository}:environment:promote`];
+    expectAdmitsExactly(trustOf("reader"), [...declared("publishers"), ...declared("approvers")], { subjects: promote, roles: [] });
+  });
+
+  test("GIVEN every stack's previewer, the registry's included THEN it trusts pull requests (or the CI role) alone", () => {
+    for (const stack of stackNames) {
+      const previewer = admitted(policyInput(one(runs[stack], "aws:iam/role:Role", `${stack}-previewer-role`), "assumeRolePolicy") as TrustDoc);
+      expect([stack, previewer]).toEqual([stack, ci.type === "github-oidc"
+        ? { subjects: [`repo:${ci.repository}:pull_request`], roles: [] }
+        : { subjects: [], roles: [ci.roleArn] }]);
+    }
+  });
+
+  test("GIVEN the registry's deployer THEN it trusts only the registry's own GitHub environment, as every stack's deployer trusts its own", () => {
+    for (const stack of stackNames) {
+      const deployer = policyInput(one(runs[stack], "aws:iam/role:Role", `${stack}-deployer-role`), "assumeRolePolicy") as TrustDoc;
+      const { subjects } = admitted(deployer);
+      expect([stack, subjects]).toEqual([stack, ciRepository === undefined ? [] : [`repo:${ciRepository}:environment:${stack}`]]);
+    }
+  });
+});
+
+describe("the state backend", () => {
+  const backend = project.stateBackend;
+  const stateResources = (stack: string, role: "deployer" | "previewer") => {
+    const policy: Doc = policyInput(one(runs[stack], "aws:iam/rolePolicy:RolePolicy", `${stack}-${role}-policy`), "policy");
+    return policy.Statement.filter((s) => /^State/.test(s.Sid ?? "")).flatMap((s) => list(s.Resource));
+  };
+
+  it.each(stackNames)("GIVEN the %s stack THEN its CI roles reach its own state in the definition's state bucket, and no other stack's", (stack) => {
+    for (const role of ["deployer", "previewer"] as const) {
+      const resources = stateResources(stack, role);
+      if (backend === undefined) {
+        expect([role, resources]).toEqual([role, []]);
+        continue;
+      }
+      const bucket = `arn:${PARTITION}:s3:::${backend.bucket}`;
+      expect(resources).toContain(`${bucket}/.pulumi/stacks/${SERVICE}/${stack}.json*`);
+      for (const resource of resources) expect(resource === bucket || resource.startsWith(`${bucket}/.pulumi/`)).toBe(true);
+      for (const other of stackNames.filter((s) => s !== stack)) {
+        expect(resources.filter((r) => r.includes(`/${SERVICE}/${other}.`) || r.includes(`/${SERVICE}/${other}/`))).toEqual([]);
       }
     }
   });
