@@ -24,11 +24,8 @@ import {
 } from "./names";
 import {
   type Consumer,
-  ecrPullStatements,
-  logWriteStatement,
   policy,
   type PolicyDocument,
-  registryKeyByAliasStatement,
   type RegistryAccess,
   type Statement,
 } from "./policies";
@@ -362,77 +359,5 @@ export function previewerPolicy(scope: DeployerScope): PolicyDocument {
     return actions.length === 0 ? [] : [{ ...statement, Action: actions }];
   });
   if (stateBackend !== undefined) statements.push(...stateBackendStatements(stateBackend, scope.stage.stage, "read"));
-  return policy(...statements);
-}
-
-/**
- * The workload boundary: the most any role the deployer may change the policy of may do, written
- * with the service's name prefix so adding a model does not change it (only an administrator may).
- * A stage's (execution role): its own bucket, its own key and the registry's key (each by its
- * alias, not every key of the account), read-only registry artifacts and versions. The registry's
- * (training and publisher roles): artifacts and images, and registration pending approval; never
- * approval, which belongs to the approver role, which carries no boundary and which no deployer
- * can change.
- */
-export function workloadBoundaryPolicy(stage: Consumer, access: RegistryAccess, hostsRegistry: boolean): PolicyDocument {
-  const { serviceName, registry } = access;
-  const account = stage.account;
-  const registryBucket = bucketArn(registry, registryNames(serviceName, registry).artifactBucket);
-  const registryResources = [sagemakerArn(registry, `model-package-group/${serviceName}-*`), sagemakerArn(registry, `model-package/${serviceName}-*/*`)];
-  const statements: Statement[] = [];
-  if (hostsRegistry) {
-    statements.push(
-      { Sid: "Artifacts", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${registryBucket}/*` },
-      { Sid: "ArtifactList", Effect: "Allow", Action: "s3:ListBucket", Resource: registryBucket },
-      { ...registryKeyByAliasStatement("RegistryKey", access), Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"] },
-      {
-        Sid: "Registry",
-        Effect: "Allow",
-        Action: ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages"],
-        Resource: registryResources,
-      },
-      {
-        // Whatever policy the registry's deployer writes on these roles, a version starts pending approval.
-        Sid: "RegisterPending",
-        Effect: "Allow",
-        Action: "sagemaker:CreateModelPackage",
-        Resource: registryResources,
-        Condition: { StringEquals: { "sagemaker:ModelApprovalStatus": "PendingManualApproval" } },
-      },
-    );
-    if (access.ecrRepository) {
-      const repository = ecrRepositoryArn(registry, registryNames(serviceName, registry).ecrRepository);
-      statements.push({ Sid: "Images", Effect: "Allow", Action: ["ecr:CompleteLayerUpload", "ecr:DescribeImages", "ecr:InitiateLayerUpload", "ecr:ListImages", "ecr:PutImage", "ecr:UploadLayerPart"], Resource: repository });
-    }
-  } else {
-    const own = stageNames(serviceName, stage.stage, account);
-    const ownBucket = bucketArn(account, own.bucket);
-    statements.push(
-      { Sid: "OwnObjects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${ownBucket}/*` },
-      { Sid: "RegistryObjects", Effect: "Allow", Action: "s3:GetObject", Resource: `${registryBucket}/*` },
-      { Sid: "Buckets", Effect: "Allow", Action: "s3:ListBucket", Resource: [ownBucket, registryBucket] },
-      {
-        Sid: "OwnKey",
-        Effect: "Allow",
-        Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
-        Resource: kmsKeysArn(account),
-        Condition: { "ForAnyValue:StringEquals": { "kms:ResourceAliases": own.kmsAlias } },
-      },
-      registryKeyByAliasStatement("RegistryKey", access),
-      { Sid: "Registry", Effect: "Allow", Action: ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"], Resource: registryResources },
-    );
-  }
-  statements.push(
-    logWriteStatement("Logs", account, "/aws/sagemaker/*"),
-    {
-      // PutMetricData has no resource type; the namespace condition narrows it.
-      Sid: "Metrics",
-      Effect: "Allow",
-      Action: "cloudwatch:PutMetricData",
-      Resource: "*",
-      Condition: { StringLike: { "cloudwatch:namespace": "/aws/sagemaker/*" } },
-    },
-  );
-  if (access.ecrRepository) statements.push(...ecrPullStatements(access));
   return policy(...statements);
 }

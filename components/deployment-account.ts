@@ -7,7 +7,6 @@ import {
   type DeployerScope,
   previewerPolicy,
   type StateBackendAccess,
-  workloadBoundaryPolicy,
 } from "./ci-policies";
 import { EncryptionKey } from "./encryption-key";
 import { GITHUB_OIDC_HOST, type StageNames, stageNames } from "./names";
@@ -19,6 +18,7 @@ import {
   stageKeyPolicy,
 } from "./policies";
 import { SecureBucket } from "./secure-bucket";
+import { workloadBoundaryPolicy } from "./workload-boundary";
 
 export interface DeploymentAccountArgs {
   /** The stage and the account it deploys into. */

@@ -6,7 +6,6 @@ import {
   type DeployerScope,
   previewerPolicy,
   type StateBackendAccess,
-  workloadBoundaryPolicy,
 } from "../../components/ci-policies";
 import type * as component from "../../components/deployment-account";
 import { REGISTRY_STACK } from "../../components/names";
@@ -19,6 +18,7 @@ import {
   tlsOnlyStatement,
 } from "../../components/policies";
 import type { RolePrincipal } from "../../components/registry-roles";
+import { workloadBoundaryPolicy } from "../../components/workload-boundary";
 import { FIXTURE } from "../fixtures/service";
 import { ofType, onlyOfType, RecordedResource, valueOf, resourceErrorOf } from "../support/mocks";
 import { mockArn, policyInput, recordAccountResources, recordDuring } from "../support/resources";

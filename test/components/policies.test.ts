@@ -7,7 +7,6 @@ import {
   STACK_TAG_KEYS,
   type StateBackendAccess,
   stateBackendStatements,
-  workloadBoundaryPolicy,
 } from "../../components/ci-policies";
 import { REGISTRY_STACK } from "../../components/names";
 import {
@@ -33,6 +32,7 @@ import {
   trainingRolePolicy,
 } from "../../components/policies";
 import { approverPolicy, publisherPolicy, readerPolicy, registryRoleTrustPolicy, type RolePrincipal } from "../../components/registry-roles";
+import { workloadBoundaryPolicy } from "../../components/workload-boundary";
 import { FIXTURE } from "../fixtures/service";
 import { type Caller, type ContextValue, evaluate, globMatch } from "../support/iam-eval";
 
