@@ -58,6 +58,8 @@ export class MlServiceProject extends typescript.TypeScriptProject {
         "@pulumi/aws@^7.0.0",
         "@aws-sdk/client-sagemaker@^3.900.0",
         "@aws-sdk/client-sts@^3.900.0",
+        "@aws-sdk/client-cloudwatch@^3.900.0",
+        "@aws-sdk/client-s3@^3.900.0",
         "zod@^4.0.0",
         "yaml@^2.8.0",
       ],
