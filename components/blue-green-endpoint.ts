@@ -1,10 +1,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { deploymentConfigFor, deploymentProblems, FieldProblem, MAX_ROLLBACK_ALARMS, rollbackAlarmList } from "./guardrails";
-import { hasLocalInstanceStorage, instanceFamily } from "./instance-types";
+import { formatRuleProblems, realtimeEndpointProblems, type RuleProblem } from "./endpoint-rules";
+import type { AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec } from "./endpoint-spec";
+import { deploymentConfigFor, rollbackAlarmList } from "./guardrails";
+import { hasLocalInstanceStorage } from "./instance-types";
 import type { ModelSource } from "./model-source";
-import { endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
-import type { DeploymentConfig, EndpointConfig } from "../stacks/config/schema";
+import { endpointChildNames } from "./names";
+import { VariantAutoscaling } from "./variant-autoscaling";
 
 export interface BlueGreenEndpointArgs {
   /** Production variant name: the same in every endpoint config (blue/green and rolling need it). */
@@ -30,9 +32,15 @@ export interface BlueGreenEndpointArgs {
    */
   readonly kmsKeyArn?: pulumi.Input<string>;
   /** Deployment guardrails: all-at-once, canary, linear or rolling. */
-  readonly deployment: DeploymentConfig;
+  readonly deployment: DeploymentSpec;
   /** Thresholds of the two rollback alarms the component creates, and further alarm names. */
-  readonly alarms: EndpointConfig["alarms"];
+  readonly alarms: RollbackAlarmSpec;
+  /**
+   * Target-tracking autoscaling of the variant on invocations per instance. Changing the instance
+   * type of an autoscaled variant needs two deployments (the plan diff says so: README).
+   * @default - a fixed instanceCount
+   */
+  readonly autoscaling?: AutoscalingSpec;
   /**
    * Tags on every child resource.
    * @default {}
@@ -57,11 +65,8 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
     const names = endpointChildNames(name);
     const tags = args.tags ?? {};
     const alarmNames = rollbackAlarmList(names, args.alarms.additionalRollbackAlarmNames);
-    const problems = checkArgs(name, args, alarmNames);
-    if (problems.length > 0) {
-      throw new pulumi.ResourceError(
-        `BlueGreenEndpoint "${name}" has invalid arguments:\n${problems.map((p) => `  ${p.field}: ${p.message}`).join("\n")}`, this);
-    }
+    const problems = realtimeEndpointProblems({ ...args, name });
+    if (problems.length > 0) throw new EndpointArgsError("BlueGreenEndpoint", name, problems, this);
     const localStorage = hasLocalInstanceStorage(args.instanceType);
 
     // No `name`: auto-naming lets Pulumi create the replacement before deleting the old model.
@@ -132,6 +137,12 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       tags,
     }, { parent: this, dependsOn: [errorAlarm, latencyAlarm] });
 
+    if (args.autoscaling !== undefined) {
+      new VariantAutoscaling(`${name}-scaling`, {
+        endpointName: name, variantName: args.variantName, scaling: args.autoscaling, endpoint,
+      }, { parent: this });
+    }
+
     this.endpointName = endpoint.name;
     this.endpointArn = endpoint.arn;
     this.modelName = model.name;
@@ -145,50 +156,25 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
   }
 }
 
-/** Every problem with the arguments, one per field. */
-function checkArgs(name: string, args: BlueGreenEndpointArgs, alarmNames: readonly string[]): FieldProblem[] {
-  const problems: FieldProblem[] = [];
-  const longest = longestEndpointName(name);
-  if (!SAGEMAKER_NAME_PATTERN.test(name)) {
-    problems.push({ field: "name", message: `must be letters, digits and hyphens, starting and ending with a letter or digit, got "${name}"` });
-  } else if (longest > SAGEMAKER_NAME_MAX) {
-    problems.push({
-      field: "name",
-      message: `"${name}" is too long: its auto-named children would reach ${longest} characters (limit ${SAGEMAKER_NAME_MAX}); `
-        + `use at most ${name.length - (longest - SAGEMAKER_NAME_MAX)} characters`,
-    });
+/**
+ * An endpoint component refused its arguments: the structured problems (components/endpoint-rules.ts)
+ * travel with the error, so the offline plan reports them without reading the message.
+ */
+export class EndpointArgsError extends pulumi.ResourceError {
+  /** Marks the error across module copies (the plan runs the program from a bundle). */
+  public readonly endpointArgsError = true;
+
+  constructor(
+    public readonly component: string,
+    public readonly endpointName: string,
+    public readonly problems: readonly RuleProblem[],
+    resource: pulumi.Resource,
+  ) {
+    super(`${component} "${endpointName}" has invalid arguments:\n${formatRuleProblems(problems)}`, resource);
   }
-  if (!SAGEMAKER_NAME_PATTERN.test(args.variantName)) {
-    problems.push({ field: "variantName", message: `must be letters, digits and hyphens, got "${args.variantName}"` });
-  }
-  if (instanceFamily(args.instanceType) === undefined) {
-    problems.push({ field: "instanceType", message: `must be a hosting instance type such as ml.m5.large, got "${args.instanceType}"` });
-  }
-  if (!Number.isInteger(args.instanceCount) || args.instanceCount < 1) {
-    problems.push({ field: "instanceCount", message: `must be a whole number >= 1, got ${args.instanceCount}` });
-  }
-  const volume = args.volumeSizeGiB;
-  if (volume !== undefined && hasLocalInstanceStorage(args.instanceType)) {
-    problems.push({
-      field: "volumeSizeGiB",
-      message: `${args.instanceType} has local NVMe instance storage of a fixed size and takes no volume size; remove volumeSizeGiB`,
-    });
-  } else if (volume !== undefined && (!Number.isInteger(volume) || volume < 1 || volume > 512)) {
-    problems.push({ field: "volumeSizeGiB", message: `must be a whole number of GiB from 1 to 512, got ${volume}` });
-  }
-  if (alarmNames.length > MAX_ROLLBACK_ALARMS) {
-    problems.push({
-      field: "alarms.additionalRollbackAlarmNames",
-      message: `allows at most ${MAX_ROLLBACK_ALARMS - 2} names: SageMaker takes at most ${MAX_ROLLBACK_ALARMS} rollback alarms and `
-        + `the component creates 2, got ${alarmNames.length - 2}`,
-    });
-  }
-  const repeated = alarmNames.filter((alarm, i) => alarm === "" || alarmNames.indexOf(alarm) !== i);
-  if (repeated.length > 0) {
-    problems.push({
-      field: "alarms.additionalRollbackAlarmNames",
-      message: `must be non-empty and distinct from each other and from the component's own alarms, got ${repeated.map((a) => `"${a}"`).join(", ")}`,
-    });
-  }
-  return [...problems, ...deploymentProblems(args.deployment, args.instanceType, args.instanceCount)];
+}
+
+/** Whether an error is an EndpointArgsError (by its mark, so a second copy of this module still counts). */
+export function isEndpointArgsError(error: unknown): error is EndpointArgsError {
+  return typeof error === "object" && error !== null && (error as { endpointArgsError?: unknown }).endpointArgsError === true;
 }

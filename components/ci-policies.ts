@@ -232,6 +232,51 @@ function servingDeployerStatements(scope: DeployerScope): Statement[] {
     },
     { Sid: "StackBuckets", Effect: "Allow", Action: BUCKET_ACTIONS, Resource: bucketArn(account, names.bucket) },
     {
+      // Batch transform (scripts/batch.ts) with the model the endpoint serves; the job runs as that model's role.
+      Sid: "BatchTransform",
+      Effect: "Allow",
+      Action: ["sagemaker:AddTags", "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob"],
+      Resource: sm("transform-job"),
+    },
+    {
+      // Scalable targets have ARNs with random ids: narrowed to SageMaker variants by the condition keys.
+      Sid: "VariantAutoscaling",
+      Effect: "Allow",
+      Action: [
+        "application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy", "application-autoscaling:RegisterScalableTarget",
+      ],
+      Resource: `arn:${account.partition ?? "aws"}:application-autoscaling:${account.region}:${account.accountId}:scalable-target/*`,
+      Condition: {
+        StringEquals: {
+          "application-autoscaling:service-namespace": "sagemaker",
+          "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
+        },
+      },
+    },
+    {
+      // The Describe calls have no resource type.
+      Sid: "ReadAutoscaling",
+      Effect: "Allow",
+      Action: ["application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies"],
+      Resource: "*",
+    },
+    {
+      // Registering the first SageMaker target creates Application Auto Scaling's service-linked role.
+      Sid: "AutoscalingServiceLinkedRole",
+      Effect: "Allow",
+      Action: "iam:CreateServiceLinkedRole",
+      Resource: roleArn(account, "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"),
+      Condition: { StringEquals: { "iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com" } },
+    },
+    {
+      // Target tracking creates and deletes its alarms with the caller's rights; they are named after the variant.
+      Sid: "TargetTrackingAlarms",
+      Effect: "Allow",
+      Action: ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
+      Resource: alarmArn(account, `TargetTracking-endpoint/${prefix}*`),
+    },
+    {
       Sid: "RollbackAlarms",
       Effect: "Allow",
       Action: ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"],

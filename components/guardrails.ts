@@ -1,9 +1,9 @@
-import { ignoresDeploymentGuardrails } from "./instance-types";
-import type { DeploymentConfig } from "../stacks/config/schema";
+import type { DeploymentSpec } from "./endpoint-spec";
 
 /**
- * Deployment guardrails of a blue/green endpoint: the Endpoint's `deploymentConfig` and the checks
- * on a strategy (DESIGN §5.5). Pure: no Pulumi, no AWS calls.
+ * Deployment guardrails of a blue/green endpoint: the Endpoint's `deploymentConfig`, the ranges of
+ * its settings and the time a strategy takes (DESIGN §5.5); the rules that use them are in
+ * components/endpoint-rules.ts. Pure: no Pulumi, no AWS calls.
  *
  * AWS references: BlueGreenUpdatePolicy, TrafficRoutingConfig, RollingUpdatePolicy and
  * AutoRollbackConfig in the SageMaker API reference, and
@@ -26,7 +26,7 @@ export interface CapacityPercent {
 }
 
 /** The Endpoint's `deploymentConfig`, shaped like `aws.sagemaker.Endpoint`'s input. */
-export interface EndpointDeploymentConfig {
+export interface EndpointDeploymentSpec {
   readonly autoRollbackConfiguration: { readonly alarms: { readonly alarmName: string }[] };
   readonly blueGreenUpdatePolicy?: {
     readonly trafficRoutingConfiguration: {
@@ -44,12 +44,6 @@ export interface EndpointDeploymentConfig {
     readonly rollbackMaximumBatchSize?: CapacityPercent;
     readonly maximumExecutionTimeoutInSeconds?: number;
   };
-}
-
-/** A problem with one field of the guardrail settings. */
-export interface FieldProblem {
-  readonly field: string;
-  readonly message: string;
 }
 
 function percent(value: number): CapacityPercent {
@@ -74,9 +68,9 @@ export function rollbackAlarmList(
  * the list is part of the endpoint's identity (changing it replaces the endpoint, DESIGN §5.2).
  */
 export function deploymentConfigFor(
-  deployment: DeploymentConfig,
+  deployment: DeploymentSpec,
   rollbackAlarmNames: readonly string[],
-): EndpointDeploymentConfig {
+): EndpointDeploymentSpec {
   const autoRollbackConfiguration = { alarms: rollbackAlarmNames.map((alarmName) => ({ alarmName })) };
   if (deployment.strategy === "rolling") {
     return {
@@ -115,7 +109,7 @@ export function trafficSteps(sizePercent: number, instanceCount: number): number
  * Each traffic step bakes for `waitSeconds` (see trafficSteps). Canary bakes twice (the canary, then
  * the full fleet).
  */
-export function guardrailWaitSeconds(deployment: DeploymentConfig, instanceCount: number): number {
+export function guardrailWaitSeconds(deployment: DeploymentSpec, instanceCount: number): number {
   const steps = (sizePercent: number) => trafficSteps(sizePercent, instanceCount);
   switch (deployment.strategy) {
     case "all-at-once":
@@ -139,55 +133,3 @@ export const GUARDRAIL_RANGES = {
   batchSizePercent: { min: 5, max: 50, unit: "percent" },
   rollbackBatchSizePercent: { min: 5, max: 100, unit: "percent" },
 } as const;
-
-/** Everything wrong with a strategy for an endpoint of `instanceCount` instances of `instanceType`. */
-export function deploymentProblems(deployment: DeploymentConfig, instanceType: string, instanceCount: number): FieldProblem[] {
-  const problems: FieldProblem[] = [];
-  const at = (key: string) => `deployment.${key}`;
-  const range = (field: keyof typeof GUARDRAIL_RANGES, value: number | undefined) => {
-    const { min, max, unit } = GUARDRAIL_RANGES[field];
-    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
-      problems.push({ field: at(field), message: `must be a whole number of ${unit} from ${min} to ${max}, got ${value}` });
-    }
-  };
-  range("waitSeconds", deployment.waitSeconds);
-  range("maximumExecutionTimeoutSeconds", deployment.maximumExecutionTimeoutSeconds);
-  if (deployment.strategy === "rolling") {
-    range("batchSizePercent", deployment.batchSizePercent);
-    range("rollbackBatchSizePercent", deployment.rollbackBatchSizePercent);
-    if (instanceCount < 2) {
-      problems.push({
-        field: at("strategy"),
-        message: `rolling needs at least 2 instances (a batch is at least one instance and at most 50% of the fleet), got instanceCount ${instanceCount}; `
-          + "use all-at-once, canary or linear for a single instance",
-      });
-    }
-  } else {
-    range("terminationWaitSeconds", deployment.terminationWaitSeconds);
-    if (deployment.strategy === "canary") range("canarySizePercent", deployment.canarySizePercent);
-    if (deployment.strategy === "linear") range("stepSizePercent", deployment.stepSizePercent);
-  }
-  if (deployment.strategy !== "all-at-once" && ignoresDeploymentGuardrails(instanceType)) {
-    problems.push({
-      field: at("strategy"),
-      message: `${instanceType} endpoints ignore deployment guardrails (SageMaker falls back to all-at-once without baking); `
-        + `use strategy all-at-once or another instance type, got ${deployment.strategy}`,
-    });
-  }
-  const waitSeconds = guardrailWaitSeconds(deployment, instanceCount);
-  if (waitSeconds > MAX_GUARDRAIL_WAIT_SECONDS) {
-    problems.push({
-      field: "deployment",
-      message: `baking and termination waits add up to ${waitSeconds} s; the provider stops waiting for InService after 60 minutes, `
-        + `so keep them at or below ${MAX_GUARDRAIL_WAIT_SECONDS} s (shorter waits or larger steps)`,
-    });
-  }
-  const timeout = deployment.maximumExecutionTimeoutSeconds;
-  if (timeout !== undefined && timeout <= waitSeconds) {
-    problems.push({
-      field: at("maximumExecutionTimeoutSeconds"),
-      message: `${timeout} s does not cover the ${waitSeconds} s of baking and termination waits: every deployment would time out and roll back`,
-    });
-  }
-  return problems;
-}

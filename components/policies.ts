@@ -327,13 +327,15 @@ export function executionRolePolicy(stage: Consumer, ownKeyArn: string, access: 
   const statements: Statement[] = [
     { Sid: "OwnBucketObjects", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${ownBucket}/*` },
     { Sid: "OwnBucketList", Effect: "Allow", Action: "s3:ListBucket", Resource: ownBucket },
-    { Sid: "OwnKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"], Resource: ownKeyArn },
+    { Sid: "OwnKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], Resource: ownKeyArn },
     { Sid: "RegistryArtifacts", Effect: "Allow", Action: "s3:GetObject", Resource: `${registryBucket}/*` },
     { Sid: "RegistryArtifactsList", Effect: "Allow", Action: "s3:ListBucket", Resource: registryBucket },
     registryKeyByAliasStatement("RegistryKeyByAlias", access),
     { Sid: "RegistryModelGroups", Effect: "Allow", Action: "sagemaker:DescribeModelPackageGroup", Resource: groups.map((g) => modelPackageGroupArn(registry, g)) },
     { Sid: "RegistryModelVersions", Effect: "Allow", Action: "sagemaker:DescribeModelPackage", Resource: groups.map((g) => modelPackagesArn(registry, g)) },
     logWriteStatement("EndpointLogs", stage.account, logGroup),
+    // Batch transform jobs of the stage's models (scripts/batch.ts) log here.
+    logWriteStatement("TransformJobLogs", stage.account, "/aws/sagemaker/TransformJobs"),
     {
       // PutMetricData has no resource type; the namespace condition narrows it.
       Sid: "EndpointMetrics",

@@ -9,6 +9,11 @@ const SCRIPT_TASKS = [
     description: "Model registry: register, list, approve or reject model versions, or print the newest approved one (registry --help)",
   },
   {
+    name: "batch",
+    file: "batch",
+    description: "Batch transform with a stage's deployed model over an S3 prefix of the stage bucket, with progress and cost: batch run|status --stage <stage> (batch --help)",
+  },
+  {
     name: "assert-account",
     file: "assert-account",
     description: "Check that the AWS credentials belong to a stage's account: assert-account --stack <stage>",
@@ -21,7 +26,7 @@ const SCRIPT_TASKS = [
   {
     name: "gen:instance-types",
     file: "gen-instance-types",
-    description: "Regenerate stacks/config/instance-types.ts from the AWS SDK's ProductionVariantInstanceType enum",
+    description: "Regenerate components/production-variant-instance-types.ts from the AWS SDK's ProductionVariantInstanceType enum",
   },
 ] as const;
 

@@ -1,5 +1,5 @@
 /**
- * Writes stacks/config/instance-types.ts from the AWS SDK's own ProductionVariantInstanceType enum.
+ * Writes components/production-variant-instance-types.ts from the AWS SDK's own ProductionVariantInstanceType enum.
  * The program and the offline plan read that file instead of loading @aws-sdk/client-sagemaker (a
  * single bundle of the whole SageMaker API, about 70 ms to load) on every run; a test fails when the
  * installed SDK's enum and the file differ, naming this command. Usage: npx projen gen:instance-types
@@ -8,7 +8,7 @@ import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ProductionVariantInstanceType } from "@aws-sdk/client-sagemaker";
 
-export const INSTANCE_TYPES_FILE = join(__dirname, "..", "stacks", "config", "instance-types.ts");
+export const INSTANCE_TYPES_FILE = join(__dirname, "..", "components", "production-variant-instance-types.ts");
 
 /** The file's text for a list of instance types. */
 export function renderInstanceTypes(types: readonly string[]): string {
@@ -28,5 +28,5 @@ if (require.main === module) {
   const tmp = `${INSTANCE_TYPES_FILE}.tmp`;
   writeFileSync(tmp, renderInstanceTypes(Object.values(ProductionVariantInstanceType)));
   renameSync(tmp, INSTANCE_TYPES_FILE);
-  console.log(`wrote ${Object.values(ProductionVariantInstanceType).length} instance types to stacks/config/instance-types.ts`);
+  console.log(`wrote ${Object.values(ProductionVariantInstanceType).length} instance types to components/production-variant-instance-types.ts`);
 }

@@ -130,6 +130,7 @@ function createStack(config: StackConfig): StackOutputs {
       kmsKeyArn: deployment.kmsKeyArn,
       deployment: endpoint.deployment,
       alarms: endpoint.alarms,
+      autoscaling: endpoint.autoscaling,
     }, opts);
     endpoints[key] = component.endpointName;
   }

@@ -17,7 +17,7 @@ import { CliError, type OptionSpecs, type ParsedOptions, processIo, UsageError }
 import {
   type AccountRef, ecrRegistryHost, modelPackageGroupName, registryNames, roleArn, TRAINING_OUTPUT_PREFIX,
 } from "../../components/names";
-import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../stacks/config/instance-types";
+import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../components/production-variant-instance-types";
 import { checkModelPackageArn, type ProjectConfig, registryAccountRef } from "../../stacks/config/schema";
 
 /**

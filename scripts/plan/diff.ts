@@ -1,8 +1,8 @@
 import { endpointKeyResolver, FindingSink } from "./findings";
 import { type DeletionIntent, howToConfirm, intendedBy, isDestructive, NO_INTENT, STATEFUL_TYPES } from "./intent";
 import { identityOf, nameProperty } from "./naming";
-import { shortType } from "./render";
 import { forcesReplacement, valueAt } from "./replacement";
+import { shortType } from "./types";
 import type { Finding, Operation, PlannedResource, StackPlan } from "./types";
 
 export type { Operation } from "./types";
@@ -103,7 +103,10 @@ export function diffPlans(before: StackPlan, after: StackPlan, options: DiffOpti
 
   const sink = new FindingSink(after.stack);
   reportHazards(sink, changes, after, options.mode, options.intent ?? NO_INTENT);
-  if (options.mode === "revision") reportAdminChanges(sink, changes, before, after);
+  if (options.mode === "revision") {
+    reportAdminChanges(sink, changes, before, after);
+    reportAutoscaledInstanceTypeChanges(sink, changes, before, after);
+  }
   return {
     mode: options.mode,
     stack: after.stack,
@@ -298,6 +301,28 @@ function reportAdminChanges(sink: FindingSink, changes: readonly ResourceChange[
       }
     }
     if (what !== undefined) sink.add("admin-change", at, null, `${what}; ${apply}`);
+  }
+}
+
+/**
+ * UpdateEndpoint fails when it changes the instance type of a variant that is registered with
+ * Application Auto Scaling (DESIGN §5.6), and Pulumi would deregister a removed target only after
+ * the update. So a change of instanceType on an endpoint that is autoscaled before and after is an
+ * error that names the two deployments that do it.
+ */
+function reportAutoscaledInstanceTypeChanges(sink: FindingSink, changes: readonly ResourceChange[], before: StackPlan, after: StackPlan): void {
+  if (before.config === undefined || after.config === undefined) return;
+  const keyOf = endpointKeyResolver(after.resources, after.config);
+  for (const [key, endpoint] of Object.entries(after.config.endpoints)) {
+    const prior = before.config.endpoints[key];
+    if (prior?.autoscaling === undefined || endpoint.autoscaling === undefined || prior.instanceType === endpoint.instanceType) continue;
+    const resource = after.resources.find((r) => r.type === "aws:sagemaker/endpoint:Endpoint" && keyOf(r) === key);
+    const update = changes.find((c) => c.urn === resource?.urn);
+    const at = { urn: resource?.urn ?? "", name: resource?.name ?? key };
+    sink.add("autoscaling-instance-type", at, `mlplatform:endpoints.${key}.instanceType`, `${prior.instanceType} -> ${endpoint.instanceType} on an autoscaled `
+      + `endpoint${update === undefined ? "" : ` (${update.op} of ${shortType(update.type)})`}: UpdateEndpoint refuses to change the instance type of a `
+      + `variant registered with Application Auto Scaling. Deploy it in two steps: first remove autoscaling from endpoint ${key} in `
+      + `${after.file} and deploy (the scaling target and policy are deregistered), then change instanceType, put autoscaling back and deploy`);
   }
 }
 

@@ -4,11 +4,11 @@ import promiseDebugging = require("@pulumi/pulumi/runtime/debuggable");
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import { estimateStack } from "./estimates";
 import {
-  checkOfConfigProblem, checkOfFieldProblem, checkResources, checkRollouts, endpointKeyResolver, FindingSink, stackUrn,
+  checkOfConfigProblem, checkResources, checkRollouts, endpointKeyResolver, FindingSink, stackUrn,
 } from "./findings";
 import { type Identity, identityOf } from "./naming";
 import type { Finding, PlannedResource, StackPlan } from "./types";
-import { deploymentProblems } from "../../components/guardrails";
+import { isEndpointArgsError } from "../../components/blue-green-endpoint";
 import { type AccountRef, endpointNames } from "../../components/names";
 import { readProjectFile, readStackConfigFiles } from "../../stacks/config/files";
 import { ConfigError, type FileProblem, loadStackConfig, PROJECT_FILE, stackFileName } from "../../stacks/config/load";
@@ -135,16 +135,6 @@ export async function planStack(projectDir: string, stage: string, project = rea
   }
   const account: AccountRef = { accountId: config.accountId, region: config.region };
 
-  // The component checks its guardrails and throws on the first bad endpoint; report all of them, by key.
-  for (const [key, endpoint] of Object.entries(config.endpoints)) {
-    for (const problem of deploymentProblems(endpoint.deployment, endpoint.instanceType, endpoint.instanceCount)) {
-      const urn = componentUrn(key);
-      sink.add(checkOfFieldProblem(problem), { urn, name: urn.split("::").pop() ?? key }, `${CONFIG_NAMESPACE}:endpoints.${key}.${problem.field}`,
-        `${file}: ${problem.message}`);
-    }
-  }
-  const preChecked = (configKey: string) => sink.findings.some((f) => f.configKey === configKey);
-
   /** What the provider model made of each registered resource, and where it lives, by `type::name`. */
   const provided = new Map<string, { identity: Identity; where: AccountRef }>();
   const resolve = (args: MockResourceArgs) => {
@@ -166,7 +156,7 @@ export async function planStack(projectDir: string, stage: string, project = rea
   try {
     registered = (await withoutRuntimeDebugging(() => runStackOffline({ project: project.name, stage, config: raw, resolve }))).resources;
   } catch (error) {
-    reportProgramError(sink, error, rootUrn, componentUrn, config, preChecked);
+    reportProgramError(sink, error, rootUrn, componentUrn, config);
     return { ...empty(config.accountId, config.region), config };
   }
 
@@ -203,25 +193,21 @@ export async function planStacks(projectDir: string, stages: readonly string[]):
 }
 
 /**
- * A component's argument check failed: one finding per problem line, named by endpoint and field
- * when the message says so; a line is skipped when the guardrail pre-check already reported its key.
+ * The program stopped. When an endpoint component refused its arguments, each of its structured
+ * problems (components/endpoint-rules.ts) is a finding of its own check, at its stack-file key;
+ * anything else is one `program` finding.
  */
-function reportProgramError(
-  sink: FindingSink, error: unknown, rootUrn: string, componentUrn: (key: string) => string, config: StackConfig,
-  alreadyReported: (configKey: string) => boolean,
-): void {
+function reportProgramError(sink: FindingSink, error: unknown, rootUrn: string, componentUrn: (key: string) => string, config: StackConfig): void {
   const message = error instanceof Error ? error.message : String(error);
-  const head = /^(\w+) "([^"]+)" has invalid arguments:/.exec(message);
-  const key = head ? Object.keys(config.endpoints).find((k) => endpointNames(config.project.serviceName, k).endpoint === head[2]) : undefined;
-  const urn = key === undefined ? rootUrn : componentUrn(key);
-  const at = { urn, name: urn.split("::").pop() ?? "" };
-  const lines = message.split("\n").slice(1).map((l) => /^\s+([\w.]+): (.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
-  if (!head || lines.length === 0) {
-    sink.add("program", at, null, `the program stopped: ${message.split("\n")[0]}`);
+  if (!isEndpointArgsError(error)) {
+    sink.add("program", { urn: rootUrn, name: rootUrn.split("::").pop() ?? "" }, null, `the program stopped: ${message.split("\n")[0]}`);
     return;
   }
-  for (const [, field, text] of lines) {
-    const configKey = key === undefined ? null : `${CONFIG_NAMESPACE}:endpoints.${key}.${field}`;
-    if (configKey === null || !alreadyReported(configKey)) sink.add("program", at, configKey, `${head[1]} "${head[2]}": ${text}`);
+  const key = Object.keys(config.endpoints).find((k) => endpointNames(config.project.serviceName, k).endpoint === error.endpointName);
+  const urn = key === undefined ? rootUrn : componentUrn(key);
+  const at = { urn, name: urn.split("::").pop() ?? "" };
+  for (const problem of error.problems) {
+    const configKey = key === undefined ? null : [`${CONFIG_NAMESPACE}:endpoints.${key}`, problem.field].filter((p) => p !== "").join(".");
+    sink.add(problem.check, at, configKey, `${error.component} "${error.endpointName}": ${problem.message}`);
   }
 }

@@ -1,17 +1,15 @@
-import { type CapacityInput, type DeploymentConfigInput, PROVIDER_WAIT_MINUTES, WARN_ABOVE_MINUTES } from "./estimates";
+import { type DeploymentConfigInput, PROVIDER_WAIT_MINUTES, WARN_ABOVE_MINUTES } from "./estimates";
 import { hourlyPrice, PRICE_TABLE } from "./prices";
 import type { EndpointEstimate, Finding, PlannedResource, Severity } from "./types";
-import { type FieldProblem, GUARDRAIL_RANGES, MAX_ROLLBACK_ALARMS } from "../../components/guardrails";
 import { endpointNames, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "../../components/names";
-import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../stacks/config/instance-types";
 import type { FileProblem } from "../../stacks/config/load";
 import type { StackConfig } from "../../stacks/config/schema";
 
 /**
  * The checks of the offline plan. Errors are what AWS or the provider would reject; warnings are
  * hazards. The program's own config validation (stacks/config) runs first and its problems become
- * findings too, classified by the key they concern, so a stack file that the schema already refuses
- * still reports the class of the mistake and the key to fix.
+ * findings too, each of the check its rule names (components/endpoint-rules.ts), so a stack file
+ * that the schema already refuses still reports the class of the mistake and the key to fix.
  */
 export const CHECKS: Readonly<Record<string, { readonly severity: Severity; readonly description: string }>> = {
   "config": { severity: "error", description: "the stack or project file fails the program's config validation" },
@@ -22,7 +20,9 @@ export const CHECKS: Readonly<Record<string, { readonly severity: Severity; read
   "instance-type": { severity: "error", description: "an instance type that is not a SageMaker hosting (production variant) type" },
   "rollout-timeout": { severity: "error", description: "the estimated rollout exceeds the provider's 60-minute wait for InService" },
   "rollback-alarm-account": { severity: "error", description: "a rollback alarm outside the endpoint's own account and region" },
-  "program": { severity: "error", description: "the program refused the config (a component's own argument check)" },
+  "program": { severity: "error", description: "the program stopped for another reason than a rule of the stack file (the message says why)" },
+  "model-source": { severity: "error", description: "a model source SageMaker rejects (the model data URL's form or length)" },
+  "capacity": { severity: "error", description: "an instance count or volume size SageMaker rejects" },
   "rollout-near-limit": { severity: "warning", description: "the estimated rollout is within 25% of the provider's 60-minute wait" },
   "execution-timeout": { severity: "warning", description: "the maximum execution timeout is shorter than the estimated rollout" },
   "rollback-alarm-window": { severity: "warning", description: "the baking period is too short for the rollback alarms to fire" },
@@ -35,6 +35,10 @@ export const CHECKS: Readonly<Record<string, { readonly severity: Severity; read
     severity: "error",
     description: "(plan diff) a change deletes or replaces an Endpoint, a bucket or a KMS key and does not say it is intended "
       + "(--allow-delete, --allow-deletions, or the pull-request label)",
+  },
+  "autoscaling-instance-type": {
+    severity: "error",
+    description: "(plan diff) a change of instance type on an autoscaled endpoint, which UpdateEndpoint refuses: deploy it in two steps",
   },
   "admin-change": {
     severity: "warning",
@@ -64,20 +68,9 @@ export function stackUrn(stage: string, project: string): string {
   return `urn:pulumi:${stage}::${project}::pulumi:pulumi:Stack::${project}-${stage}`;
 }
 
-/** The check a config-validation problem belongs to, from the key it concerns. */
+/** The check a config-validation problem belongs to: the one its rule names, else `config`. */
 export function checkOfConfigProblem(problem: FileProblem): string {
-  if (/\.instanceType$/.test(problem.path)) return "instance-type";
-  if (/\.deployment(\.|$)/.test(problem.path)) return "guardrail-range";
-  if (/\.alarms\.additionalRollbackAlarmNames/.test(problem.path)) return "guardrail-range";
-  if (/^mlplatform:endpoints\.[^.]+$/.test(problem.path) && /too long|letters, digits/.test(problem.message)) return "name";
-  if (/\.variantName$/.test(problem.path)) return "name";
-  if (/\.source\.environment/.test(problem.path)) return "environment";
-  return "config";
-}
-
-/** The check a component-level guardrail problem (components/guardrails.ts) belongs to: the sum of the waits is the rollout time. */
-export function checkOfFieldProblem(problem: FieldProblem): string {
-  return problem.field === "deployment" ? "rollout-timeout" : "guardrail-range";
+  return problem.check ?? "config";
 }
 
 /** Maps each resource to the stack-file endpoint whose component (or descendant) it is. */
@@ -112,12 +105,8 @@ export function checkResources(sink: FindingSink, ctx: CheckContext): void {
     if (!r.custom) continue;
     checkName(sink, ctx, r);
     checkTags(sink, ctx, r);
-    if (r.type === "aws:sagemaker/model:Model") checkEnvironment(sink, ctx, r);
-    if (r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration") checkInstanceTypes(sink, ctx, r);
-    if (r.type === "aws:sagemaker/endpoint:Endpoint") {
-      checkGuardrails(sink, ctx, r);
-      checkRollbackAlarms(sink, ctx, r, alarmsByName);
-    }
+    if (r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration") checkPrices(sink, ctx, r);
+    if (r.type === "aws:sagemaker/endpoint:Endpoint") checkRollbackAlarms(sink, ctx, r, alarmsByName);
   }
 }
 
@@ -175,6 +164,9 @@ const NAME_RULES: Readonly<Record<string, NameRule>> = {
   "aws:iam/role:Role": { what: "IAM role name", min: 1, max: 64, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
   "aws:iam/policy:Policy": { what: "IAM managed policy name", min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
   "aws:iam/rolePolicy:RolePolicy": { what: "IAM inline policy name", min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
+  "aws:appautoscaling/policy:Policy": {
+    what: "scaling policy name", min: 1, max: 256, pattern: /^[\x20-\x7e]+$/, expected: "printable characters (Application Auto Scaling API model: PolicyName, 1-256)",
+  },
   "aws:cloudwatch/metricAlarm:MetricAlarm": {
     what: "CloudWatch alarm name",
     min: 1,
@@ -259,93 +251,16 @@ function safeJson(text: string): unknown {
   }
 }
 
-// ---- model environment ---------------------------------------------------------------------------
+// ---- prices --------------------------------------------------------------------------------------
 
-/** ContainerDefinition.Environment: keys `[a-zA-Z_][a-zA-Z0-9_]*` up to 1024, values up to 1024, at most 100 (terraform-provider-aws sagemaker/validate.go validEnvironment). */
-function checkEnvironment(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
-  const containers = [r.inputs.primaryContainer, ...((r.inputs.containers as unknown[] | undefined) ?? [])];
-  for (const container of containers) {
-    const env = (container as { environment?: Record<string, unknown> } | undefined)?.environment ?? {};
-    const entries = Object.entries(env);
-    if (entries.length > 100) {
-      sink.add("environment", at(r), endpointKey(ctx, r, "source", "environment"), `${entries.length} environment variables; SageMaker takes at most 100`);
+/** Instance types the price table lacks: the monthly estimate leaves them out. */
+function checkPrices(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
+  const variants = (r.inputs.productionVariants ?? []) as { instanceType?: string }[];
+  for (const { instanceType: type } of variants) {
+    if (type !== undefined && hourlyPrice(type) === undefined) {
+      sink.add("price-unknown", at(r), endpointKey(ctx, r, "instanceType"), `no price for ${type} in the price table (${PRICE_TABLE.region}, `
+        + `${PRICE_TABLE.date}); the monthly estimate leaves it out: add it to scripts/plan/prices.ts`);
     }
-    for (const [key, value] of entries) {
-      const problems: string[] = [];
-      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(key)) problems.push("names take letters, digits and _ and must not start with a digit");
-      if (key.length > 1024 || String(value).length > 1024) problems.push("names and values take at most 1024 characters");
-      if (problems.length > 0) {
-        sink.add("environment", at(r), endpointKey(ctx, r, "source", "environment", key), `environment variable "${key}": ${problems.join("; ")}`);
-      }
-    }
-  }
-}
-
-// ---- instance types ------------------------------------------------------------------------------
-
-/**
- * The hosting instance types: the AWS SDK's ProductionVariantInstanceType (the list
- * terraform-provider-aws validates instance_type against), as generated into the config schema.
- */
-export const HOSTING_INSTANCE_TYPES: ReadonlySet<string> = new Set(PRODUCTION_VARIANT_INSTANCE_TYPES);
-
-function checkInstanceTypes(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
-  const variants = (r.inputs.productionVariants ?? []) as { instanceType?: string; variantName?: string }[];
-  for (const variant of variants) {
-    const type = variant.instanceType;
-    if (type === undefined) continue;
-    const key = endpointKey(ctx, r, "instanceType");
-    if (!HOSTING_INSTANCE_TYPES.has(type)) {
-      sink.add("instance-type", at(r), key, `"${type}" is not a SageMaker hosting instance type (ProductionVariantInstanceType); use one such as ml.m5.large`);
-    } else if (hourlyPrice(type) === undefined) {
-      sink.add("price-unknown", at(r), key, `no price for ${type} in the price table (${PRICE_TABLE.region}, ${PRICE_TABLE.date}); `
-        + "the monthly estimate leaves it out: add it to scripts/plan/prices.ts");
-    }
-  }
-}
-
-// ---- deployment guardrails -----------------------------------------------------------------------
-
-/**
- * Ranges of the Endpoint's DeploymentConfig (SageMaker API BlueGreenUpdatePolicy, TrafficRoutingConfig,
- * RollingUpdatePolicy, AutoRollbackConfig; terraform-provider-aws sagemaker/endpoint.go ValidateFunc;
- * DESIGN §5.5). Checked on the registered input, so a program change that bypasses the stack-file
- * schema is still caught.
- */
-function checkGuardrails(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
-  const config = (r.inputs.deploymentConfig ?? {}) as DeploymentConfigInput;
-  const report = (field: string, configField: keyof typeof GUARDRAIL_RANGES, message: string) =>
-    sink.add("guardrail-range", at(r), endpointKey(ctx, r, "deployment", configField), `${field} ${message}`);
-  const range = (value: unknown, field: string, configField: keyof typeof GUARDRAIL_RANGES) => {
-    const { min, max, unit } = GUARDRAIL_RANGES[configField];
-    const n = Number(value);
-    if (value !== undefined && (!Number.isInteger(n) || n < min || n > max)) report(field, configField, `must be ${min}-${max} ${unit}, got ${String(value)}`);
-  };
-  const percent = (size: CapacityInput | undefined, field: string, configField: keyof typeof GUARDRAIL_RANGES) => {
-    if (size?.type === "CAPACITY_PERCENT") {range(size.value, field, configField);} else if (size !== undefined && (!Number.isInteger(size.value) || Number(size.value) < 1)) {
-      report(field, configField, `must be a whole number of instances >= 1, got ${String(size.value)}`);
-    }
-  };
-  const blueGreen = config.blueGreenUpdatePolicy;
-  if (blueGreen) {
-    const routing = blueGreen.trafficRoutingConfiguration ?? {};
-    range(routing.waitIntervalInSeconds, "waitIntervalInSeconds", "waitSeconds");
-    range(blueGreen.terminationWaitInSeconds, "terminationWaitInSeconds", "terminationWaitSeconds");
-    range(blueGreen.maximumExecutionTimeoutInSeconds, "maximumExecutionTimeoutInSeconds", "maximumExecutionTimeoutSeconds");
-    if (routing.type === "CANARY") percent(routing.canarySize, "canarySize", "canarySizePercent");
-    if (routing.type === "LINEAR") percent(routing.linearStepSize, "linearStepSize", "stepSizePercent");
-  }
-  const rolling = config.rollingUpdatePolicy;
-  if (rolling) {
-    range(rolling.waitIntervalInSeconds, "waitIntervalInSeconds", "waitSeconds");
-    range(rolling.maximumExecutionTimeoutInSeconds, "maximumExecutionTimeoutInSeconds", "maximumExecutionTimeoutSeconds");
-    percent(rolling.maximumBatchSize, "maximumBatchSize", "batchSizePercent");
-    percent(rolling.rollbackMaximumBatchSize, "rollbackMaximumBatchSize", "rollbackBatchSizePercent");
-  }
-  const alarms = config.autoRollbackConfiguration?.alarms;
-  if (alarms !== undefined && (alarms.length < 1 || alarms.length > MAX_ROLLBACK_ALARMS)) {
-    sink.add("guardrail-range", at(r), endpointKey(ctx, r, "alarms", "additionalRollbackAlarmNames"),
-      `autoRollbackConfiguration takes 1-${MAX_ROLLBACK_ALARMS} alarms, got ${alarms.length}`);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Operation, StackDiff } from "./diff";
-import { shortType } from "./render";
+import { shortType } from "./types";
 import type { Finding } from "./types";
 
 /**

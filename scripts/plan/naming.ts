@@ -156,6 +156,23 @@ const TYPES: Readonly<Record<string, TypeModel>> = {
   "aws:ecr/repositoryPolicy:RepositoryPolicy": {
     outputs: ({ inputs, account }) => ({ id: str(inputs.repository), state: { registryId: account.accountId } }),
   },
+  // The provider's id of a scalable target is its resource id; AWS gives its ARN a random id.
+  "aws:appautoscaling/target:Target": {
+    outputs: ({ inputs, account, uuid }) => ({
+      id: str(inputs.resourceId),
+      state: { arn: `arn:${account.partition ?? "aws"}:application-autoscaling:${account.region}:${account.accountId}:scalable-target/${uuid.replace(/-/g, "")}` },
+    }),
+  },
+  "aws:appautoscaling/policy:Policy": {
+    nameProperty: "name",
+    outputs: ({ name, inputs, account, uuid }) => ({
+      id: name,
+      state: {
+        arn: `arn:${account.partition ?? "aws"}:autoscaling:${account.region}:${account.accountId}:scalingPolicy:${uuid}:`
+          + `resource/${str(inputs.serviceNamespace)}/${str(inputs.resourceId)}:policyName/${name}`,
+      },
+    }),
+  },
 };
 
 /** Unknown types: id from the logical name and the hash, state echoes the inputs. */

@@ -1,17 +1,10 @@
 import type { StackDiff } from "./diff";
 import { type DeploymentConfigInput, PROVIDER_WAIT_MINUTES } from "./estimates";
 import { isGlobalType } from "./naming";
-import type { Finding, PlannedResource, StackPlan } from "./types";
+import { type Finding, type PlannedResource, shortType, type StackPlan } from "./types";
 import { table } from "../lib/cli";
 
 /** Human tables and the --json documents of `plan` and `plan diff`. */
-
-/** `aws:sagemaker/endpoint:Endpoint` -> `sagemaker:Endpoint`. */
-export function shortType(type: string): string {
-  const m = /^([^:]+):([^/:]+)(?:\/[^:]*)?:(.+)$/.exec(type);
-  if (!m) return type;
-  return m[1] === "pulumi" && m[2] === "providers" ? `provider:${m[3]}` : `${m[2]}:${m[3]}`;
-}
 
 /** The --json document of `plan`: one entry per stack. */
 export function planJson(plans: readonly StackPlan[]): unknown {
@@ -61,6 +54,12 @@ export function settingsOf(r: PlannedResource): string {
     case "aws:cloudwatch/metricAlarm:MetricAlarm": {
       const op = { GreaterThanOrEqualToThreshold: ">=", GreaterThanThreshold: ">" }[String(i.comparisonOperator)] ?? String(i.comparisonOperator);
       return `${String(i.extendedStatistic ?? i.statistic)} ${String(i.metricName)} ${op} ${String(i.threshold)} for ${String(i.evaluationPeriods)}x${String(i.period)}s`;
+    }
+    case "aws:appautoscaling/target:Target":
+      return `${String(i.minCapacity)}-${String(i.maxCapacity)} instances`;
+    case "aws:appautoscaling/policy:Policy": {
+      const t = (i.targetTrackingScalingPolicyConfiguration ?? {}) as Record<string, unknown>;
+      return `${String(t.targetValue)} invocations/instance, cooldown in ${String(t.scaleInCooldown)}s out ${String(t.scaleOutCooldown)}s`;
     }
     case "pulumi:providers:aws":
       return `allowed ${String(i.allowedAccountIds ?? "")}`;

@@ -109,6 +109,16 @@ export const REPLACEMENT_RULES: Readonly<Record<string, ReplacementRule>> = {
     forceNew: ["repository"],
     source: "ecr/repository_policy.go: repository is ForceNew; policy is SetRepositoryPolicy in place",
   },
+  "aws:appautoscaling/target:Target": {
+    forceNew: ["resourceId", "scalableDimension", "serviceNamespace"],
+    source: "appautoscaling/target.go: resource_id, scalable_dimension and service_namespace are ForceNew; min and max capacity "
+      + "are RegisterScalableTarget in place",
+  },
+  "aws:appautoscaling/policy:Policy": {
+    forceNew: ["name", "resourceId", "scalableDimension", "serviceNamespace"],
+    source: "appautoscaling/policy.go: name, resource_id, scalable_dimension and service_namespace are ForceNew; the policy "
+      + "configuration is PutScalingPolicy in place",
+  },
   "pulumi:providers:aws": {
     forceNew: [],
     source: "not modelled: the engine diffs provider configuration itself; the plan reports provider changes as updates",

@@ -90,3 +90,10 @@ export interface StackPlan {
 }
 
 export type Operation = "create" | "delete" | "update" | "replace";
+
+/** `aws:sagemaker/endpoint:Endpoint` -> `sagemaker:Endpoint`. */
+export function shortType(type: string): string {
+  const m = /^([^:]+):([^/:]+)(?:\/[^:]*)?:(.+)$/.exec(type);
+  if (!m) return type;
+  return m[1] === "pulumi" && m[2] === "providers" ? `provider:${m[3]}` : `${m[2]}:${m[3]}`;
+}

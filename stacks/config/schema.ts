@@ -1,19 +1,16 @@
 import { z } from "zod";
-import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "./instance-types";
-import { GUARDRAIL_RANGES } from "../../components/guardrails";
+import { type RuleProblem, realtimeEndpointProblems } from "../../components/endpoint-rules";
+import type { AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec } from "../../components/endpoint-spec";
 import type { ModelSource } from "../../components/model-source";
 import {
   type AccountRef,
   ecrRegistryHost,
   endpointNames,
-  longestEndpointName,
   modelPackageGroupName,
   modelPackageVersionArn,
   partitionOfRegion,
   REGISTRY_STACK,
   registryNames,
-  SAGEMAKER_NAME_MAX,
-  SAGEMAKER_NAME_PATTERN,
 } from "../../components/names";
 import type { RolePrincipal } from "../../components/registry-roles";
 
@@ -39,8 +36,6 @@ const ECR_TAG = /^[\w][\w.-]{0,127}$/;
 const S3_KEY = /^[^/\s][^\s]{0,999}$/;
 /** SageMaker ModelPackageVersion is an Integer (AWS API model). */
 const MODEL_PACKAGE_VERSION_MAX = 2_147_483_647;
-/** SageMaker's Url shape (ModelDataUrl): at most 1024 characters (AWS API model). */
-const MODEL_DATA_URL_MAX = 1024;
 
 const accountId = z.string({ error: "must be a 12-digit AWS account id in quotes" })
   .regex(ACCOUNT_ID, { error: "must be a 12-digit AWS account id" });
@@ -223,58 +218,49 @@ export const projectConfigSchema = z.strictObject({
 export type ProjectConfig = z.output<typeof projectConfigSchema>;
 export type ProjectConfigInput = z.input<typeof projectConfigSchema>;
 
-/** A deployment setting within SageMaker's range for it (components/guardrails.ts GUARDRAIL_RANGES). */
-function guardrail(field: keyof typeof GUARDRAIL_RANGES) {
-  const { min, max, unit } = GUARDRAIL_RANGES[field];
-  const range = `must be ${min}-${max} ${unit}`;
-  return z.number().int({ error: unit === "percent" ? "must be a whole percentage" : "must be a whole number of seconds" })
-    .min(min, { error: range }).max(max, { error: range });
-}
-const waitSeconds = guardrail("waitSeconds");
+// The endpoint's values are typed here and checked by components/endpoint-rules.ts, the one place
+// their rules live (the schema, the component and the plan all call it): no range below.
+const seconds = z.number({ error: "must be a number of seconds" });
+const percent = z.number({ error: "must be a percentage" });
 
 /** Settings every blue/green strategy shares. */
 const blueGreenCommon = {
-  /** Seconds the old fleet stays up after traffic has moved (for a fast manual rollback). */
-  terminationWaitSeconds: guardrail("terminationWaitSeconds").default(0),
-  maximumExecutionTimeoutSeconds: guardrail("maximumExecutionTimeoutSeconds").optional(),
+  terminationWaitSeconds: seconds.default(0),
+  maximumExecutionTimeoutSeconds: seconds.optional(),
 };
 
-/** Deployment guardrails (DESIGN §5.5). */
+/** Deployment guardrails (components/endpoint-spec.ts DeploymentSpec, DESIGN §5.5). */
 const deploymentSchema = z.discriminatedUnion("strategy", [
-  z.strictObject({ strategy: z.literal("all-at-once"), waitSeconds: waitSeconds.default(0), ...blueGreenCommon }),
-  z.strictObject({
-    strategy: z.literal("canary"), canarySizePercent: guardrail("canarySizePercent"), waitSeconds, ...blueGreenCommon,
-  }),
-  z.strictObject({
-    strategy: z.literal("linear"), stepSizePercent: guardrail("stepSizePercent"), waitSeconds, ...blueGreenCommon,
-  }),
+  z.strictObject({ strategy: z.literal("all-at-once"), waitSeconds: seconds.default(0), ...blueGreenCommon }),
+  z.strictObject({ strategy: z.literal("canary"), canarySizePercent: percent, waitSeconds: seconds, ...blueGreenCommon }),
+  z.strictObject({ strategy: z.literal("linear"), stepSizePercent: percent, waitSeconds: seconds, ...blueGreenCommon }),
   z.strictObject({
     strategy: z.literal("rolling"),
-    batchSizePercent: guardrail("batchSizePercent"),
-    waitSeconds,
-    rollbackBatchSizePercent: guardrail("rollbackBatchSizePercent").optional(),
-    maximumExecutionTimeoutSeconds: guardrail("maximumExecutionTimeoutSeconds").optional(),
+    batchSizePercent: percent,
+    waitSeconds: seconds,
+    rollbackBatchSizePercent: percent.optional(),
+    maximumExecutionTimeoutSeconds: seconds.optional(),
   }),
-], { error: "strategy must be one of all-at-once, canary, linear, rolling" });
+], { error: "strategy must be one of all-at-once, canary, linear, rolling" }) satisfies z.ZodType<DeploymentSpec>;
 
 export type DeploymentConfig = z.output<typeof deploymentSchema>;
 
-/** The rollback alarms the endpoint component creates. */
+/** The rollback alarms the endpoint component creates (components/endpoint-spec.ts RollbackAlarmSpec). */
 const alarmsSchema = z.strictObject({
-  /** 5XX invocation errors per minute at which the deployment rolls back. */
-  invocation5xxErrorsPerMinute: z.number().int().min(1, { error: "must be at least 1" }).default(1),
-  /** p99 model latency, in milliseconds, at which the deployment rolls back. */
-  modelLatencyP99Milliseconds: z.number().int().min(1, { error: "must be at least 1 ms" }).max(600_000).default(1000),
-  /** Consecutive one-minute periods over the threshold before an alarm fires. */
-  evaluationPeriods: z.number().int().min(1, { error: "must be at least 1" }).max(30).default(2),
-  /**
-   * Names of further alarms in the stage account that also roll back a deployment. The list is
-   * part of the endpoint's identity: changing it replaces the endpoint.
-   */
-  additionalRollbackAlarmNames: z.array(z.string().min(1).max(255)).max(8, {
-    error: "allows at most 8 names: SageMaker takes 1-10 rollback alarms and the component creates 2",
-  }).default([]),
-});
+  invocation5xxErrorsPerMinute: z.number().default(1),
+  modelLatencyP99Milliseconds: z.number().default(1000),
+  evaluationPeriods: z.number().default(2),
+  additionalRollbackAlarmNames: z.array(z.string()).default([]),
+}) satisfies z.ZodType<RollbackAlarmSpec>;
+
+/** Target-tracking autoscaling of the variant (components/endpoint-spec.ts AutoscalingSpec). */
+const autoscalingSchema = z.strictObject({
+  minCapacity: z.number(),
+  maxCapacity: z.number(),
+  targetInvocationsPerInstance: z.number(),
+  scaleInCooldownSeconds: seconds.default(600),
+  scaleOutCooldownSeconds: seconds.default(30),
+}) satisfies z.ZodType<AutoscalingSpec>;
 
 /**
  * Where an endpoint's model comes from, as the stack file names it: only what is the stage's choice.
@@ -306,24 +292,21 @@ const sourceSchema = z.strictObject({
 
 type SourceInput = z.output<typeof sourceSchema>;
 
-const instanceTypes = PRODUCTION_VARIANT_INSTANCE_TYPES;
-
 const endpointSchema = z.strictObject({
   /** The model (one of the project's `models`) this endpoint serves. */
   model: z.string(),
   /** Where the model comes from: a registry version, or an image tag plus model data. */
   source: sourceSchema,
   /** Production variant name: the same in old and new configs (blue/green needs it). */
-  variantName: z.string().regex(SAGEMAKER_NAME_PATTERN, { error: "must be a SageMaker name (letters, digits, hyphens)" })
-    .default("primary"),
-  instanceType: z.enum(instanceTypes, { error: "must be a SageMaker production-variant instance type such as ml.m5.large" }),
-  instanceCount: z.number().int({ error: "must be a whole number" })
-    .min(1, { error: "must be at least 1" }).max(100, { error: "must be at most 100" }),
+  variantName: z.string().default("primary"),
+  instanceType: z.string({ error: "must be an instance type such as ml.m5.large" }),
+  instanceCount: z.number({ error: "must be a number of instances" }),
   /** Size of the ML storage volume per instance, in GiB. */
-  volumeSizeGiB: z.number().int().min(1).max(512).optional(),
+  volumeSizeGiB: z.number().optional(),
   deployment: deploymentSchema,
   // An absent `alarms` gets every alarm default.
   alarms: alarmsSchema.prefault({}),
+  autoscaling: autoscalingSchema.optional(),
 });
 
 /** Where a stack runs, resolved from the project config and the stack name. */
@@ -361,17 +344,8 @@ export function stageConfigSchema(context: StageContext) {
     for (const [key, endpoint] of Object.entries(config.endpoints)) {
       const at = (...rest: (string | number)[]) => ["endpoints", key, ...rest];
       if (!NAME.test(key)) {
-        ctx.addIssue({ code: "custom", path: at(), message: "endpoint names must be lowercase letters, digits and single hyphens" });
-      } else {
-        const longest = longestEndpointName(endpointNames(project.serviceName, key).endpoint);
-        if (longest > SAGEMAKER_NAME_MAX) {
-          ctx.addIssue({
-            code: "custom",
-            path: at(),
-            message: `name "${key}" is too long: with the service prefix and the auto-name suffix its SageMaker names `
-              + `would reach ${longest} characters (limit ${SAGEMAKER_NAME_MAX}); use at most ${SAGEMAKER_NAME_MAX - (longest - key.length)} characters`,
-          });
-        }
+        ctx.addIssue({ code: "custom", path: at(), message: "endpoint names must be lowercase letters, digits and single hyphens", params: { check: "name" } });
+        continue;
       }
       if (!project.models.includes(endpoint.model)) {
         ctx.addIssue({
@@ -380,8 +354,18 @@ export function stageConfigSchema(context: StageContext) {
           message: `must be one of the project's models (${project.models.join(", ")}), got "${endpoint.model}"`,
         });
       }
-      for (const problem of sourceProblems(endpoint.source, project, registry)) {
+      const sourceIssues = sourceProblems(endpoint.source, project, registry);
+      for (const problem of sourceIssues) {
         ctx.addIssue({ code: "custom", path: at("source", ...problem.path), message: problem.message });
+      }
+      // The endpoint's rules (components/endpoint-rules.ts), on the values the component will get.
+      const model = sourceIssues.length === 0 ? resolveSource(endpoint.source, project.serviceName, endpoint.model, registry) : undefined;
+      const name = endpointNames(project.serviceName, key).endpoint;
+      const ruleProblems = model === undefined
+        ? realtimeEndpointProblems({ ...endpoint, name, model: { modelPackageArn: "" } }).filter((p) => !p.field.startsWith("source."))
+        : realtimeEndpointProblems({ ...endpoint, name, model });
+      for (const problem of ruleProblems) {
+        ctx.addIssue({ code: "custom", path: at(...problem.field.split(".").filter((part) => part !== "")), message: nameHint(problem, key), params: { check: problem.check } });
       }
     }
   }).transform((config) => ({
@@ -391,6 +375,12 @@ export function stageConfigSchema(context: StageContext) {
       source: resolveSource(endpoint.source, project.serviceName, endpoint.model, registry),
     }])),
   }));
+}
+
+/** A name problem says what to shorten in the stack file: the endpoint key, not the derived name. */
+function nameHint(problem: RuleProblem, key: string): string {
+  if (problem.check !== "name" || problem.field !== "") return problem.message;
+  return `endpoint "${key}": ${problem.message} (the endpoint's name is the service name, a hyphen and the key)`;
 }
 
 /**
@@ -434,13 +424,9 @@ function sourceProblems(source: SourceInput, project: ProjectConfig, registry: A
   if ((source.imageTag === undefined) === (source.imageDigest === undefined)) {
     problems.push({ path: ["imageTag"], message: "an image source takes exactly one of imageTag and imageDigest" });
   }
+  // The URL's length is a rule of components/endpoint-rules.ts, checked on the derived URL.
   if (source.modelDataKey === undefined) {
     problems.push({ path: ["modelDataKey"], message: "is required with an image: the key of model.tar.gz in the registry's artifact bucket" });
-  } else {
-    const url = modelDataUrlOf(project.serviceName, registry, source.modelDataKey);
-    if (url.length > MODEL_DATA_URL_MAX) {
-      problems.push({ path: ["modelDataKey"], message: `makes the model data URL ${url.length} characters long; SageMaker takes at most ${MODEL_DATA_URL_MAX}` });
-    }
   }
   return problems;
 }
@@ -530,6 +516,8 @@ export function checkModelPackageArn(arn: string, expected: { region: string; re
 export interface Problem {
   readonly path: string;
   readonly message: string;
+  /** The plan's finding class, when a rule names it (components/endpoint-rules.ts). */
+  readonly check?: string;
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; problems: Problem[] };
@@ -562,7 +550,8 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown, prefix: string):
     case "custom":
     case "invalid_union": {
       const message = isDefault(issue.message) ? issue.message.replace(/^\w+:?\s*/, "must be ").toLowerCase() : issue.message;
-      return [{ path, message: value === undefined || issue.code === "custom" ? message : `${message}, got ${show(value)}` }];
+      const check = issue.code === "custom" && typeof issue.params?.check === "string" ? { check: issue.params.check } : {};
+      return [{ path, message: value === undefined || issue.code === "custom" ? message : `${message}, got ${show(value)}`, ...check }];
     }
     default:
       return [{ path, message: issue.message }];

@@ -1,8 +1,9 @@
 import type * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type * as component from "../../components/blue-green-endpoint";
-import type { DeploymentConfig } from "../../stacks/config/schema";
-import { ofType, onlyOfType, RecordedResource, recordResources, valueOf, resourceErrorOf } from "../support/mocks";
+import { realtimeEndpointProblems, RULE_SOURCES } from "../../components/endpoint-rules";
+import type { DeploymentSpec } from "../../components/endpoint-spec";
+import { ofType, onlyOfType, RecordedResource, recordResources, valueOf } from "../support/mocks";
 import { recordDuring } from "../support/resources";
 
 const NAME = "churn-predictor-churn-scorer";
@@ -17,7 +18,7 @@ const T = {
 const PACKAGE = (version: number) => `arn:aws:sagemaker:ap-southeast-4:404040404041:model-package/churn-predictor-churn-scorer/${version}`;
 const KEY = "arn:aws:kms:ap-southeast-4:404040404043:alias/churn-predictor-prod";
 const TAGS = { service: "churn-predictor", stage: "prod" };
-const canary: DeploymentConfig = { strategy: "canary", canarySizePercent: 25, waitSeconds: 300, terminationWaitSeconds: 0 };
+const canary: DeploymentSpec = { strategy: "canary", canarySizePercent: 25, waitSeconds: 300, terminationWaitSeconds: 0 };
 
 const baseArgs: component.BlueGreenEndpointArgs = {
   variantName: "primary",
@@ -57,9 +58,21 @@ async function deploy(overrides: Partial<component.BlueGreenEndpointArgs> = {}, 
   };
 }
 
-/** The message of the error the constructor throws. */
-function rejection(overrides: Partial<component.BlueGreenEndpointArgs>, name = REJECTED): string {
-  return resourceErrorOf(() => new mod.BlueGreenEndpoint(name, { ...baseArgs, ...overrides }));
+/** The error the constructor throws: an EndpointArgsError (a pulumi.ResourceError); fails when it does not throw one. */
+function refusal(overrides: Partial<component.BlueGreenEndpointArgs>, name = REJECTED): component.EndpointArgsError {
+  try {
+    new mod.BlueGreenEndpoint(name, { ...baseArgs, ...overrides });
+  } catch (error) {
+    expect(error).toBeInstanceOf(mod.EndpointArgsError);
+    expect(error).toBeInstanceOf(pulumi.ResourceError);
+    return error as component.EndpointArgsError;
+  }
+  throw new Error("expected the constructor to throw");
+}
+
+/** `field check` of each problem the constructor refused the arguments with. */
+function refused(overrides: Partial<component.BlueGreenEndpointArgs>, name = REJECTED): [string, string][] {
+  return refusal(overrides, name).problems.map((p) => [p.field, p.check]);
 }
 
 describe("BlueGreenEndpoint resources", () => {
@@ -160,7 +173,7 @@ describe("BlueGreenEndpoint resources", () => {
       .toEqual([`${NAME}-invocation-5xx`, `${NAME}-model-latency`, "team-alarm"]);
   });
 
-  test.each<[DeploymentConfig, string]>([
+  test.each<[DeploymentSpec, string]>([
     [{ strategy: "all-at-once", waitSeconds: 0, terminationWaitSeconds: 0 }, "ALL_AT_ONCE"],
     [canary, "CANARY"],
     [{ strategy: "linear", stepSizePercent: 50, waitSeconds: 60, terminationWaitSeconds: 0 }, "LINEAR"],
@@ -210,64 +223,118 @@ describe("BlueGreenEndpoint resources", () => {
 });
 
 describe("BlueGreenEndpoint argument checks", () => {
-  test("GIVEN a name with an underscore WHEN built THEN name is rejected", () => {
-    expect(rejection({}, "fraud_detection")).toContain('name: must be letters, digits and hyphens, starting and ending with a letter or digit, got "fraud_detection"');
+  test("GIVEN a name with an underscore WHEN built THEN the endpoint itself (field \"\") has a name problem", () => {
+    expect(refused({}, "fraud_detection")).toEqual([["", "name"]]);
+    expect(refusal({}, "fraud_detection").problems[0].message)
+      .toBe('must be letters, digits and hyphens, starting and ending with a letter or digit, got "fraud_detection"');
   });
 
-  test("GIVEN a name that leaves no room for the auto-name suffix WHEN built THEN name is rejected with the longest allowed", () => {
-    expect(rejection({}, "a".repeat(50))).toContain(
-      `name: "${"a".repeat(50)}" is too long: its auto-named children would reach 65 characters (limit 63); use at most 48 characters`);
+  test("GIVEN a name that leaves no room for the auto-name suffix WHEN built THEN a name problem says how much to shorten it", () => {
+    const [problem] = refusal({}, "a".repeat(50)).problems;
+    expect(problem).toMatchObject({ field: "", check: "name", source: RULE_SOURCES.sagemakerName });
+    expect(problem.message).toBe(`"${"a".repeat(50)}" is too long: its auto-named children would reach 65 characters (limit 63); shorten it by 2`);
   });
 
-  test("GIVEN a variant name with a dot WHEN built THEN variantName is rejected", () => {
-    expect(rejection({ variantName: "v.1" })).toContain('variantName: must be letters, digits and hyphens, got "v.1"');
+  test("GIVEN a variant name with a dot WHEN built THEN variantName is a name problem", () => {
+    expect(refused({ variantName: "v.1" })).toEqual([["variantName", "name"]]);
   });
 
-  test("GIVEN an EC2 instance type WHEN built THEN instanceType is rejected", () => {
-    expect(rejection({ instanceType: "m5.large" })).toContain('instanceType: must be a hosting instance type such as ml.m5.large, got "m5.large"');
+  test("GIVEN an EC2 instance type WHEN built THEN instanceType is an instance-type problem", () => {
+    expect(refused({ instanceType: "m5.large" })).toEqual([["instanceType", "instance-type"]]);
   });
 
-  test("GIVEN no instances WHEN built THEN instanceCount is rejected", () => {
-    expect(rejection({ instanceCount: 0 })).toContain("instanceCount: must be a whole number >= 1, got 0");
+  test("GIVEN a well-formed type SageMaker does not host (ml.t3.medium) WHEN built THEN instanceType is an instance-type problem", () => {
+    expect(refused({ instanceType: "ml.t3.medium" })).toEqual([["instanceType", "instance-type"]]);
   });
 
-  test("GIVEN a volume size on an instance type with local NVMe storage WHEN built THEN volumeSizeGiB is rejected", () => {
-    expect(rejection({ instanceType: "ml.g5.xlarge", volumeSizeGiB: 100 }))
-      .toContain("volumeSizeGiB: ml.g5.xlarge has local NVMe instance storage of a fixed size and takes no volume size; remove volumeSizeGiB");
+  test("GIVEN no instances WHEN built THEN instanceCount is a capacity problem", () => {
+    expect(refused({ instanceCount: 0 })).toEqual([["instanceCount", "capacity"]]);
   });
 
-  test("GIVEN a volume size above 512 GiB WHEN built THEN volumeSizeGiB is rejected", () => {
-    expect(rejection({ volumeSizeGiB: 600 })).toContain("volumeSizeGiB: must be a whole number of GiB from 1 to 512, got 600");
+  test("GIVEN a volume size on an instance type with local NVMe storage WHEN built THEN volumeSizeGiB is a capacity problem", () => {
+    const [problem] = refusal({ instanceType: "ml.g5.xlarge", volumeSizeGiB: 100 }).problems;
+    expect(problem).toMatchObject({
+      field: "volumeSizeGiB",
+      check: "capacity",
+      source: RULE_SOURCES.volumeSize,
+      message: "ml.g5.xlarge has local NVMe instance storage of a fixed size and takes no volume size; remove volumeSizeGiB",
+    });
   });
 
-  test("GIVEN nine additional rollback alarms WHEN built THEN the alarm list is rejected", () => {
+  test("GIVEN a volume size above 512 GiB WHEN built THEN volumeSizeGiB is a capacity problem", () => {
+    expect(refused({ volumeSizeGiB: 600 })).toEqual([["volumeSizeGiB", "capacity"]]);
+  });
+
+  test("GIVEN a model data URL of 1025 characters WHEN built THEN the model source is refused", () => {
+    const modelDataUrl = `s3://b/${"k".repeat(1025 - "s3://b/".length)}`;
+    expect(refused({ model: { image: "404040404041.dkr.ecr.ap-southeast-4.amazonaws.com/churn-predictor-inference:1.4.0", modelDataUrl, environment: {} } }))
+      .toEqual([["source.modelDataKey", "model-source"]]);
+  });
+
+  test("GIVEN nine additional rollback alarms WHEN built THEN the alarm list is a guardrail-range problem", () => {
     const alarms = { ...baseArgs.alarms, additionalRollbackAlarmNames: Array.from({ length: 9 }, (_, i) => `alarm-${i}`) };
-    expect(rejection({ alarms })).toContain(
-      "alarms.additionalRollbackAlarmNames: allows at most 8 names: SageMaker takes at most 10 rollback alarms and the component creates 2, got 9");
+    expect(refused({ alarms })).toEqual([["alarms.additionalRollbackAlarmNames", "guardrail-range"]]);
   });
 
-  test("GIVEN an additional alarm that repeats the component's own WHEN built THEN the alarm list is rejected", () => {
+  test("GIVEN a blank additional alarm name WHEN built THEN the alarm list is refused", () => {
+    const alarms = { ...baseArgs.alarms, additionalRollbackAlarmNames: ["team-alarm", "  "] };
+    expect(refused({ alarms })).toEqual([["alarms.additionalRollbackAlarmNames", "guardrail-range"]]);
+  });
+
+  test("GIVEN an additional alarm that repeats the component's own WHEN built THEN the repeat is named", () => {
     const alarms = { ...baseArgs.alarms, additionalRollbackAlarmNames: [`${REJECTED}-model-latency`] };
-    expect(rejection({ alarms })).toContain(
-      `alarms.additionalRollbackAlarmNames: must be non-empty and distinct from each other and from the component's own alarms, got "${REJECTED}-model-latency"`);
+    const [problem] = refusal({ alarms }).problems;
+    expect(problem).toMatchObject({ field: "alarms.additionalRollbackAlarmNames", check: "guardrail-range" });
+    expect(problem.message).toContain(`"${REJECTED}-model-latency"`);
+  });
+
+  test("GIVEN an evaluation period of 31 minutes WHEN built THEN that threshold is refused", () => {
+    expect(refused({ alarms: { ...baseArgs.alarms, evaluationPeriods: 31 } })).toEqual([["alarms.evaluationPeriods", "guardrail-range"]]);
   });
 
   test("GIVEN a strategy the fleet cannot run WHEN built THEN the deployment problem is reported", () => {
-    expect(rejection({ instanceCount: 1, deployment: { strategy: "rolling", batchSizePercent: 50, waitSeconds: 60 } }))
-      .toContain("deployment.strategy: rolling needs at least 2 instances");
+    expect(refused({ instanceCount: 1, deployment: { strategy: "rolling", batchSizePercent: 50, waitSeconds: 60 } }))
+      .toEqual([["deployment.strategy", "guardrail-range"]]);
   });
 
-  test("GIVEN several bad fields WHEN built THEN one error names the component and every field", () => {
-    const message = rejection({ instanceCount: 0, variantName: "v_1" });
-    expect(message.split("\n")).toEqual([
+  test("GIVEN waits that outlast the provider WHEN built THEN the deployment is a rollout-timeout problem", () => {
+    expect(refused({ deployment: { strategy: "all-at-once", waitSeconds: 3600, terminationWaitSeconds: 3600 } })).toEqual([["deployment", "rollout-timeout"]]);
+  });
+
+  test("GIVEN several bad fields WHEN built THEN one error carries the component, the endpoint and every problem, and says them line by line", () => {
+    const error = refusal({ instanceCount: 0, variantName: "v_1" });
+    expect(error.component).toBe("BlueGreenEndpoint");
+    expect(error.endpointName).toBe(REJECTED);
+    expect(error.problems.map((p) => [p.field, p.check])).toEqual([["variantName", "name"], ["instanceCount", "capacity"]]);
+    expect(error.message.split("\n")).toEqual([
       `BlueGreenEndpoint "${REJECTED}" has invalid arguments:`,
-      '  variantName: must be letters, digits and hyphens, got "v_1"',
-      "  instanceCount: must be a whole number >= 1, got 0",
+      '  variantName: must be letters, digits and hyphens (at most 63), got "v_1"',
+      "  instanceCount: must be a whole number of at least 1, got 0",
     ]);
   });
 
+  test("GIVEN a bad name WHEN the message is read THEN the endpoint's own problem is on a line named 'name'", () => {
+    expect(refusal({}, "bad_name").message.split("\n")[1]).toMatch(/^ {2}name: must be letters, digits and hyphens/);
+  });
+
+  test("GIVEN bad arguments WHEN built THEN the problems are exactly the rules' (components/endpoint-rules.ts) for the same arguments", () => {
+    const overrides = { instanceType: "ml.g5.xlarge", volumeSizeGiB: 100, deployment: { ...canary, canarySizePercent: 60 } };
+    expect(refusal(overrides).problems).toEqual(realtimeEndpointProblems({ ...baseArgs, ...overrides, name: REJECTED }));
+  });
+
+  test("GIVEN the error WHEN recognised THEN isEndpointArgsError accepts it and any error carrying its mark, and nothing else", () => {
+    const error = refusal({ instanceCount: 0 });
+    expect(mod.isEndpointArgsError(error)).toBe(true);
+    // A second copy of the module (the plan runs the program from a bundle) makes errors of another class with the same mark.
+    expect(mod.isEndpointArgsError({ ...error, endpointArgsError: true })).toBe(true);
+    expect(mod.isEndpointArgsError(new Error(error.message))).toBe(false);
+    expect(mod.isEndpointArgsError({ endpointArgsError: "yes" })).toBe(false);
+    expect(mod.isEndpointArgsError(null)).toBe(false);
+    expect(mod.isEndpointArgsError(error.message)).toBe(false);
+  });
+
   test("GIVEN bad arguments WHEN built THEN no child resource is created", async () => {
-    const { recorded } = await recordDuring(resources, () => rejection({ instanceCount: 0 }));
+    const { recorded } = await recordDuring(resources, () => refused({ instanceCount: 0 }));
     expect(recorded.filter((r) => r.custom)).toEqual([]);
   });
 });

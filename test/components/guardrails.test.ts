@@ -1,18 +1,14 @@
-import {
-  deploymentConfigFor,
-  deploymentProblems,
-  guardrailWaitSeconds,
-  MAX_GUARDRAIL_WAIT_SECONDS,
-  rollbackAlarmList,
-} from "../../components/guardrails";
-import type { DeploymentConfig } from "../../stacks/config/schema";
+import type { DeploymentSpec } from "../../components/endpoint-spec";
+import { deploymentConfigFor, guardrailWaitSeconds, rollbackAlarmList, trafficSteps } from "../../components/guardrails";
+
+// The rules on a strategy (deploymentProblems and the ranges) are tested in endpoint-rules.test.ts.
 
 const ALARMS = ["svc-ep-invocation-5xx", "svc-ep-model-latency", "team-alarm"];
 
-const allAtOnce: DeploymentConfig = { strategy: "all-at-once", waitSeconds: 120, terminationWaitSeconds: 300 };
-const canary: DeploymentConfig = { strategy: "canary", canarySizePercent: 10, waitSeconds: 600, terminationWaitSeconds: 0 };
-const linear: DeploymentConfig = { strategy: "linear", stepSizePercent: 25, waitSeconds: 300, terminationWaitSeconds: 60 };
-const rolling: DeploymentConfig = { strategy: "rolling", batchSizePercent: 20, waitSeconds: 240 };
+const allAtOnce: DeploymentSpec = { strategy: "all-at-once", waitSeconds: 120, terminationWaitSeconds: 300 };
+const canary: DeploymentSpec = { strategy: "canary", canarySizePercent: 10, waitSeconds: 600, terminationWaitSeconds: 0 };
+const linear: DeploymentSpec = { strategy: "linear", stepSizePercent: 25, waitSeconds: 300, terminationWaitSeconds: 60 };
+const rolling: DeploymentSpec = { strategy: "rolling", batchSizePercent: 20, waitSeconds: 240 };
 
 describe("rollbackAlarmList", () => {
   test("GIVEN created and additional alarms WHEN listed THEN the error alarm, the latency alarm, then the additional ones in order", () => {
@@ -91,73 +87,14 @@ describe("guardrailWaitSeconds", () => {
   });
 });
 
-describe("deploymentProblems", () => {
-  const messagesOf = (deployment: DeploymentConfig, instanceType = "ml.m5.large", instanceCount = 4) =>
-    deploymentProblems(deployment, instanceType, instanceCount).map((p) => `${p.field}: ${p.message}`);
-
-  test.each([allAtOnce, canary, linear, rolling])("GIVEN a valid $strategy strategy WHEN checked THEN no problems", (deployment) => {
-    expect(messagesOf(deployment)).toEqual([]);
-  });
-
-  test("GIVEN a wait beyond 3600 s WHEN checked THEN waitSeconds is named", () => {
-    expect(messagesOf({ ...canary, waitSeconds: 3601 })).toContain("deployment.waitSeconds: must be a whole number of seconds from 0 to 3600, got 3601");
-  });
-
-  test("GIVEN an execution timeout below 600 s WHEN checked THEN maximumExecutionTimeoutSeconds is named", () => {
-    expect(messagesOf({ ...allAtOnce, maximumExecutionTimeoutSeconds: 599 }))
-      .toContain("deployment.maximumExecutionTimeoutSeconds: must be a whole number of seconds from 600 to 14400, got 599");
-  });
-
-  test("GIVEN a termination wait beyond 3600 s WHEN checked THEN terminationWaitSeconds is named", () => {
-    expect(messagesOf({ ...allAtOnce, terminationWaitSeconds: 4000 }))
-      .toContain("deployment.terminationWaitSeconds: must be a whole number of seconds from 0 to 3600, got 4000");
-  });
-
-  test("GIVEN a canary above 50% WHEN checked THEN canarySizePercent is named", () => {
-    expect(messagesOf({ ...canary, canarySizePercent: 60 })).toContain("deployment.canarySizePercent: must be a whole number of percent from 1 to 50, got 60");
-  });
-
-  test("GIVEN a linear step below 10% WHEN checked THEN stepSizePercent is named", () => {
-    expect(messagesOf({ ...linear, stepSizePercent: 5 })).toContain("deployment.stepSizePercent: must be a whole number of percent from 10 to 50, got 5");
-  });
-
-  test("GIVEN a rolling batch above 50% WHEN checked THEN batchSizePercent is named", () => {
-    expect(messagesOf({ ...rolling, batchSizePercent: 75 })).toContain("deployment.batchSizePercent: must be a whole number of percent from 5 to 50, got 75");
-  });
-
-  test("GIVEN a rolling rollback batch below 5% WHEN checked THEN rollbackBatchSizePercent is named", () => {
-    expect(messagesOf({ ...rolling, rollbackBatchSizePercent: 2 }))
-      .toContain("deployment.rollbackBatchSizePercent: must be a whole number of percent from 5 to 100, got 2");
-  });
-
-  test("GIVEN rolling on a single instance WHEN checked THEN the strategy is rejected with the way out", () => {
-    expect(messagesOf(rolling, "ml.m5.large", 1)).toEqual([
-      "deployment.strategy: rolling needs at least 2 instances (a batch is at least one instance and at most 50% of the fleet), "
-        + "got instanceCount 1; use all-at-once, canary or linear for a single instance",
-    ]);
-  });
-
-  test("GIVEN canary on Inf1 WHEN checked THEN the strategy is rejected because guardrails would silently not apply", () => {
-    expect(messagesOf(canary, "ml.inf1.xlarge")).toEqual([
-      "deployment.strategy: ml.inf1.xlarge endpoints ignore deployment guardrails (SageMaker falls back to all-at-once without baking); "
-        + "use strategy all-at-once or another instance type, got canary",
-    ]);
-  });
-
-  test("GIVEN all-at-once on Inf1 WHEN checked THEN no problems", () => {
-    expect(messagesOf(allAtOnce, "ml.inf1.xlarge")).toEqual([]);
-  });
-
-  test("GIVEN linear waits that outlast the provider WHEN checked THEN the total wait is rejected", () => {
-    const slow: DeploymentConfig = { ...linear, stepSizePercent: 10, waitSeconds: 600, terminationWaitSeconds: 0 };
-    expect(messagesOf(slow, "ml.m5.large", 10)).toEqual([
-      `deployment: baking and termination waits add up to 6000 s; the provider stops waiting for InService after 60 minutes, so keep them at or below ${MAX_GUARDRAIL_WAIT_SECONDS} s (shorter waits or larger steps)`,
-    ]);
-  });
-
-  test("GIVEN an execution timeout shorter than the waits WHEN checked THEN the timeout is rejected", () => {
-    expect(messagesOf({ ...canary, maximumExecutionTimeoutSeconds: 1200 })).toEqual([
-      "deployment.maximumExecutionTimeoutSeconds: 1200 s does not cover the 1200 s of baking and termination waits: every deployment would time out and roll back",
-    ]);
+describe("trafficSteps", () => {
+  test.each<[number, number, number]>([
+    [25, 8, 4],
+    [10, 3, 3],
+    [34, 10, 3],
+    [50, 1, 1],
+    [0, 5, 5],
+  ])("GIVEN steps of %p%% on %p instances WHEN counted THEN %p steps (each at least one instance)", (percent, instances, steps) => {
+    expect(trafficSteps(percent, instances)).toBe(steps);
   });
 });

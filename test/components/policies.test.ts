@@ -93,9 +93,12 @@ const STATE: StateBackendAccess = {
 };
 
 /** Actions AWS does not scope to a resource: the only ones an identity policy may grant on "*". */
-const ACCOUNT_WIDE_ACTIONS = ["sts:GetCallerIdentity", "kms:ListAliases", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"];
+const ACCOUNT_WIDE_ACTIONS = [
+  "sts:GetCallerIdentity", "kms:ListAliases", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
+  "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
+];
 /** Service prefixes the platform's policies use. */
-const SERVICES = ["cloudwatch", "ecr", "iam", "kms", "logs", "s3", "sagemaker", "sts"];
+const SERVICES = ["application-autoscaling", "cloudwatch", "ecr", "iam", "kms", "logs", "s3", "sagemaker", "sts"];
 
 function access(ecrRepository: boolean): RegistryAccess {
   return { serviceName: SERVICE, registry: REGISTRY, models: MODELS, ecrRepository };
@@ -632,9 +635,10 @@ describe("executionRolePolicy", () => {
     }]);
   });
 
-  test("GIVEN a stage WHEN its execution role policy is built THEN its own key is named by ARN for decrypt, describe and data keys", () => {
+  test("GIVEN a stage WHEN its execution role policy is built THEN its own key is named by ARN for decrypt, describe, encrypt and data keys", () => {
+    // Encrypt: batch transform output names the stage key by alias, which SageMaker encrypts with as the execution role.
     const kms = granting(withEcr, (a) => a.startsWith("kms:")).filter((s) => !inRegistryKms(s));
-    expect(kms.map((s) => [s.Resource, s.Action])).toEqual([[QA_KEY, ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]]]);
+    expect(kms.map((s) => [s.Resource, s.Action])).toEqual([[QA_KEY, ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]]]);
   });
 
   test("GIVEN a stage WHEN its execution role policy is built THEN it reads and writes its own bucket but only reads the registry's", () => {
@@ -737,10 +741,13 @@ describe("deployerPolicy", () => {
   test.each([
     ["a stage", consumer],
     ["the registry", registryDeployer],
-  ])('GIVEN the deployer of %s WHEN its policy is built THEN "*" carries only GetCallerIdentity and ListAliases, unconditionally', (_, document) => {
+  ])('GIVEN the deployer of %s WHEN its policy is built THEN "*" carries only the account-wide reads, unconditionally', (_, document) => {
     const statement = bySid(document, "AccountWide");
     expect([statement.Resource, statement.Action, statement.Condition]).toEqual(["*", ["sts:GetCallerIdentity", "kms:ListAliases"], undefined]);
-    expect(allows(document).filter((s) => list(s.Resource).includes("*")).map((s) => s.Sid)).toEqual(["AccountWide"]);
+    const onStar = allows(document).filter((s) => list(s.Resource).includes("*"));
+    // The Describe calls of Application Auto Scaling have no resource type (stage deployers only).
+    expect(onStar.map((s) => s.Sid).filter((sid) => sid !== "ReadAutoscaling")).toEqual(["AccountWide"]);
+    expect(onStar.flatMap((s) => (s.Sid === "ReadAutoscaling" ? list(s.Action) : [])).every((a) => /^application-autoscaling:Describe/.test(a))).toBe(true);
   });
 
   test("GIVEN the stack's tag keys WHEN listed THEN they are mlplatform:service and mlplatform:stage", () => {

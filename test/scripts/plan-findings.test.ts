@@ -2,10 +2,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ProductionVariantInstanceType } from "@aws-sdk/client-sagemaker";
 import type { Document } from "yaml";
+import type { RuleCheck } from "../../components/endpoint-rules";
+import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../components/production-variant-instance-types";
 import { planStack, planStacks } from "../../scripts/plan/engine";
-import { CHECKS, checkResources, FindingSink, HOSTING_INSTANCE_TYPES } from "../../scripts/plan/findings";
+import { CHECKS, checkResources, FindingSink } from "../../scripts/plan/findings";
 import { HOURLY_USD } from "../../scripts/plan/prices";
 import type { Finding, PlannedResource, StackPlan } from "../../scripts/plan/types";
+import * as load from "../../stacks/config/load";
 import { FIXTURE_ROOT, FIXTURE_STACKS, FIXTURE_STAGES } from "../fixtures/project";
 import { copyProject, endpointPath, type ProjectEdits, REPO_ROOT } from "../support/stack-files";
 
@@ -13,8 +16,9 @@ import { copyProject, endpointPath, type ProjectEdits, REPO_ROOT } from "../supp
  * Every finding class of the offline plan, each provoked by a stack file of the fixture project
  * (test/fixtures/project) that makes the mistake.
  * Where the program's own config schema already refuses the file, the plan still reports the class
- * and the key to fix; the resource-level checks behind the same classes are tested at the end on
- * registered resources that bypass the schema.
+ * and the key to fix: each rule on an endpoint (components/endpoint-rules.ts) names its class, and
+ * the schema, the component and the plan all report it through the same rule. The resource-level
+ * checks that remain (names, prices) are tested at the end on registered resources.
  */
 
 const set = (path: (string | number)[], value: unknown) => (doc: Document) => doc.setIn(path, doc.createNode(value));
@@ -108,12 +112,20 @@ const cases: Case[] = [
   kase("tags", "error", "prod", "a tag under the reserved aws: prefix",
     { stack: set(["config", "mlplatform:tags", "aws:owner"], "ml-team") },
     "mlplatform:tags.aws:owner", "stage-account", "the aws: prefix is reserved"),
+  kase("name", "error", "qa", "a variant name with an underscore",
+    { stack: set(endpointPath("churn-scorer", "variantName"), "blue_green") },
+    "mlplatform:endpoints.churn-scorer.variantName", "churn-predictor-churn-scorer", "Pulumi.qa.yaml: must be letters, digits and hyphens (at most 63)"),
   kase("environment", "error", "sandbox", "a container environment variable with a hyphen",
     { stack: set(endpointPath("doc-embedder", "source", "environment", "MODEL-NAME"), "x") },
-    "mlplatform:endpoints.doc-embedder.source.environment.MODEL-NAME", "churn-predictor-doc-embedder-model", "names take letters, digits and _"),
+    "mlplatform:endpoints.doc-embedder.source.environment.MODEL-NAME", "churn-predictor-doc-embedder", "names take letters, digits and _"),
   kase("guardrail-range", "error", "prod", "a canary above half the fleet",
     { stack: set(endpointPath("churn-scorer", "deployment", "canarySizePercent"), 60) },
-    "mlplatform:endpoints.churn-scorer.deployment.canarySizePercent", "churn-predictor-churn-scorer", "must be 1-50 percent"),
+    "mlplatform:endpoints.churn-scorer.deployment.canarySizePercent", "churn-predictor-churn-scorer",
+    "Pulumi.prod.yaml: must be a whole number of percent from 1 to 50, got 60"),
+  kase("guardrail-range", "error", "prod", "a blank rollback alarm name",
+    { stack: set(endpointPath("churn-scorer", "alarms", "additionalRollbackAlarmNames"), ["  "]) },
+    "mlplatform:endpoints.churn-scorer.alarms.additionalRollbackAlarmNames", "churn-predictor-churn-scorer",
+    "alarm names take 1-255 characters, not only whitespace, got \"  \""),
   kase("instance-type", "error", "qa", "an instance type SageMaker does not host",
     { stack: set(endpointPath("churn-scorer", "instanceType"), "ml.m5.huge") },
     "mlplatform:endpoints.churn-scorer.instanceType", "churn-predictor-churn-scorer", "production-variant instance type"),
@@ -126,13 +138,24 @@ const cases: Case[] = [
     },
     "mlplatform:endpoints.churn-scorer.deployment", "churn-predictor-churn-scorer-endpoint",
     "estimated rollout 240 min (20 x 10 min provisioning (assumed) + 40 min of waits) exceeds the provider's 60-minute wait"),
+  kase("rollout-timeout", "error", "sandbox", "baking and termination waits of two hours",
+    { stack: set(endpointPath("churn-scorer", "deployment"), { strategy: "all-at-once", waitSeconds: 3600, terminationWaitSeconds: 3600 }) },
+    "mlplatform:endpoints.churn-scorer.deployment", "churn-predictor-churn-scorer", "baking and termination waits add up to 7200 s"),
   kase("rollback-alarm-account", "error", "prod", "a rollback alarm in another account",
     { stack: set(endpointPath("churn-scorer", "alarms", "additionalRollbackAlarmNames"), [ARN_IN_OTHER_ACCOUNT]) },
     "mlplatform:endpoints.churn-scorer.alarms.additionalRollbackAlarmNames", "churn-predictor-churn-scorer-endpoint",
     "is in account 999999999999 (ap-southeast-4), not the endpoint's account 404040404043 (ap-southeast-4)"),
-  kase("program", "error", "sandbox", "a volume size on an instance type with local NVMe storage",
+  kase("capacity", "error", "sandbox", "a volume size on an instance type with local NVMe storage",
     { stack: set(endpointPath("doc-embedder", "volumeSizeGiB"), 100) },
-    "mlplatform:endpoints.doc-embedder.volumeSizeGiB", "churn-predictor-doc-embedder", "ml.g4dn.xlarge has local NVMe instance storage"),
+    "mlplatform:endpoints.doc-embedder.volumeSizeGiB", "churn-predictor-doc-embedder",
+    "Pulumi.sandbox.yaml: ml.g4dn.xlarge has local NVMe instance storage of a fixed size and takes no volume size"),
+  kase("capacity", "error", "qa", "no instances",
+    { stack: set(endpointPath("churn-scorer", "instanceCount"), 0) },
+    "mlplatform:endpoints.churn-scorer.instanceCount", "churn-predictor-churn-scorer", "must be a whole number of at least 1, got 0"),
+  // s3://<53-character bucket>/ is 59 characters: a 966-character key makes 1025.
+  kase("model-source", "error", "sandbox", "a modelDataKey that makes the model data URL 1025 characters",
+    { stack: set(endpointPath("doc-embedder", "source", "modelDataKey"), `doc-embedder/${"k".repeat(953)}`) },
+    "mlplatform:endpoints.doc-embedder.source.modelDataKey", "churn-predictor-doc-embedder", "model data URL of 1025 characters"),
   kase("execution-timeout", "warning", "qa", "a 15-minute execution timeout for a 20-minute canary",
     {
       stack: set(endpointPath("churn-scorer", "deployment"), {
@@ -170,20 +193,72 @@ describe("each finding class, provoked by a stack file", () => {
   });
 });
 
-describe("the guardrail pre-check and the component's own check", () => {
-  it("GIVEN an endpoint with both a guardrail problem and another argument problem WHEN planned THEN both are reported, once each", async () => {
+describe("two rules broken in one endpoint", () => {
+  it("GIVEN an endpoint with both a guardrail problem and a capacity problem WHEN planned THEN each is reported once, with its rule's check", async () => {
     const plan = await planEdited("sandbox", {
       stack: (doc) => {
         doc.setIn(endpointPath("doc-embedder", "volumeSizeGiB"), 100);
         doc.setIn(endpointPath("doc-embedder", "deployment"), doc.createNode({ strategy: "all-at-once", waitSeconds: 3600, terminationWaitSeconds: 3600 }));
       },
     });
-    const keys = plan.findings.filter((f) => f.severity === "error").map((f) => [f.check, f.configKey]);
-    expect(keys).toEqual(expect.arrayContaining([
+    expect(plan.findings.map((f) => [f.check, f.configKey])).toEqual([
+      ["capacity", "mlplatform:endpoints.doc-embedder.volumeSizeGiB"],
       ["rollout-timeout", "mlplatform:endpoints.doc-embedder.deployment"],
-      ["program", "mlplatform:endpoints.doc-embedder.volumeSizeGiB"],
-    ]));
-    expect(new Set(keys.map((k) => k.join(" "))).size).toBe(keys.length);
+    ]);
+  });
+});
+
+/** A project edit that makes the fixture's program stop outside the endpoint rules (see "a program that stops"). */
+const PROGRAM_FAILURE: ProjectEdits = {
+  project: (doc) => {
+    doc.setIn(["config", "aws:region"], "ap-southeasternmostislands-4");
+    doc.setIn(["config", "mlplatform:region"], "ap-southeasternmostislands-4");
+  },
+};
+
+describe("a program that stops", () => {
+  /**
+   * The schema runs the endpoint rules on every endpoint before the program starts, so a stack file
+   * alone never reaches the component's own check. A program change that hands the component a
+   * value the schema never saw does: here the validated config gets a volume size on the sandbox's
+   * NVMe-backed ml.g4dn.xlarge afterwards.
+   */
+  it("GIVEN the component refuses a value the schema never saw WHEN planned THEN each problem is a finding of its rule's check, not program", async () => {
+    const loadStackConfig = load.loadStackConfig;
+    const spy = jest.spyOn(load, "loadStackConfig").mockImplementation((stage, raw) => {
+      const config = loadStackConfig(stage, raw);
+      const endpoint = config.endpoints["doc-embedder"];
+      return { ...config, endpoints: { ...config.endpoints, "doc-embedder": { ...endpoint, volumeSizeGiB: 100, variantName: "blue_green" } } };
+    });
+    let plan: StackPlan;
+    try {
+      plan = await planStack(FIXTURE_ROOT, "sandbox");
+      expect(spy).toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(plan.findings.map((f) => [f.check, f.severity, f.configKey, f.resource])).toEqual([
+      ["name", "error", "mlplatform:endpoints.doc-embedder.variantName", "churn-predictor-doc-embedder"],
+      ["capacity", "error", "mlplatform:endpoints.doc-embedder.volumeSizeGiB", "churn-predictor-doc-embedder"],
+    ]);
+    expect(plan.findings[1].message).toBe("BlueGreenEndpoint \"churn-predictor-doc-embedder\": ml.g4dn.xlarge has local NVMe instance storage "
+      + "of a fixed size and takes no volume size; remove volumeSizeGiB");
+    expect(plan.findings[1].urn).toBe("urn:pulumi:sandbox::churn-predictor::mlplatform:sagemaker:BlueGreenEndpoint::churn-predictor-doc-embedder");
+  });
+
+  /**
+   * No stack file that passes validation makes the fixture's program stop: every rule the program
+   * applies is checked first. The project's region is only checked for its form, though, and the
+   * stage bucket's name carries it: a (fictional) 28-character region pushes
+   * churn-predictor-sandbox-404040404041-<region> past S3's 63 characters, which the bucket
+   * component refuses. That failure is no endpoint rule, so the plan reports it as `program`.
+   */
+  it("GIVEN a failure outside the endpoint rules WHEN planned THEN it is one program finding on the stack, quoting the error", async () => {
+    const plan = await planEdited("sandbox", PROGRAM_FAILURE);
+    expect(plan.findings.map((f) => [f.check, f.severity, f.configKey, f.resource])).toEqual([["program", "error", null, "churn-predictor-sandbox"]]);
+    expect(plan.findings[0].message).toBe("the program stopped: churn-predictor-sandbox-bucket: bucketName must be 3-63 characters of a-z, 0-9 and hyphens, "
+      + "got \"churn-predictor-sandbox-404040404041-ap-southeasternmostislands-4\"");
+    expect(plan.findings[0].urn).toBe("urn:pulumi:sandbox::churn-predictor::pulumi:pulumi:Stack::churn-predictor-sandbox");
   });
 });
 
@@ -195,10 +270,19 @@ describe("the list of finding classes", () => {
       .map((f) => readFileSync(join(dir, f), "utf8")).join("\n");
     const tested = new Set([
       ...cases.map((c) => c.check),
+      "program", // PROGRAM_FAILURE, in "a program that stops"
       ...FIXTURE_STACKS.flatMap((s) => fixture[s].findings.map((f) => f.check)),
       ...Object.keys(CHECKS).filter((check) => diffTests.includes(`"${check}"`)),
     ]);
     expect(Object.keys(CHECKS).filter((check) => !tested.has(check))).toEqual([]);
+  });
+
+  it("GIVEN the endpoint rules' classes WHEN looked up THEN each is an error class of the plan", () => {
+    // A Record over RuleCheck: adding a class to the rules without listing it here fails to compile.
+    const ruleChecks: Record<RuleCheck, true> = {
+      "name": true, "instance-type": true, "guardrail-range": true, "rollout-timeout": true, "environment": true, "model-source": true, "capacity": true,
+    };
+    expect(Object.keys(ruleChecks).filter((check) => CHECKS[check]?.severity !== "error")).toEqual([]);
   });
 
   it("GIVEN the README's table of checks WHEN compared with the plan's list THEN each class is there with its severity and description", () => {
@@ -224,28 +308,27 @@ describe("the resource-level checks, on registered inputs the schema never saw",
     return sink.findings;
   }
 
-  it("GIVEN the price table WHEN compared with the SDK THEN every priced type is a hosting type, and the plan checks against the SDK's list", () => {
+  it("GIVEN the price table WHEN compared with the SDK THEN every priced type is a hosting type, and the rules check against the SDK's list", () => {
     const hosting = new Set<string>(Object.values(ProductionVariantInstanceType));
     expect(Object.keys(HOURLY_USD).filter((t) => !hosting.has(t))).toEqual([]);
-    expect(HOSTING_INSTANCE_TYPES).toEqual(hosting);
+    expect(new Set(PRODUCTION_VARIANT_INSTANCE_TYPES)).toEqual(hosting);
   });
 
-  it("GIVEN an Endpoint whose canary is 60% and whose wait is 4000 s WHEN checked THEN each range is an error naming its stack-file key", () => {
+  it("GIVEN an EndpointConfiguration of a hosting type the price table lacks WHEN checked THEN price-unknown names the instanceType key", () => {
+    const resources = fixture.prod.resources.map((r) => {
+      if (r.type !== "aws:sagemaker/endpointConfiguration:EndpointConfiguration" || !r.name.includes("churn-scorer")) return r;
+      const inputs = structuredClone(r.inputs) as Record<string, any>;
+      inputs.productionVariants[0].instanceType = "ml.m5.24xlarge";
+      return { ...r, inputs };
+    });
+    expect(check(resources).map((f) => [f.check, f.configKey])).toEqual([["price-unknown", "mlplatform:endpoints.churn-scorer.instanceType"]]);
+  });
+
+  it("GIVEN an Endpoint whose registered canary is 60% WHEN checked THEN the resource checks leave the ranges to the rules (no finding)", () => {
     const findings = check(withEndpoint(fixture.prod, (i) => {
       i.deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.canarySize.value = 60;
-      i.deploymentConfig.blueGreenUpdatePolicy.trafficRoutingConfiguration.waitIntervalInSeconds = 4000;
-    })).filter((f) => f.check === "guardrail-range");
-    expect(findings.map((f) => [f.configKey, f.message])).toEqual([
-      ["mlplatform:endpoints.churn-scorer.deployment.waitSeconds", "waitIntervalInSeconds must be 0-3600 seconds, got 4000"],
-      ["mlplatform:endpoints.churn-scorer.deployment.canarySizePercent", "canarySize must be 1-50 percent, got 60"],
-    ]);
-  });
-
-  it("GIVEN an Endpoint with eleven rollback alarms WHEN checked THEN the 1-10 range is an error", () => {
-    const findings = check(withEndpoint(fixture.prod, (i) => {
-      i.deploymentConfig.autoRollbackConfiguration.alarms = Array.from({ length: 11 }, (_, n) => ({ alarmName: `alarm-${n}` }));
     }));
-    expect(findings.find((f) => f.check === "guardrail-range")?.message).toBe("autoRollbackConfiguration takes 1-10 alarms, got 11");
+    expect(findings).toEqual([]);
   });
 
   it("GIVEN an auto-named Model whose logical name leaves no room for the suffix WHEN checked THEN its 66-character name is an error", () => {

@@ -2,8 +2,8 @@ import { changedPaths } from "../../scripts/plan/diff";
 import { planStack } from "../../scripts/plan/engine";
 import { deploymentOf, estimateEndpoint } from "../../scripts/plan/estimates";
 import { identityOf, isModelledType } from "../../scripts/plan/naming";
-import { shortType } from "../../scripts/plan/render";
 import { forcesReplacement, REPLACEMENT_RULES } from "../../scripts/plan/replacement";
+import { shortType } from "../../scripts/plan/types";
 import type { PlannedResource } from "../../scripts/plan/types";
 import { FIXTURE_ROOT, FIXTURE_STACKS } from "../fixtures/project";
 

@@ -206,7 +206,8 @@ const cases: BadCase[] = [
     title: "a modelDataKey that makes the model data URL longer than 1024 characters",
     stage: "sandbox",
     edits: { stack: set(endpointPath("doc-embedder", "source", "modelDataKey"), `doc-embedder/${"k".repeat(953)}`) },
-    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.doc-embedder.source.modelDataKey: makes the model data URL 1025 characters long; SageMaker takes at most 1024"],
+    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.doc-embedder.source.modelDataKey: makes a model data URL of 1025 characters; "
+      + "SageMaker takes an s3:// or https:// URL of at most 1024"],
   },
   {
     title: "a source that names no model",
@@ -215,6 +216,7 @@ const cases: BadCase[] = [
     expected: [`Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.source: must name the model: ${SOURCE_FORMS}`],
   },
 
+  // The endpoint's own rules (components/endpoint-rules.ts), which the schema runs on each endpoint.
   {
     title: "an instance type SageMaker does not offer for endpoints",
     stage: "qa",
@@ -225,49 +227,106 @@ const cases: BadCase[] = [
     title: "zero instances",
     stage: "qa",
     edits: { stack: set(endpointPath("churn-scorer", "instanceCount"), 0) },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be at least 1, got 0"],
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be a whole number of at least 1, got 0"],
   },
   {
     title: "a fractional instance count",
     stage: "qa",
     edits: { stack: set(endpointPath("churn-scorer", "instanceCount"), 1.5) },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be a whole number, got 1.5"],
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be a whole number of at least 1, got 1.5"],
+  },
+  {
+    title: "an instance count in words",
+    stage: "qa",
+    edits: { stack: set(endpointPath("churn-scorer", "instanceCount"), "two") },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be a number of instances, got \"two\""],
+  },
+  {
+    title: "a volume size on an instance type with local NVMe storage",
+    stage: "sandbox",
+    edits: { stack: set(endpointPath("doc-embedder", "volumeSizeGiB"), 100) },
+    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.doc-embedder.volumeSizeGiB: ml.g4dn.xlarge has local NVMe instance storage of a fixed size "
+      + "and takes no volume size; remove volumeSizeGiB"],
+  },
+  {
+    title: "a volume over 512 GiB",
+    stage: "qa",
+    edits: { stack: set(endpointPath("churn-scorer", "volumeSizeGiB"), 600) },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.volumeSizeGiB: must be a whole number of GiB from 1 to 512, got 600"],
+  },
+  {
+    title: "a variant name with an underscore",
+    stage: "qa",
+    edits: { stack: set(endpointPath("churn-scorer", "variantName"), "blue_green") },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.variantName: must be letters, digits and hyphens (at most 63), got \"blue_green\""],
+  },
+  {
+    title: "a container environment variable with a hyphen",
+    stage: "sandbox",
+    edits: { stack: set(endpointPath("doc-embedder", "source", "environment", "MODEL-NAME"), "x") },
+    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.doc-embedder.source.environment.MODEL-NAME: names take letters, digits and _ and must not start with a digit"],
   },
   {
     title: "a canary larger than half the fleet",
     stage: "prod",
     edits: { stack: set(endpointPath("churn-scorer", "deployment", "canarySizePercent"), 60) },
-    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.canarySizePercent: must be 1-50 percent, got 60"],
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.canarySizePercent: must be a whole number of percent from 1 to 50, got 60"],
   },
   {
     title: "a linear step under 10%",
     stage: "qa",
     edits: { stack: set(endpointPath("churn-scorer", "deployment", "stepSizePercent"), 5) },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.stepSizePercent: must be 10-50 percent, got 5"],
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.stepSizePercent: must be a whole number of percent from 10 to 50, got 5"],
   },
   {
+    // Canary bakes twice: 2 x 4000 + the 600 s termination wait. Every rule the value breaks is reported, the range first.
     title: "a wait interval over an hour",
     stage: "prod",
     edits: { stack: set(endpointPath("churn-scorer", "deployment", "waitSeconds"), 4000) },
-    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.waitSeconds: must be 0-3600 seconds, got 4000"],
+    expected: [
+      "Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.waitSeconds: must be a whole number of seconds from 0 to 3600, got 4000",
+      "Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment: baking and termination waits add up to 8600 s; the provider stops waiting for "
+        + "InService after 60 minutes, so keep them at or below 2400 s (shorter waits or larger steps)",
+      "Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.maximumExecutionTimeoutSeconds: 3600 s does not cover the 8600 s of baking "
+        + "and termination waits: every deployment would time out and roll back",
+    ],
+  },
+  {
+    // Canary bakes twice: 2 x 1500 s, within SageMaker's range but past the provider's 60-minute wait with provisioning.
+    title: "waits that outlast the provider",
+    stage: "prod",
+    edits: { stack: (doc) => { doc.setIn(endpointPath("churn-scorer", "deployment", "waitSeconds"), 1500); doc.deleteIn(endpointPath("churn-scorer", "deployment", "maximumExecutionTimeoutSeconds")); } },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment: baking and termination waits add up to 3600 s; the provider stops waiting for "
+      + "InService after 60 minutes, so keep them at or below 2400 s (shorter waits or larger steps)"],
   },
   {
     title: "a negative termination wait",
     stage: "prod",
     edits: { stack: set(endpointPath("doc-embedder", "deployment", "terminationWaitSeconds"), -1) },
-    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.doc-embedder.deployment.terminationWaitSeconds: must be 0-3600 seconds, got -1"],
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.doc-embedder.deployment.terminationWaitSeconds: must be a whole number of seconds from 0 to 3600, got -1"],
   },
   {
     title: "an execution timeout under 600 seconds",
     stage: "prod",
     edits: { stack: set(endpointPath("churn-scorer", "deployment", "maximumExecutionTimeoutSeconds"), 300) },
-    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.maximumExecutionTimeoutSeconds: must be 600-14400 seconds, got 300"],
+    expected: [
+      "Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.maximumExecutionTimeoutSeconds: must be a whole number of seconds from 600 to 14400, got 300",
+      "Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.deployment.maximumExecutionTimeoutSeconds: 300 s does not cover the 1800 s of baking "
+        + "and termination waits: every deployment would time out and roll back",
+    ],
   },
   {
     title: "a rolling batch over 50%",
     stage: "qa",
     edits: { stack: set(endpointPath("churn-scorer", "deployment"), { strategy: "rolling", batchSizePercent: 60, waitSeconds: 60 }) },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.batchSizePercent: must be 5-50 percent, got 60"],
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.batchSizePercent: must be a whole number of percent from 5 to 50, got 60"],
+  },
+  {
+    title: "a rolling update of the one-instance GPU endpoint",
+    stage: "qa",
+    edits: { stack: set(endpointPath("doc-embedder", "deployment"), { strategy: "rolling", batchSizePercent: 50, waitSeconds: 60 }) },
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.doc-embedder.deployment.strategy: rolling needs at least 2 instances (a batch is at least one instance "
+      + "and at most 50% of the fleet), got instanceCount 1; use all-at-once, canary or linear for a single instance"],
   },
   {
     title: "an unknown deployment strategy",
@@ -276,12 +335,13 @@ const cases: BadCase[] = [
     expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.strategy: strategy must be one of all-at-once, canary, linear, rolling, got \"blue-green\""],
   },
   {
-    // churn-predictor- (16) + the 38-character key + -config (7) + the 8-character auto-name suffix = 69; 63 - 31 leaves 32 for the key.
+    // churn-predictor- (16) + the 38-character key + -config (7) + the 8-character auto-name suffix = 69; 63 - 15 leaves 48 for the name.
     title: "an endpoint name too long for auto-named children",
     stage: "sandbox",
     edits: { stack: (doc) => doc.setIn(["config", "mlplatform:endpoints", "churn-scorer-with-a-much-too-long-name"], doc.getIn(endpointPath("churn-scorer"))) },
-    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.churn-scorer-with-a-much-too-long-name: name \"churn-scorer-with-a-much-too-long-name\" is too long: "
-      + "with the service prefix and the auto-name suffix its SageMaker names would reach 69 characters (limit 63); use at most 32 characters"],
+    expected: ["Pulumi.sandbox.yaml: mlplatform:endpoints.churn-scorer-with-a-much-too-long-name: endpoint \"churn-scorer-with-a-much-too-long-name\": "
+      + "\"churn-predictor-churn-scorer-with-a-much-too-long-name\" is too long: its auto-named children would reach 69 characters (limit 63); "
+      + "shorten it by 6 (the endpoint's name is the service name, a hyphen and the key)"],
   },
   {
     title: "an endpoint name with an underscore",
@@ -300,7 +360,27 @@ const cases: BadCase[] = [
     stage: "prod",
     edits: { stack: set(endpointPath("churn-scorer", "alarms", "additionalRollbackAlarmNames"), Array.from({ length: 9 }, (_, i) => `extra-${i}`)) },
     expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.alarms.additionalRollbackAlarmNames: allows at most 8 names: "
-      + "SageMaker takes 1-10 rollback alarms and the component creates 2, got [\"extra-0\",\"extra-1\",\"extra-2\",\"extra-3\",\"extra-4\",\"extra-5\",\"extra-6\",\"extra-7\",\"extra-8\"]"],
+      + "SageMaker takes at most 10 rollback alarms and the component creates 2, got 9"],
+  },
+  {
+    title: "a blank rollback alarm name",
+    stage: "prod",
+    edits: { stack: set(endpointPath("churn-scorer", "alarms", "additionalRollbackAlarmNames"), ["team-slo", "  "]) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.alarms.additionalRollbackAlarmNames: alarm names take 1-255 characters, "
+      + "not only whitespace, got \"  \""],
+  },
+  {
+    title: "a rollback alarm that repeats the endpoint's own",
+    stage: "prod",
+    edits: { stack: set(endpointPath("churn-scorer", "alarms", "additionalRollbackAlarmNames"), ["churn-predictor-churn-scorer-invocation-5xx"]) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.alarms.additionalRollbackAlarmNames: must be distinct from each other and from "
+      + "the component's own alarms, got \"churn-predictor-churn-scorer-invocation-5xx\""],
+  },
+  {
+    title: "an alarm that waits more than 30 periods",
+    stage: "prod",
+    edits: { stack: set(endpointPath("churn-scorer", "alarms", "evaluationPeriods"), 31) },
+    expected: ["Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.alarms.evaluationPeriods: must be a whole number from 1 to 30, got 31"],
   },
 
   // A retention is a whole number of days, or (as Pulumi hands top-level values over as text) a string of decimal digits.
@@ -393,8 +473,8 @@ describe("a broken stack file", () => {
     try {
       const message = await runStack("prod", copy.dir).then(() => "", (error: Error) => error.message);
       expect(problemLines(message)).toEqual([
-        "Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be at least 1, got 0",
-        "Pulumi.prod.yaml: mlplatform:endpoints.doc-embedder.deployment.canarySizePercent: must be 1-50 percent, got 70",
+        "Pulumi.prod.yaml: mlplatform:endpoints.churn-scorer.instanceCount: must be a whole number of at least 1, got 0",
+        "Pulumi.prod.yaml: mlplatform:endpoints.doc-embedder.deployment.canarySizePercent: must be a whole number of percent from 1 to 50, got 70",
       ]);
     } finally {
       copy.cleanup();

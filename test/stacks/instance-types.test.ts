@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ProductionVariantInstanceType } from "@aws-sdk/client-sagemaker";
+import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../components/production-variant-instance-types";
 import { INSTANCE_TYPES_FILE, renderInstanceTypes } from "../../scripts/gen-instance-types";
-import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "../../stacks/config/instance-types";
 
 describe("the production-variant instance types", () => {
   it("GIVEN the installed AWS SDK THEN the checked-in list is exactly its enum (else run npx projen gen:instance-types)", () => {

@@ -1,0 +1,235 @@
+/**
+ * The rules on an endpoint's arguments, in one place. Each returns structured problems (field,
+ * check, message, source); the config schema, the endpoint component and the offline plan all call
+ * these functions, and no caller reads another's message text. Where AWS's published API model
+ * (aws/api-models-aws) and the Pulumi AWS provider (terraform-provider-aws) disagree, the stricter
+ * rule holds. Pure: no Pulumi, no AWS calls.
+ */
+import type { AutoscalingSpec, DeploymentSpec, RealtimeEndpointSpec } from "./endpoint-spec";
+import { GUARDRAIL_RANGES, guardrailWaitSeconds, MAX_GUARDRAIL_WAIT_SECONDS, MAX_ROLLBACK_ALARMS, rollbackAlarmList } from "./guardrails";
+import { hasLocalInstanceStorage, ignoresDeploymentGuardrails } from "./instance-types";
+import { endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
+import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "./production-variant-instance-types";
+
+const HOSTING_INSTANCE_TYPES: ReadonlySet<string> = new Set(PRODUCTION_VARIANT_INSTANCE_TYPES);
+
+/** The plan's finding class a problem belongs to (scripts/plan/findings.ts CHECKS). */
+export type RuleCheck = "name" | "instance-type" | "guardrail-range" | "rollout-timeout" | "environment" | "model-source" | "capacity";
+
+/** One broken rule. */
+export interface RuleProblem {
+  /** The argument, relative to the endpoint (`deployment.canarySizePercent`); "" for the endpoint itself. */
+  readonly field: string;
+  readonly check: RuleCheck;
+  readonly message: string;
+  /** Where the rule comes from: the API model shape, the provider's validation, or DESIGN. */
+  readonly source: string;
+}
+
+/** Sources of the rules, cited by every problem. */
+export const RULE_SOURCES = {
+  sagemakerName: "SageMaker API model: EndpointName, ModelName, EndpointConfigName, VariantName (max 63, ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}); DESIGN §5.3",
+  instanceType: "SageMaker API model: ProductionVariantInstanceType",
+  instanceCount: "SageMaker API model: ProductionVariant.InitialInstanceCount (InitialTaskCount, min 1)",
+  volumeSize: "SageMaker API model: ProductionVariant.VolumeSizeInGB (ProductionVariantVolumeSizeInGB, 1-512); "
+    + "CreateEndpointConfig refuses it on instance types with local NVMe storage",
+  modelDataUrl: "SageMaker API model: ContainerDefinition.ModelDataUrl (Url, max 1024, ^(https|s3)://([^/]+)/?(.*)$)",
+  environment: "SageMaker API model: EnvironmentMap (max 100 entries; key ^[a-zA-Z_][a-zA-Z0-9_]*$ max 1024; value max 1024)",
+  guardrailRanges: "SageMaker API model: TrafficRoutingConfig, BlueGreenUpdatePolicy, RollingUpdatePolicy; terraform-provider-aws "
+    + "caps maximum_execution_timeout_in_seconds at 14400 (the API model allows 28800): the stricter holds; DESIGN §5.5",
+  rollbackAlarms: "SageMaker API model: AutoRollbackConfig.Alarms (1-10); CloudWatch API model: AlarmName (1-255, not only whitespace)",
+  rolling: "SageMaker API model: RollingUpdatePolicy (a batch is at least one instance and at most 50% of the fleet)",
+  guardrailFallback: "SageMaker developer guide, deployment guardrails: endpoint types that fall back to all-at-once (DESIGN §5.10)",
+  providerWait: "Pulumi AWS provider: waits at most 60 minutes for InService (DESIGN §5.5)",
+  autoscaling: "Application Auto Scaling API model: MinCapacity, MaxCapacity (integers), TargetValue (double > 0), ScaleInCooldown and "
+    + "ScaleOutCooldown (integer seconds); SageMaker: instance variants scale from at least 1, and every endpoint config change resets "
+    + "the count to the initial count (DESIGN §5.6)",
+} as const;
+
+const MAX_VOLUME_GIB = 512;
+const MAX_URL_LENGTH = 1024;
+const MAX_ENVIRONMENT_ENTRIES = 100;
+const MAX_ENVIRONMENT_LENGTH = 1024;
+const ENVIRONMENT_KEY = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const MODEL_DATA_URL = /^(https|s3):\/\/([^/]+)\/?(.*)$/;
+const MAX_ALARM_NAME = 255;
+
+function problem(field: string, check: RuleCheck, source: keyof typeof RULE_SOURCES, message: string): RuleProblem {
+  return { field, check, message, source: RULE_SOURCES[source] };
+}
+
+const isWhole = (value: number, min: number, max = Number.MAX_SAFE_INTEGER) => Number.isInteger(value) && value >= min && value <= max;
+
+/** Everything wrong with a real-time, single-variant, instance-based endpoint. */
+export function realtimeEndpointProblems(spec: RealtimeEndpointSpec): RuleProblem[] {
+  const problems: RuleProblem[] = [...nameProblems(spec.name)];
+  if (!SAGEMAKER_NAME_PATTERN.test(spec.variantName)) {
+    problems.push(problem("variantName", "name", "sagemakerName", `must be letters, digits and hyphens (at most 63), got "${spec.variantName}"`));
+  }
+  if (!HOSTING_INSTANCE_TYPES.has(spec.instanceType)) {
+    problems.push(problem("instanceType", "instance-type", "instanceType",
+      `must be a SageMaker production-variant instance type such as ml.m5.large, got "${spec.instanceType}"`));
+  }
+  if (!isWhole(spec.instanceCount, 1)) {
+    problems.push(problem("instanceCount", "capacity", "instanceCount", `must be a whole number of at least 1, got ${spec.instanceCount}`));
+  }
+  const volume = spec.volumeSizeGiB;
+  if (volume !== undefined && hasLocalInstanceStorage(spec.instanceType)) {
+    problems.push(problem("volumeSizeGiB", "capacity", "volumeSize",
+      `${spec.instanceType} has local NVMe instance storage of a fixed size and takes no volume size; remove volumeSizeGiB`));
+  } else if (volume !== undefined && !isWhole(volume, 1, MAX_VOLUME_GIB)) {
+    problems.push(problem("volumeSizeGiB", "capacity", "volumeSize", `must be a whole number of GiB from 1 to ${MAX_VOLUME_GIB}, got ${volume}`));
+  }
+  problems.push(...modelSourceProblems(spec.model), ...rollbackAlarmProblems(spec.name, spec.alarms));
+  if (spec.autoscaling !== undefined) problems.push(...autoscalingProblems(spec.autoscaling, spec.instanceCount));
+  problems.push(...deploymentProblems(spec.deployment, spec.instanceType, spec.instanceCount));
+  return problems;
+}
+
+/** The endpoint's own name, and the names its auto-named children reach. */
+export function nameProblems(name: string): RuleProblem[] {
+  if (!SAGEMAKER_NAME_PATTERN.test(name)) {
+    return [problem("", "name", "sagemakerName", `must be letters, digits and hyphens, starting and ending with a letter or digit, got "${name}"`)];
+  }
+  const longest = longestEndpointName(name);
+  if (longest <= SAGEMAKER_NAME_MAX) return [];
+  return [problem("", "name", "sagemakerName", `"${name}" is too long: its auto-named children would reach ${longest} characters `
+    + `(limit ${SAGEMAKER_NAME_MAX}); shorten it by ${longest - SAGEMAKER_NAME_MAX}`)];
+}
+
+/** An image source's model data URL and container environment. */
+export function modelSourceProblems(model: RealtimeEndpointSpec["model"]): RuleProblem[] {
+  if ("modelPackageArn" in model) return [];
+  const problems: RuleProblem[] = [];
+  if (model.modelDataUrl.length > MAX_URL_LENGTH || !MODEL_DATA_URL.test(model.modelDataUrl)) {
+    problems.push(problem("source.modelDataKey", "model-source", "modelDataUrl",
+      `makes a model data URL of ${model.modelDataUrl.length} characters; SageMaker takes an s3:// or https:// URL of at most ${MAX_URL_LENGTH}`));
+  }
+  const entries = Object.entries(model.environment);
+  if (entries.length > MAX_ENVIRONMENT_ENTRIES) {
+    problems.push(problem("source.environment", "environment", "environment",
+      `${entries.length} environment variables; SageMaker takes at most ${MAX_ENVIRONMENT_ENTRIES}`));
+  }
+  for (const [key, value] of entries) {
+    if (!ENVIRONMENT_KEY.test(key)) {
+      problems.push(problem(`source.environment.${key}`, "environment", "environment", "names take letters, digits and _ and must not start with a digit"));
+    }
+    if (key.length > MAX_ENVIRONMENT_LENGTH || value.length > MAX_ENVIRONMENT_LENGTH) {
+      problems.push(problem(`source.environment.${key}`, "environment", "environment", `names and values take at most ${MAX_ENVIRONMENT_LENGTH} characters`));
+    }
+  }
+  return problems;
+}
+
+/** The rollback alarm list: the component's two alarms and the additional names. */
+export function rollbackAlarmProblems(endpointName: string, alarms: RealtimeEndpointSpec["alarms"]): RuleProblem[] {
+  const field = "alarms.additionalRollbackAlarmNames";
+  const problems: RuleProblem[] = [];
+  const additional = alarms.additionalRollbackAlarmNames;
+  const all = rollbackAlarmList(endpointChildNames(endpointName), additional);
+  if (all.length > MAX_ROLLBACK_ALARMS) {
+    problems.push(problem(field, "guardrail-range", "rollbackAlarms", `allows at most ${MAX_ROLLBACK_ALARMS - 2} names: SageMaker takes at most `
+      + `${MAX_ROLLBACK_ALARMS} rollback alarms and the component creates 2, got ${additional.length}`));
+  }
+  const bad = additional.filter((a) => a.trim() === "" || a.length > MAX_ALARM_NAME);
+  if (bad.length > 0) {
+    problems.push(problem(field, "guardrail-range", "rollbackAlarms",
+      `alarm names take 1-${MAX_ALARM_NAME} characters, not only whitespace, got ${bad.map((a) => JSON.stringify(a)).join(", ")}`));
+  }
+  const repeated = all.filter((a, i) => all.indexOf(a) !== i);
+  if (repeated.length > 0) {
+    problems.push(problem(field, "guardrail-range", "rollbackAlarms",
+      `must be distinct from each other and from the component's own alarms, got ${repeated.map((a) => `"${a}"`).join(", ")}`));
+  }
+  const thresholds: [keyof typeof alarms, number, number][] = [
+    ["invocation5xxErrorsPerMinute", 1, Number.MAX_SAFE_INTEGER], ["modelLatencyP99Milliseconds", 1, 600_000], ["evaluationPeriods", 1, 30],
+  ];
+  for (const [key, min, max] of thresholds) {
+    const value = alarms[key] as number;
+    if (!isWhole(value, min, max)) {
+      problems.push(problem(`alarms.${key}`, "guardrail-range", "rollbackAlarms", `must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : " up"}, got ${value}`));
+    }
+  }
+  return problems;
+}
+
+/** Autoscaling bounds, target and cooldowns, and the initial count they must fit. */
+export function autoscalingProblems(scaling: AutoscalingSpec, instanceCount: number): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  const at = (field: keyof AutoscalingSpec) => `autoscaling.${field}`;
+  const { minCapacity, maxCapacity } = scaling;
+  if (!isWhole(minCapacity, 1)) problems.push(problem(at("minCapacity"), "capacity", "autoscaling", `must be a whole number of at least 1 instance, got ${minCapacity}`));
+  if (!isWhole(maxCapacity, 1)) {
+    problems.push(problem(at("maxCapacity"), "capacity", "autoscaling", `must be a whole number of at least 1 instance, got ${maxCapacity}`));
+  } else if (maxCapacity < minCapacity) {
+    problems.push(problem(at("maxCapacity"), "capacity", "autoscaling", `must be at least minCapacity ${minCapacity}, got ${maxCapacity}`));
+  }
+  if (!(scaling.targetInvocationsPerInstance > 0) || !Number.isFinite(scaling.targetInvocationsPerInstance)) {
+    problems.push(problem(at("targetInvocationsPerInstance"), "capacity", "autoscaling", `must be a number above 0, got ${scaling.targetInvocationsPerInstance}`));
+  }
+  for (const field of ["scaleInCooldownSeconds", "scaleOutCooldownSeconds"] as const) {
+    if (!isWhole(scaling[field], 0)) problems.push(problem(at(field), "capacity", "autoscaling", `must be a whole number of seconds, 0 or more, got ${scaling[field]}`));
+  }
+  if (isWhole(minCapacity, 1) && isWhole(instanceCount, 1) && instanceCount < minCapacity) {
+    problems.push(problem("instanceCount", "capacity", "autoscaling", `must be at least autoscaling.minCapacity ${minCapacity}, got ${instanceCount}: `
+      + "every deployment resets the variant to instanceCount, so a lower count scales it in under load until the policy catches up"));
+  }
+  if (isWhole(maxCapacity, 1) && isWhole(instanceCount, 1) && instanceCount > maxCapacity) {
+    problems.push(problem("instanceCount", "capacity", "autoscaling", `must be at most autoscaling.maxCapacity ${maxCapacity}, got ${instanceCount}`));
+  }
+  return problems;
+}
+
+/** The ranges of a strategy's settings, each as SageMaker (and the provider) take it. */
+export function deploymentRangeProblems(deployment: DeploymentSpec): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  const range = (field: keyof typeof GUARDRAIL_RANGES, value: number | undefined) => {
+    const { min, max, unit } = GUARDRAIL_RANGES[field];
+    if (value !== undefined && !isWhole(value, min, max)) {
+      problems.push(problem(`deployment.${field}`, "guardrail-range", "guardrailRanges", `must be a whole number of ${unit} from ${min} to ${max}, got ${value}`));
+    }
+  };
+  range("waitSeconds", deployment.waitSeconds);
+  range("maximumExecutionTimeoutSeconds", deployment.maximumExecutionTimeoutSeconds);
+  if (deployment.strategy === "rolling") {
+    range("batchSizePercent", deployment.batchSizePercent);
+    range("rollbackBatchSizePercent", deployment.rollbackBatchSizePercent);
+  } else {
+    range("terminationWaitSeconds", deployment.terminationWaitSeconds);
+    if (deployment.strategy === "canary") range("canarySizePercent", deployment.canarySizePercent);
+    if (deployment.strategy === "linear") range("stepSizePercent", deployment.stepSizePercent);
+  }
+  return problems;
+}
+
+/** Everything wrong with a strategy for an endpoint of `instanceCount` instances of `instanceType`. */
+export function deploymentProblems(deployment: DeploymentSpec, instanceType: string, instanceCount: number): RuleProblem[] {
+  const problems = deploymentRangeProblems(deployment);
+  if (deployment.strategy === "rolling" && instanceCount < 2) {
+    problems.push(problem("deployment.strategy", "guardrail-range", "rolling",
+      `rolling needs at least 2 instances (a batch is at least one instance and at most 50% of the fleet), got instanceCount ${instanceCount}; `
+      + "use all-at-once, canary or linear for a single instance"));
+  }
+  if (deployment.strategy !== "all-at-once" && ignoresDeploymentGuardrails(instanceType)) {
+    problems.push(problem("deployment.strategy", "guardrail-range", "guardrailFallback",
+      `${instanceType} endpoints ignore deployment guardrails (SageMaker falls back to all-at-once without baking); `
+      + `use strategy all-at-once or another instance type, got ${deployment.strategy}`));
+  }
+  const waitSeconds = guardrailWaitSeconds(deployment, instanceCount);
+  if (waitSeconds > MAX_GUARDRAIL_WAIT_SECONDS) {
+    problems.push(problem("deployment", "rollout-timeout", "providerWait",
+      `baking and termination waits add up to ${waitSeconds} s; the provider stops waiting for InService after 60 minutes, `
+      + `so keep them at or below ${MAX_GUARDRAIL_WAIT_SECONDS} s (shorter waits or larger steps)`));
+  }
+  const timeout = deployment.maximumExecutionTimeoutSeconds;
+  if (timeout !== undefined && timeout <= waitSeconds) {
+    problems.push(problem("deployment.maximumExecutionTimeoutSeconds", "guardrail-range", "guardrailRanges",
+      `${timeout} s does not cover the ${waitSeconds} s of baking and termination waits: every deployment would time out and roll back`));
+  }
+  return problems;
+}
+
+/** Problems as lines (`field: message`), for an error message. */
+export function formatRuleProblems(problems: readonly RuleProblem[]): string {
+  return problems.map((p) => `  ${p.field === "" ? "name" : p.field}: ${p.message}`).join("\n");
+}

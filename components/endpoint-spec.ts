@@ -1,0 +1,131 @@
+/**
+ * What an endpoint component takes, as plain types: the deployment strategy, the rollback alarms
+ * and the variant's size. They belong to the components; the config schema (stacks/config/schema.ts)
+ * is checked against them (`satisfies`), never the other way round. Rules on their values live in
+ * components/endpoint-rules.ts.
+ */
+import type { ModelSource } from "./model-source";
+
+/** Blue/green settings every blue/green strategy shares. */
+interface BlueGreenSpec {
+  /**
+   * Baking period after each traffic shift, in seconds: SageMaker watches the rollback alarms
+   * meanwhile (0-3600).
+   */
+  readonly waitSeconds: number;
+  /**
+   * Seconds the old fleet stays up after traffic has moved, for a fast manual rollback (0-3600).
+   * @default 0
+   */
+  readonly terminationWaitSeconds: number;
+  /**
+   * Longest the whole deployment may take before SageMaker rolls it back, in seconds (600-14400).
+   * @default - SageMaker's own limit
+   */
+  readonly maximumExecutionTimeoutSeconds?: number;
+}
+
+/** How a new endpoint config replaces the old one (deployment guardrails, DESIGN §5.5). */
+export type DeploymentSpec =
+  | ({ readonly strategy: "all-at-once" } & BlueGreenSpec)
+  | ({
+    readonly strategy: "canary";
+    /** Share of the new fleet that takes traffic first, in percent of the instances (1-50). */
+    readonly canarySizePercent: number;
+  } & BlueGreenSpec)
+  | ({
+    readonly strategy: "linear";
+    /** Share of traffic moved per step, in percent of the instances (10-50). */
+    readonly stepSizePercent: number;
+  } & BlueGreenSpec)
+  | {
+    readonly strategy: "rolling";
+    /** Instances replaced per batch, in percent of the fleet (5-50). */
+    readonly batchSizePercent: number;
+    /** Baking period after each batch, in seconds (0-3600). */
+    readonly waitSeconds: number;
+    /**
+     * Instances rolled back per batch, in percent (5-100).
+     * @default - the whole fleet at once
+     */
+    readonly rollbackBatchSizePercent?: number;
+    /**
+     * Longest the whole deployment may take, in seconds (600-14400).
+     * @default - SageMaker's own limit
+     */
+    readonly maximumExecutionTimeoutSeconds?: number;
+  };
+
+/** The rollback alarms an endpoint component creates, and further ones it lists. */
+export interface RollbackAlarmSpec {
+  /**
+   * 5XX invocation errors per minute at which a deployment rolls back.
+   * @default 1
+   */
+  readonly invocation5xxErrorsPerMinute: number;
+  /**
+   * p99 model latency, in milliseconds, at which a deployment rolls back.
+   * @default 1000
+   */
+  readonly modelLatencyP99Milliseconds: number;
+  /**
+   * Consecutive one-minute periods over the threshold before an alarm fires.
+   * @default 2
+   */
+  readonly evaluationPeriods: number;
+  /**
+   * Names of further alarms in the endpoint's account that also roll back a deployment. The list
+   * is part of the endpoint's identity: changing it replaces the endpoint (DESIGN §5.2).
+   * @default []
+   */
+  readonly additionalRollbackAlarmNames: readonly string[];
+}
+
+/**
+ * Target-tracking autoscaling of an instance-based variant on invocations per instance (seed 000's
+ * example: 2-10 instances, 70 invocations per instance, 600 s in, 30 s out).
+ */
+export interface AutoscalingSpec {
+  /** Fewest instances (at least 1; the variant's instanceCount must be at least this). */
+  readonly minCapacity: number;
+  /** Most instances. */
+  readonly maxCapacity: number;
+  /** Invocations per instance per minute that the policy keeps the variant at. */
+  readonly targetInvocationsPerInstance: number;
+  /**
+   * Seconds after a scale-in before another scale-in.
+   * @default 600
+   */
+  readonly scaleInCooldownSeconds: number;
+  /**
+   * Seconds after a scale-out before another scale-out.
+   * @default 30
+   */
+  readonly scaleOutCooldownSeconds: number;
+}
+
+/** One real-time endpoint with a single instance-based variant: what its rules look at. */
+export interface RealtimeEndpointSpec {
+  /** The endpoint's stable name (the component's logical name). */
+  readonly name: string;
+  /** Production variant name. */
+  readonly variantName: string;
+  /** The model: a registry version, or an image plus model data. */
+  readonly model: ModelSource;
+  /** Hosting instance type, such as `ml.m5.large`. */
+  readonly instanceType: string;
+  /** Instances the variant starts with (and returns to on every config change). */
+  readonly instanceCount: number;
+  /**
+   * ML storage volume per instance, in GiB (1-512).
+   * @default - SageMaker's default for the instance type
+   */
+  readonly volumeSizeGiB?: number;
+  readonly deployment: DeploymentSpec;
+  readonly alarms: RollbackAlarmSpec;
+  /**
+   * Autoscaling of the variant.
+   * @default - a fixed instanceCount
+   */
+  readonly autoscaling?: AutoscalingSpec;
+}

@@ -1,0 +1,310 @@
+import type { DescribeTransformJobCommandOutput, SageMakerClient, SplitType } from "@aws-sdk/client-sagemaker";
+import {
+  AWS_CLI_HELP, AWS_CLI_OPTIONS, type AwsCliValues, awsSettings, clientsForAccount, createAwsClients, type RetryOptions, type ToolDeps,
+} from "./lib/aws";
+import {
+  checkTransformRequest, createTransformJobInput, describeTransformJob, endpointOf, formatDuration, jobReport, MAX_INSTANCE_COUNT,
+  MAX_PAYLOAD_MIB, readStage, reportLines, servedModel, SPLIT_TYPES, type Stage, startedReport, stageRole, startTransformJob, type TransformRequest,
+  transformInstanceType, transformJobName, waitForTransformJob,
+} from "./lib/batch";
+import {
+  CliError, COMMON_OPTIONS, describeKnownError, EXIT, integerOption, type Io, isError, parseOptions, print, processIo, required, runTool,
+  UsageError,
+} from "./lib/cli";
+import { hasLocalInstanceStorage } from "../components/instance-types";
+import { SAGEMAKER_NAME_PATTERN } from "../components/names";
+import { stackFileName } from "../stacks/config/load";
+
+/** Batch transform of a stage's deployed model over an S3 prefix; the steps live in scripts/lib/batch.ts. */
+
+const TOOL = "batch";
+
+/** What main() can be given instead of the real thing: tests pass a clock, a short poll and a fake Ctrl-C. */
+export interface BatchDeps extends ToolDeps {
+  /** @default - the system clock */
+  readonly now?: () => Date;
+  /** Between two polls of the job's status. @default 30000 */
+  readonly pollIntervalMs?: number;
+  /**
+   * Registers what to do on Ctrl-C while waiting; returns how to unregister it.
+   * @default - SIGINT: runs the handler, then exits with 130
+   */
+  readonly onInterrupt?: (handler: () => void) => () => void;
+}
+
+const DEFAULT_POLL_MS = 30_000;
+
+const ACCESS_OPTIONS = { ...COMMON_OPTIONS, ...AWS_CLI_OPTIONS, "stage": { type: "string" }, "role-arn": { type: "string" } } as const;
+const RUN_OPTIONS = {
+  ...ACCESS_OPTIONS,
+  "endpoint": { type: "string" },
+  "input": { type: "string" },
+  "output": { type: "string" },
+  "instance-type": { type: "string" },
+  "instance-count": { type: "string" },
+  "content-type": { type: "string" },
+  "split-type": { type: "string" },
+  "max-payload-mib": { type: "string" },
+  "no-wait": { type: "boolean" },
+} as const;
+const STATUS_OPTIONS = { ...ACCESS_OPTIONS, job: { type: "string" } } as const;
+
+const COMMON_HELP = [
+  "  --role-arn ARN      Role in the stage's account to act as, assumed unless the credentials already are it",
+  "                      (default: the stage's deployer role, <service>-<stage>-deployer)",
+  ...AWS_CLI_HELP,
+  "  --json              Print JSON",
+  "  -h, --help          Show this help",
+];
+
+const stopCommand = (job: string, region: string) => `aws sagemaker stop-transform-job --transform-job-name ${job} --region ${region}`;
+const statusCommand = (stage: string, job: string) => `${TOOL} status --stage ${stage} --job ${job}`;
+
+const HELP: Record<string, readonly string[]> = {
+  run: [
+    `Usage: ${TOOL} run --stage STAGE --endpoint KEY --input s3://... --output s3://... [options]`,
+    "",
+    "Runs a SageMaker batch transform job with the model the stage's endpoint serves now (DescribeEndpoint,",
+    "then its endpoint configuration's first production variant) over every object under an S3 prefix,",
+    "waits for it (progress on stderr every 30 s) and reports its status, duration, output and estimated cost.",
+    "The job runs as the model's own execution role, which may read and write only the stage's bucket:",
+    "input and output must be there. The output, and the instances' storage volume (except on instance types",
+    "with local NVMe storage, which the instance encrypts itself), are encrypted with the stage's KMS key.",
+    "",
+    "  --stage STAGE             One of the stages of Pulumi.yaml",
+    "  --endpoint KEY            An endpoint of the stage's stack file (mlplatform:endpoints.<KEY>)",
+    "  --input s3://...          Key prefix in the stage bucket (<service>-<stage>-<account>-<region>): every object under it",
+    "  --output s3://...         Key prefix in the stage bucket for the results (<input object>.out), outside --input",
+    "  --instance-type TYPE      A batch transform instance type (default: the endpoint's instanceType)",
+    `  --instance-count N        1-${MAX_INSTANCE_COUNT} (default: 1)`,
+    "  --content-type MIME       MIME type of the input, sent to the container (default: none sent)",
+    `  --split-type TYPE         ${SPLIT_TYPES.join(" | ")}: how to cut objects into records (default: None, one`,
+    "                            record per object); with Line, the output has one line per input line",
+    `  --max-payload-mib N       0-${MAX_PAYLOAD_MIB}: largest request sent to the container (default: SageMaker's, 6)`,
+    "  --no-wait                 Start the job, print its name and return",
+    ...COMMON_HELP,
+    "",
+    "Ctrl-C stops waiting, not the job: it keeps running (and billing). Stop it with",
+    "  aws sagemaker stop-transform-job --transform-job-name <job> --region <region>",
+    "",
+    "Exit codes: 0 the job completed (or started, with --no-wait), 1 it failed or was stopped, or AWS refused,",
+    "            2 bad usage.",
+  ],
+  status: [
+    `Usage: ${TOOL} status --stage STAGE --job NAME [options]`,
+    "",
+    "Reports a transform job of the stage: status, failure reason, duration, output and estimated cost.",
+    "",
+    "  --stage STAGE       One of the stages of Pulumi.yaml",
+    "  --job NAME          The job's name, as batch run printed it (<service>-<endpoint>-batch-<UTC time>)",
+    ...COMMON_HELP,
+    "",
+    "Exit codes: 0 the job completed or is still running, 1 it failed or was stopped, or AWS refused, 2 bad usage.",
+  ],
+};
+
+const USAGE = [
+  `Usage: ${TOOL} <command> [options]`,
+  "",
+  "Batch transform with a stage's deployed model, in the stage's account, as the stage's deployer role",
+  "by default (see --role-arn). Input and output live in the stage's bucket.",
+  "",
+  "Commands:",
+  "  run       Run a transform job over an S3 prefix, wait for it and report the result and cost",
+  "  status    Report a transform job",
+  "",
+  `Run "${TOOL} <command> --help" for a command's options.`,
+  "Exit codes: 0 success, 1 failure, refusal, or a job that failed or was stopped, 2 bad usage.",
+  "             (npx projen <task> reports any failure as 1; npm run <task> -- ... keeps each code)",
+];
+
+/** SIGINT while waiting: say what happened, then exit as a shell does after Ctrl-C. */
+const processInterrupt = (handler: () => void): (() => void) => {
+  const onSigint = () => {
+    handler();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSigint);
+  return () => { process.off("SIGINT", onSigint); };
+};
+
+/** Errors that mean the (assumed) credentials ran out during a long wait. */
+const EXPIRED_CREDENTIALS = new Set(["ExpiredToken", "ExpiredTokenException", "RequestExpired"]);
+
+/** A SageMaker client in the stage's account, and a way to get a fresh one when its credentials expire. */
+interface Connection {
+  sagemaker: SageMakerClient;
+  readonly retry: RetryOptions;
+  readonly reconnect: () => Promise<void>;
+}
+
+class Session {
+  readonly io: Io;
+  constructor(readonly deps: BatchDeps) {
+    this.io = deps.io ?? processIo;
+  }
+
+  stage(name: string | undefined): Stage {
+    return readStage(this.deps.cwd ?? process.cwd(), required(name, "stage"));
+  }
+
+  now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+
+  /** Acts as the stage's deployer role (or --role-arn), assumed unless already held; stderr says which and why. */
+  async connect(stage: Stage, values: AwsCliValues & { "role-arn"?: string }): Promise<Connection> {
+    if (values.region !== undefined && values.region !== stage.config.region) {
+      throw new UsageError(`--region must be ${stage.config.region}, the service's region, where the ${stage.config.stage} stage's endpoints and bucket are; got ${values.region}`);
+    }
+    const { aws, retry } = awsSettings(TOOL, values, stage.config.region, this.deps);
+    const createClients = this.deps.createClients ?? createAwsClients;
+    const role = stageRole(stage, values["role-arn"]);
+    const open = () => clientsForAccount(createClients(aws).sts, role, {
+      aws, retry, createClients, deniedHint: role.deniedHint, sessionName: `${TOOL}-${Date.now()}`,
+    });
+    const access = await open();
+    const held = access.via === "assumed" ? "" : ", already held by these credentials";
+    const why = role.overridden
+      ? `--role-arn${held}, instead of the ${stage.config.stage} stage's deployer role`
+      : `${role.title}${held}; --role-arn overrides`;
+    this.io.err(`${TOOL}: as ${role.roleArn} (${why})`);
+    const connection: Connection = {
+      sagemaker: access.sagemaker,
+      retry,
+      reconnect: async () => { connection.sagemaker = (await open()).sagemaker; },
+    };
+    return connection;
+  }
+
+  help(command: string): number {
+    HELP[command].forEach((line) => this.io.out(line));
+    return EXIT.ok;
+  }
+}
+
+/** Exit code of a job's final (or current) status. */
+const exitOf = (status: string) => (status === "Failed" || status === "Stopped" ? EXIT.failure : EXIT.ok);
+
+function splitType(value: string | undefined): SplitType | undefined {
+  if (value !== undefined && !SPLIT_TYPES.includes(value)) throw new UsageError(`--split-type must be one of ${SPLIT_TYPES.join(", ")}; got "${value}"`);
+  return value as SplitType | undefined;
+}
+
+const COMMANDS: Record<string, (args: readonly string[], session: Session) => Promise<number>> = {
+  run: async (args, session) => {
+    const v = parseOptions(args, RUN_OPTIONS);
+    if (v.help) return session.help("run");
+    const { io } = session;
+    const stage = session.stage(v.stage);
+    const endpoint = endpointOf(stage, required(v.endpoint, "endpoint"));
+    const request: TransformRequest = {
+      stage,
+      endpoint,
+      input: required(v.input, "input"),
+      output: required(v.output, "output"),
+      instanceType: transformInstanceType(endpoint, stackFileName(stage.config.stage), v["instance-type"]),
+      instanceCount: integerOption(v["instance-count"], "instance-count", 1, MAX_INSTANCE_COUNT) ?? 1,
+      contentType: v["content-type"],
+      splitType: splitType(v["split-type"]),
+      maxPayloadMiB: integerOption(v["max-payload-mib"], "max-payload-mib", 0, MAX_PAYLOAD_MIB),
+    };
+    // Every offline check before the first AWS call.
+    checkTransformRequest(request);
+    const { region, stage: stageName } = stage.config;
+
+    const connection = await session.connect(stage, v);
+    const served = await servedModel(connection.sagemaker, { name: endpoint.name, stage: stageName }, connection.retry);
+    const job = transformJobName(endpoint.name, session.now());
+    const input = createTransformJobInput(request, job, served.modelName);
+    io.err(`${TOOL}: endpoint ${served.endpointName} serves model ${served.modelName} (endpoint configuration ${served.endpointConfigName}, `
+      + `variant ${served.variantName}); the job runs it as the model's execution role`);
+    const volume = hasLocalInstanceStorage(request.instanceType) ? "local NVMe storage, encrypted by the instance" : `volume encrypted with ${stage.names.kmsAlias}`;
+    io.err(`${TOOL}: starting transform job ${job}: ${request.instanceCount} x ${request.instanceType} (${volume}), `
+      + `${request.input} -> ${request.output} (encrypted with ${stage.names.kmsAlias})`);
+    const arn = await startTransformJob(connection.sagemaker, input, statusCommand(stageName, job), connection.retry);
+
+    if (v["no-wait"]) {
+      const report = startedReport(input, arn, served);
+      print(io, v.json, report, (r) => [
+        `started ${r.job} (${r.arn})`,
+        `check it: ${statusCommand(stageName, job)}`,
+        `stop it:  ${stopCommand(job, region)}`,
+      ]);
+      return EXIT.ok;
+    }
+
+    const unregister = (session.deps.onInterrupt ?? processInterrupt)(() => {
+      io.err(`${TOOL}: interrupted: transform job ${job} keeps running (and billing); check it with "${statusCommand(stageName, job)}"`);
+      io.err(`${TOOL}: stop it with: ${stopCommand(job, region)}`);
+    });
+    let described: DescribeTransformJobCommandOutput;
+    try {
+      described = await waitForTransformJob(async () => {
+        try {
+          return await describeTransformJob(connection.sagemaker, job, connection.retry);
+        } catch (error) {
+          if (!isError(error) || !EXPIRED_CREDENTIALS.has(error.name)) throw error;
+          io.err(`${TOOL}: the credentials expired while waiting; connecting again`);
+          await connection.reconnect();
+          return describeTransformJob(connection.sagemaker, job, connection.retry);
+        }
+      }, {
+        pollIntervalMs: session.deps.pollIntervalMs ?? DEFAULT_POLL_MS,
+        sleep: session.deps.sleep ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+        now: () => session.now(),
+        onPoll: (status, elapsedMs) => io.err(`${TOOL}: ${job}: ${status}, ${formatDuration(elapsedMs)} elapsed`),
+      });
+    } catch (error) {
+      const known = describeKnownError(error);
+      if (known === undefined) throw error;
+      throw new CliError(`stopped waiting for transform job ${job}: ${known}; the job keeps running: check it with "${statusCommand(stageName, job)}", `
+        + `stop it with "${stopCommand(job, region)}"`);
+    } finally {
+      unregister();
+    }
+    const report = jobReport(described, { endpoint: served.endpointName, endpointConfig: served.endpointConfigName });
+    print(io, v.json, report, reportLines);
+    if (exitOf(report.status) !== EXIT.ok) io.err(`${TOOL}: transform job ${job} ${report.status}${report.failureReason ? `: ${report.failureReason}` : ""}`);
+    return exitOf(report.status);
+  },
+
+  status: async (args, session) => {
+    const v = parseOptions(args, STATUS_OPTIONS);
+    if (v.help) return session.help("status");
+    const stage = session.stage(v.stage);
+    const job = required(v.job, "job");
+    const prefix = `${stage.config.project.serviceName}-`;
+    if (!SAGEMAKER_NAME_PATTERN.test(job) || !job.startsWith(prefix)) {
+      throw new UsageError(`--job must be the name of one of this service's transform jobs, ${prefix}<endpoint>-batch-<UTC time>; got "${job}"`);
+    }
+    const connection = await session.connect(stage, v);
+    const report = jobReport(await describeTransformJob(connection.sagemaker, job, connection.retry));
+    print(session.io, v.json, report, reportLines);
+    if (exitOf(report.status) !== EXIT.ok) session.io.err(`${TOOL}: transform job ${job} ${report.status}${report.failureReason ? `: ${report.failureReason}` : ""}`);
+    return exitOf(report.status);
+  },
+};
+
+/** `batch <command> [options]`: returns the exit code. */
+export async function main(argv: readonly string[], deps: BatchDeps = {}): Promise<number> {
+  const session = new Session(deps);
+  return runTool(TOOL, session.io, async () => {
+    const [command, ...rest] = argv;
+    if (command === "--help" || command === "-h") {
+      USAGE.forEach((line) => session.io.out(line));
+      return EXIT.ok;
+    }
+    if (command === undefined) {
+      USAGE.forEach((line) => session.io.err(line));
+      return EXIT.usage;
+    }
+    const run = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (run === undefined) throw new UsageError(`unknown command "${command}"; commands are ${Object.keys(COMMANDS).join(", ")}`);
+    return run(rest, session);
+  });
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}
