@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { formatRuleProblems, realtimeEndpointProblems, type RuleProblem } from "./endpoint-rules";
-import type { AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec } from "./endpoint-spec";
+import type { AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "./endpoint-spec";
 import { deploymentConfigFor, rollbackAlarmList } from "./guardrails";
 import { hasLocalInstanceStorage } from "./instance-types";
 import type { ModelSource } from "./model-source";
@@ -15,10 +15,21 @@ export interface BlueGreenEndpointArgs {
   readonly model: ModelSource;
   /** Role SageMaker assumes to pull the image and model data and to run the container. */
   readonly executionRoleArn: pulumi.Input<string>;
-  /** Hosting instance type, such as `ml.m5.large`. */
-  readonly instanceType: string;
-  /** Instances the variant starts with (and returns to on every config change). */
-  readonly instanceCount: number;
+  /**
+   * Hosting instance type, such as `ml.m5.large`.
+   * @default - none: a serverless variant (serverless)
+   */
+  readonly instanceType?: string;
+  /**
+   * Instances the variant starts with (and returns to on every config change).
+   * @default - none: a serverless variant (serverless)
+   */
+  readonly instanceCount?: number;
+  /**
+   * A serverless variant (memory and concurrency) instead of instances.
+   * @default - an instance-based variant
+   */
+  readonly serverless?: ServerlessSpec;
   /**
    * Size of the EBS ML storage volume per instance, in GiB (1-512). Not allowed on instance types
    * with local NVMe storage, whose size is fixed.
@@ -26,8 +37,9 @@ export interface BlueGreenEndpointArgs {
    */
   readonly volumeSizeGiB?: number;
   /**
-   * KMS key that encrypts the ML storage volume. Dropped on instance types with local NVMe storage:
-   * SageMaker rejects a key there, and a hardware module on the instance encrypts that storage.
+   * KMS key that encrypts the ML storage volume. Dropped on instance types with local NVMe storage
+   * (SageMaker rejects a key there, and a hardware module on the instance encrypts that storage)
+   * and on serverless variants (which have no volume).
    * @default - SageMaker encrypts the volume with a transient key
    */
   readonly kmsKeyArn?: pulumi.Input<string>;
@@ -67,7 +79,8 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
     const alarmNames = rollbackAlarmList(names, args.alarms.additionalRollbackAlarmNames);
     const problems = realtimeEndpointProblems({ ...args, name });
     if (problems.length > 0) throw new EndpointArgsError("BlueGreenEndpoint", name, problems, this);
-    const localStorage = hasLocalInstanceStorage(args.instanceType);
+    // No volume to encrypt: a serverless variant, or local NVMe storage that the instance encrypts itself.
+    const noVolumeKey = args.serverless !== undefined || hasLocalInstanceStorage(args.instanceType ?? "");
 
     // No `name`: auto-naming lets Pulumi create the replacement before deleting the old model.
     // enableNetworkIsolation stays unset (false). AWS documents no conflict between isolation and a
@@ -91,12 +104,22 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       productionVariants: [{
         variantName: args.variantName,
         modelName: model.name,
-        initialInstanceCount: args.instanceCount,
-        instanceType: args.instanceType,
         initialVariantWeight: 1,
-        ...(args.volumeSizeGiB === undefined ? {} : { volumeSizeInGb: args.volumeSizeGiB }),
+        ...(args.serverless === undefined
+          ? {
+            initialInstanceCount: args.instanceCount,
+            instanceType: args.instanceType,
+            ...(args.volumeSizeGiB === undefined ? {} : { volumeSizeInGb: args.volumeSizeGiB }),
+          }
+          : {
+            serverlessConfig: {
+              memorySizeInMb: args.serverless.memorySizeMiB,
+              maxConcurrency: args.serverless.maxConcurrency,
+              ...(args.serverless.provisionedConcurrency === undefined ? {} : { provisionedConcurrency: args.serverless.provisionedConcurrency }),
+            },
+          }),
       }],
-      ...(args.kmsKeyArn === undefined || localStorage ? {} : { kmsKeyArn: args.kmsKeyArn }),
+      ...(args.kmsKeyArn === undefined || noVolumeKey ? {} : { kmsKeyArn: args.kmsKeyArn }),
       tags,
     }, { parent: this });
 

@@ -5,7 +5,7 @@
  * (aws/api-models-aws) and the Pulumi AWS provider (terraform-provider-aws) disagree, the stricter
  * rule holds. Pure: no Pulumi, no AWS calls.
  */
-import type { AutoscalingSpec, DeploymentSpec, RealtimeEndpointSpec } from "./endpoint-spec";
+import type { AutoscalingSpec, DeploymentSpec, RealtimeEndpointSpec, ServerlessSpec } from "./endpoint-spec";
 import { GUARDRAIL_RANGES, guardrailWaitSeconds, MAX_GUARDRAIL_WAIT_SECONDS, MAX_ROLLBACK_ALARMS, rollbackAlarmList } from "./guardrails";
 import { hasLocalInstanceStorage, ignoresDeploymentGuardrails } from "./instance-types";
 import { endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
@@ -41,6 +41,10 @@ export const RULE_SOURCES = {
   rolling: "SageMaker API model: RollingUpdatePolicy (a batch is at least one instance and at most 50% of the fleet)",
   guardrailFallback: "SageMaker developer guide, deployment guardrails: endpoint types that fall back to all-at-once (DESIGN §5.10)",
   providerWait: "Pulumi AWS provider: waits at most 60 minutes for InService (DESIGN §5.5)",
+  serverless: "SageMaker API model: ProductionVariantServerlessConfig (MemorySizeInMB 1024-6144, MaxConcurrency 1-200, "
+    + "ProvisionedConcurrency 1-200); developer guide, serverless inference: memory in 1 GB steps, provisioned concurrency at most "
+    + "max concurrency; deployment guardrails exclusions: no rolling deployments for serverless endpoints",
+  variantForm: "SageMaker API model: ProductionVariant takes instances (InstanceType, InitialInstanceCount) or ServerlessConfig",
   autoscaling: "Application Auto Scaling API model: MinCapacity, MaxCapacity (integers), TargetValue (double > 0), ScaleInCooldown and "
     + "ScaleOutCooldown (integer seconds); SageMaker: instance variants scale from at least 1, and every endpoint config change resets "
     + "the count to the initial count (DESIGN §5.6)",
@@ -60,29 +64,79 @@ function problem(field: string, check: RuleCheck, source: keyof typeof RULE_SOUR
 
 const isWhole = (value: number, min: number, max = Number.MAX_SAFE_INTEGER) => Number.isInteger(value) && value >= min && value <= max;
 
-/** Everything wrong with a real-time, single-variant, instance-based endpoint. */
+/**
+ * Everything wrong with a real-time, single-variant endpoint: the rules of its kind (instance-based
+ * or serverless, by which fields are set) and the rules every endpoint shares.
+ */
 export function realtimeEndpointProblems(spec: RealtimeEndpointSpec): RuleProblem[] {
   const problems: RuleProblem[] = [...nameProblems(spec.name)];
   if (!SAGEMAKER_NAME_PATTERN.test(spec.variantName)) {
     problems.push(problem("variantName", "name", "sagemakerName", `must be letters, digits and hyphens (at most 63), got "${spec.variantName}"`));
   }
-  if (!HOSTING_INSTANCE_TYPES.has(spec.instanceType)) {
-    problems.push(problem("instanceType", "instance-type", "instanceType",
-      `must be a SageMaker production-variant instance type such as ml.m5.large, got "${spec.instanceType}"`));
+  problems.push(...modelSourceProblems(spec.model), ...rollbackAlarmProblems(spec.name, spec.alarms));
+  problems.push(...(spec.serverless === undefined ? instanceVariantProblems(spec) : serverlessVariantProblems(spec, spec.serverless)));
+  return problems;
+}
+
+/** An instance-based variant: type, count, volume, autoscaling, and the strategy for that fleet. */
+export function instanceVariantProblems(spec: RealtimeEndpointSpec): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  const { instanceType, instanceCount } = spec;
+  if (instanceType === undefined || instanceCount === undefined) {
+    const missing = [instanceType === undefined ? "instanceType" : undefined, instanceCount === undefined ? "instanceCount" : undefined].filter((f) => f !== undefined);
+    return missing.map((field) => problem(field, "capacity", "variantForm", "is required: set instanceType and instanceCount, or serverless instead"));
   }
-  if (!isWhole(spec.instanceCount, 1)) {
-    problems.push(problem("instanceCount", "capacity", "instanceCount", `must be a whole number of at least 1, got ${spec.instanceCount}`));
+  if (!HOSTING_INSTANCE_TYPES.has(instanceType)) {
+    problems.push(problem("instanceType", "instance-type", "instanceType",
+      `must be a SageMaker production-variant instance type such as ml.m5.large, got "${instanceType}"`));
+  }
+  if (!isWhole(instanceCount, 1)) {
+    problems.push(problem("instanceCount", "capacity", "instanceCount", `must be a whole number of at least 1, got ${instanceCount}`));
   }
   const volume = spec.volumeSizeGiB;
-  if (volume !== undefined && hasLocalInstanceStorage(spec.instanceType)) {
+  if (volume !== undefined && hasLocalInstanceStorage(instanceType)) {
     problems.push(problem("volumeSizeGiB", "capacity", "volumeSize",
-      `${spec.instanceType} has local NVMe instance storage of a fixed size and takes no volume size; remove volumeSizeGiB`));
+      `${instanceType} has local NVMe instance storage of a fixed size and takes no volume size; remove volumeSizeGiB`));
   } else if (volume !== undefined && !isWhole(volume, 1, MAX_VOLUME_GIB)) {
     problems.push(problem("volumeSizeGiB", "capacity", "volumeSize", `must be a whole number of GiB from 1 to ${MAX_VOLUME_GIB}, got ${volume}`));
   }
-  problems.push(...modelSourceProblems(spec.model), ...rollbackAlarmProblems(spec.name, spec.alarms));
-  if (spec.autoscaling !== undefined) problems.push(...autoscalingProblems(spec.autoscaling, spec.instanceCount));
-  problems.push(...deploymentProblems(spec.deployment, spec.instanceType, spec.instanceCount));
+  if (spec.autoscaling !== undefined) problems.push(...autoscalingProblems(spec.autoscaling, instanceCount));
+  problems.push(...deploymentProblems(spec.deployment, instanceType, instanceCount));
+  return problems;
+}
+
+const SERVERLESS_MEMORY_MIB = { min: 1024, max: 6144, step: 1024 };
+const SERVERLESS_CONCURRENCY_MAX = 200;
+
+/** A serverless variant: memory and concurrency, and no instance settings, autoscaling or rolling deployment. */
+export function serverlessVariantProblems(spec: RealtimeEndpointSpec, serverless: ServerlessSpec): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  for (const field of ["instanceType", "instanceCount", "volumeSizeGiB", "autoscaling"] as const) {
+    if (spec[field] !== undefined) {
+      problems.push(problem(field, "capacity", "variantForm", "does not apply to a serverless variant: remove it, or remove serverless for instances"));
+    }
+  }
+  const { min, max, step } = SERVERLESS_MEMORY_MIB;
+  if (!isWhole(serverless.memorySizeMiB, min, max) || serverless.memorySizeMiB % step !== 0) {
+    problems.push(problem("serverless.memorySizeMiB", "capacity", "serverless", `must be ${min}-${max} MiB in steps of ${step}, got ${serverless.memorySizeMiB}`));
+  }
+  if (!isWhole(serverless.maxConcurrency, 1, SERVERLESS_CONCURRENCY_MAX)) {
+    problems.push(problem("serverless.maxConcurrency", "capacity", "serverless", `must be a whole number from 1 to ${SERVERLESS_CONCURRENCY_MAX}, got ${serverless.maxConcurrency}`));
+  }
+  const provisioned = serverless.provisionedConcurrency;
+  if (provisioned !== undefined && !isWhole(provisioned, 1, SERVERLESS_CONCURRENCY_MAX)) {
+    problems.push(problem("serverless.provisionedConcurrency", "capacity", "serverless", `must be a whole number from 1 to ${SERVERLESS_CONCURRENCY_MAX}, got ${provisioned}`));
+  } else if (provisioned !== undefined && provisioned > serverless.maxConcurrency) {
+    problems.push(problem("serverless.provisionedConcurrency", "capacity", "serverless", `must be at most maxConcurrency ${serverless.maxConcurrency}, got ${provisioned}`));
+  }
+  if (spec.deployment.strategy === "rolling") {
+    problems.push(problem("deployment.strategy", "guardrail-range", "serverless",
+      "rolling deployments are not available for serverless endpoints; use all-at-once, canary or linear"));
+    problems.push(...deploymentRangeProblems(spec.deployment));
+  } else {
+    // A serverless variant counts as one unit of capacity for the traffic steps.
+    problems.push(...deploymentProblems(spec.deployment, "serverless", 1));
+  }
   return problems;
 }
 

@@ -104,7 +104,26 @@ export interface AutoscalingSpec {
   readonly scaleOutCooldownSeconds: number;
 }
 
-/** One real-time endpoint with a single instance-based variant: what its rules look at. */
+/**
+ * A serverless variant: SageMaker runs the container on demand, billed per invocation; no
+ * instances, volumes or autoscaling.
+ */
+export interface ServerlessSpec {
+  /** Memory of each concurrent invocation, in MiB: 1024-6144 in steps of 1024. */
+  readonly memorySizeMiB: number;
+  /** Most concurrent invocations (1-200). */
+  readonly maxConcurrency: number;
+  /**
+   * Invocations kept warm, at most maxConcurrency (1-200): they skip the cold start, and bill by the hour.
+   * @default - none: the first invocations after an idle period wait for a cold start
+   */
+  readonly provisionedConcurrency?: number;
+}
+
+/**
+ * One real-time endpoint with a single variant: instance-based (instanceType and instanceCount) or
+ * serverless (serverless), what its rules look at.
+ */
 export interface RealtimeEndpointSpec {
   /** The endpoint's stable name (the component's logical name). */
   readonly name: string;
@@ -112,10 +131,21 @@ export interface RealtimeEndpointSpec {
   readonly variantName: string;
   /** The model: a registry version, or an image plus model data. */
   readonly model: ModelSource;
-  /** Hosting instance type, such as `ml.m5.large`. */
-  readonly instanceType: string;
-  /** Instances the variant starts with (and returns to on every config change). */
-  readonly instanceCount: number;
+  /**
+   * Hosting instance type, such as `ml.m5.large`.
+   * @default - none: a serverless variant
+   */
+  readonly instanceType?: string;
+  /**
+   * Instances the variant starts with (and returns to on every config change).
+   * @default - none: a serverless variant
+   */
+  readonly instanceCount?: number;
+  /**
+   * A serverless variant instead of instances.
+   * @default - an instance-based variant
+   */
+  readonly serverless?: ServerlessSpec;
   /**
    * ML storage volume per instance, in GiB (1-512).
    * @default - SageMaker's default for the instance type

@@ -126,6 +126,7 @@ function createStack(config: StackConfig): StackOutputs {
       executionRoleArn: executionRoleArn!,
       instanceType: endpoint.instanceType,
       instanceCount: endpoint.instanceCount,
+      serverless: endpoint.serverless,
       volumeSizeGiB: endpoint.volumeSizeGiB,
       kmsKeyArn: deployment.kmsKeyArn,
       deployment: endpoint.deployment,

@@ -146,9 +146,12 @@ export function stageS3Url(stage: Stage, option: "input" | "output", url: string
 /** `--instance-type` or the endpoint's own type, checked against the SDK's transform instance types. */
 export function transformInstanceType(endpoint: StageEndpoint, file: string, given?: string): TransformInstanceType {
   const type = given ?? endpoint.config.instanceType;
-  if (TRANSFORM_INSTANCE_TYPES.includes(type)) return type as TransformInstanceType;
+  if (type !== undefined && TRANSFORM_INSTANCE_TYPES.includes(type)) return type as TransformInstanceType;
   if (given !== undefined) {
     throw new UsageError(`--instance-type must be a SageMaker batch transform instance type such as ml.m5.large; got "${given}"`);
+  }
+  if (type === undefined) {
+    throw new UsageError(`endpoint ${endpoint.key} is serverless (${file}): choose the transform's instances with --instance-type, such as ml.m5.large`);
   }
   throw new UsageError(`the endpoint's instance type ${type} (endpoints.${endpoint.key}.instanceType of ${file}) `
     + "is not a batch transform instance type; choose one with --instance-type, such as ml.m5.large");

@@ -20,7 +20,14 @@ import type { DeploymentConfig } from "../../stacks/config/schema";
  * take 5-10 minutes; GPU and accelerator images (CUDA, Triton, Neuron) are larger. Stated in the
  * plan output; change here if your endpoints are measurably slower.
  */
-export const PROVISIONING_MINUTES = { cpu: 10, accelerated: 15 } as const;
+export const PROVISIONING_MINUTES = { cpu: 10, accelerated: 15, serverless: 5 } as const;
+
+/**
+ * ASSUMPTION: serverless variants bill per invocation (memory x duration) and per hour of
+ * provisioned concurrency; the plan knows no traffic, so it estimates no cost for them and says so.
+ * Their "instances" are shown as `serverless <memory> MiB` with their maximum concurrency.
+ */
+export const SERVERLESS_COST_NOTE = "serverless: billed per invocation (memory x duration) and per hour of provisioned concurrency; not estimated";
 
 /** The provider waits at most 60 minutes for InService (terraform-provider-aws sagemaker/endpoint.go waitEndpointInService). */
 export const PROVIDER_WAIT_MINUTES = 60;
@@ -123,6 +130,32 @@ export function estimateEndpoint(
   };
 }
 
+/** Rollout time of a serverless endpoint: no fleet to provision, the waits as for instances; no cost (SERVERLESS_COST_NOTE). */
+function estimateServerless(
+  endpoint: PlannedResource, serverless: { memorySizeInMb?: number; maxConcurrency?: number }, endpointKey: string | null,
+): EndpointEstimate {
+  const deployment = deploymentOf(endpoint.inputs.deploymentConfig, 1);
+  const waitSeconds = guardrailWaitSeconds(deployment, 1);
+  const rolloutMinutes = PROVISIONING_MINUTES.serverless + waitSeconds / 60;
+  return {
+    endpointName: endpoint.physicalName ?? endpoint.name,
+    urn: endpoint.urn,
+    endpointKey,
+    instanceType: `serverless ${String(serverless.memorySizeInMb)} MiB`,
+    instanceCount: Number(serverless.maxConcurrency ?? 1),
+    strategy: deployment.strategy,
+    provisioningMinutes: PROVISIONING_MINUTES.serverless,
+    provisioningRounds: 1,
+    waitMinutes: round(waitSeconds / 60, 1),
+    rolloutMinutes: round(rolloutMinutes, 1),
+    maximumExecutionTimeoutMinutes: deployment.maximumExecutionTimeoutSeconds === undefined
+      ? null : round(deployment.maximumExecutionTimeoutSeconds / 60, 1),
+    hourlyUsd: null,
+    deployCostUsd: null,
+    monthlyCostUsd: null,
+  };
+}
+
 /** Every endpoint's estimate and the stack's monthly instance cost. */
 export function estimateStack(resources: readonly PlannedResource[], endpointKeyOf: (r: PlannedResource) => string | null): StackEstimates {
   const configs = new Map<string, PlannedResource>();
@@ -133,8 +166,15 @@ export function estimateStack(resources: readonly PlannedResource[], endpointKey
   for (const endpoint of resources) {
     if (endpoint.type !== "aws:sagemaker/endpoint:Endpoint") continue;
     const config = configs.get(String(endpoint.inputs.endpointConfigName));
-    const variants = (config?.inputs.productionVariants ?? []) as { instanceType?: string; initialInstanceCount?: number }[];
+    const variants = (config?.inputs.productionVariants ?? []) as {
+      instanceType?: string; initialInstanceCount?: number; serverlessConfig?: { memorySizeInMb?: number; maxConcurrency?: number };
+    }[];
     if (variants.length === 0) continue;
+    const serverless = variants[0].serverlessConfig;
+    if (serverless !== undefined) {
+      endpoints.push(estimateServerless(endpoint, serverless, endpointKeyOf(endpoint)));
+      continue;
+    }
     const instanceType = String(variants[0].instanceType ?? "");
     const instanceCount = variants.reduce((n, v) => n + Number(v.initialInstanceCount ?? 0), 0);
     endpoints.push(estimateEndpoint(endpoint, { instanceType, instanceCount }, endpointKeyOf(endpoint)));

@@ -27,6 +27,10 @@ export const CHECKS: Readonly<Record<string, { readonly severity: Severity; read
   "execution-timeout": { severity: "warning", description: "the maximum execution timeout is shorter than the estimated rollout" },
   "rollback-alarm-window": { severity: "warning", description: "the baking period is too short for the rollback alarms to fire" },
   "rollback-alarm-external": { severity: "warning", description: "a rollback alarm this stack does not create, so the plan cannot check it" },
+  "serverless-cold-start": {
+    severity: "warning",
+    description: "a serverless endpoint without provisioned concurrency: the first invocations after an idle period wait for a cold start",
+  },
   "price-unknown": { severity: "warning", description: "an instance type without a price in the price table" },
   "single-instance-traffic-shift": {
     severity: "warning", description: "a canary or linear rollout on one instance: the first step already moves all traffic",
@@ -105,7 +109,10 @@ export function checkResources(sink: FindingSink, ctx: CheckContext): void {
     if (!r.custom) continue;
     checkName(sink, ctx, r);
     checkTags(sink, ctx, r);
-    if (r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration") checkPrices(sink, ctx, r);
+    if (r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration") {
+      checkPrices(sink, ctx, r);
+      checkColdStarts(sink, ctx, r);
+    }
     if (r.type === "aws:sagemaker/endpoint:Endpoint") checkRollbackAlarms(sink, ctx, r, alarmsByName);
   }
 }
@@ -261,6 +268,17 @@ function checkPrices(sink: FindingSink, ctx: CheckContext, r: PlannedResource): 
       sink.add("price-unknown", at(r), endpointKey(ctx, r, "instanceType"), `no price for ${type} in the price table (${PRICE_TABLE.region}, `
         + `${PRICE_TABLE.date}); the monthly estimate leaves it out: add it to scripts/plan/prices.ts`);
     }
+  }
+}
+
+/** Serverless variants without provisioned concurrency start cold after an idle period. */
+function checkColdStarts(sink: FindingSink, ctx: CheckContext, r: PlannedResource): void {
+  const variants = (r.inputs.productionVariants ?? []) as { serverlessConfig?: { provisionedConcurrency?: number; memorySizeInMb?: number } }[];
+  for (const { serverlessConfig } of variants) {
+    if (serverlessConfig === undefined || serverlessConfig.provisionedConcurrency !== undefined) continue;
+    sink.add("serverless-cold-start", at(r), endpointKey(ctx, r, "serverless", "provisionedConcurrency"), "serverless without provisioned "
+      + "concurrency: after an idle period the first invocations wait for a container to start and the model to load (seconds, more for large "
+      + "models); set serverless.provisionedConcurrency to keep that many warm (billed by the hour), or accept the latency");
   }
 }
 

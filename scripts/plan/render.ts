@@ -1,5 +1,5 @@
 import type { StackDiff } from "./diff";
-import { type DeploymentConfigInput, PROVIDER_WAIT_MINUTES } from "./estimates";
+import { type DeploymentConfigInput, PROVIDER_WAIT_MINUTES, SERVERLESS_COST_NOTE } from "./estimates";
 import { isGlobalType } from "./naming";
 import { type Finding, type PlannedResource, shortType, type StackPlan } from "./types";
 import { table } from "../lib/cli";
@@ -43,7 +43,12 @@ export function settingsOf(r: PlannedResource): string {
   switch (r.type) {
     case "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
       return ((i.productionVariants ?? []) as Record<string, unknown>[])
-        .map((v) => `${String(v.variantName)}: ${String(v.instanceType)} x${String(v.initialInstanceCount)}`).join(", ");
+        .map((v) => {
+          const serverless = v.serverlessConfig as Record<string, unknown> | undefined;
+          return serverless === undefined ? `${String(v.variantName)}: ${String(v.instanceType)} x${String(v.initialInstanceCount)}`
+            : `${String(v.variantName)}: serverless ${String(serverless.memorySizeInMb)} MiB, up to ${String(serverless.maxConcurrency)} concurrent`
+              + `${serverless.provisionedConcurrency === undefined ? "" : `, ${String(serverless.provisionedConcurrency)} provisioned`}`;
+        }).join(", ");
     case "aws:sagemaker/endpoint:Endpoint":
       return endpointSettings((i.deploymentConfig ?? {}) as DeploymentConfigInput);
     case "aws:sagemaker/model:Model": {
@@ -107,7 +112,7 @@ export function renderPlans(plans: readonly StackPlan[]): string[] {
     const e = p.estimates;
     if (e.endpoints.length > 0) {
       lines.push("", `  Estimates: provisioning assumed ${e.assumptions.provisioningMinutes.cpu} min (CPU) / ${e.assumptions.provisioningMinutes.accelerated} min `
-        + `(GPU/accelerator) per fleet or batch; the provider waits ${PROVIDER_WAIT_MINUTES} min for InService; on-demand prices for `
+        + `(GPU/accelerator) per fleet or batch, ${e.assumptions.provisioningMinutes.serverless} min serverless; the provider waits ${PROVIDER_WAIT_MINUTES} min for InService; on-demand prices for `
         + `${e.assumptions.prices.region} dated ${e.assumptions.prices.date}.`);
       lines.push(...table([
         ["ENDPOINT", "INSTANCES", "STRATEGY", "ROLLOUT", "DEPLOY COST", "MONTHLY"],
@@ -116,6 +121,7 @@ export function renderPlans(plans: readonly StackPlan[]): string[] {
         ]),
       ]).map((l) => `  ${l}`));
       lines.push(`  Monthly instance cost of the stack: ${money(e.monthlyCostUsd)}`);
+      if (e.endpoints.some((x) => x.instanceType.startsWith("serverless"))) lines.push(`  ${SERVERLESS_COST_NOTE} (x = max concurrency)`);
     }
     lines.push(...renderFindings(p.findings), "");
   }

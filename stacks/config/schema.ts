@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type RuleProblem, realtimeEndpointProblems } from "../../components/endpoint-rules";
-import type { AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec } from "../../components/endpoint-spec";
+import type { AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "../../components/endpoint-spec";
 import type { ModelSource } from "../../components/model-source";
 import {
   type AccountRef,
@@ -299,8 +299,14 @@ const endpointSchema = z.strictObject({
   source: sourceSchema,
   /** Production variant name: the same in old and new configs (blue/green needs it). */
   variantName: z.string().default("primary"),
-  instanceType: z.string({ error: "must be an instance type such as ml.m5.large" }),
-  instanceCount: z.number({ error: "must be a number of instances" }),
+  instanceType: z.string({ error: "must be an instance type such as ml.m5.large" }).optional(),
+  instanceCount: z.number({ error: "must be a number of instances" }).optional(),
+  /** A serverless variant instead of instances (components/endpoint-spec.ts ServerlessSpec). */
+  serverless: z.strictObject({
+    memorySizeMiB: z.number(),
+    maxConcurrency: z.number(),
+    provisionedConcurrency: z.number().optional(),
+  }).optional() satisfies z.ZodType<ServerlessSpec | undefined>,
   /** Size of the ML storage volume per instance, in GiB. */
   volumeSizeGiB: z.number().optional(),
   deployment: deploymentSchema,

@@ -122,12 +122,49 @@ describe("realtimeEndpointProblems", () => {
     expect(problems.map((p) => [p.field, p.check])).toEqual([
       ["", "name"],
       ["variantName", "name"],
+      ["source.modelDataKey", "model-source"],
+      ["alarms.additionalRollbackAlarmNames", "guardrail-range"],
       ["instanceType", "instance-type"],
       ["instanceCount", "capacity"],
       ["volumeSizeGiB", "capacity"],
-      ["source.modelDataKey", "model-source"],
-      ["alarms.additionalRollbackAlarmNames", "guardrail-range"],
       ["deployment.canarySizePercent", "guardrail-range"],
+    ]);
+  });
+});
+
+describe("serverless variants", () => {
+  const serverless = { memorySizeMiB: 2048, maxConcurrency: 5 };
+  const asServerless = (overrides: Partial<RealtimeEndpointSpec> = {}) =>
+    spec({ instanceType: undefined, instanceCount: undefined, serverless, deployment: { strategy: "all-at-once", waitSeconds: 0, terminationWaitSeconds: 0 }, ...overrides });
+  const fields = (s: RealtimeEndpointSpec) => realtimeEndpointProblems(s).map((p) => [p.field, p.check]);
+
+  test("GIVEN 2048 MiB and 5 concurrent, all at once THEN no problem", () => {
+    expect(realtimeEndpointProblems(asServerless())).toEqual([]);
+  });
+
+  test.each<[string, Partial<RealtimeEndpointSpec>, string[][]]>([
+    ["memory off the 1024 steps", { serverless: { ...serverless, memorySizeMiB: 3000 } }, [["serverless.memorySizeMiB", "capacity"]]],
+    ["memory above 6144", { serverless: { ...serverless, memorySizeMiB: 7168 } }, [["serverless.memorySizeMiB", "capacity"]]],
+    ["memory below 1024", { serverless: { ...serverless, memorySizeMiB: 512 } }, [["serverless.memorySizeMiB", "capacity"]]],
+    ["max concurrency above 200", { serverless: { ...serverless, maxConcurrency: 201 } }, [["serverless.maxConcurrency", "capacity"]]],
+    ["provisioned above max", { serverless: { ...serverless, provisionedConcurrency: 6 } }, [["serverless.provisionedConcurrency", "capacity"]]],
+    ["instances as well", { instanceType: "ml.m5.large", instanceCount: 1 }, [["instanceType", "capacity"], ["instanceCount", "capacity"]]],
+    ["autoscaling", { autoscaling: { minCapacity: 1, maxCapacity: 2, targetInvocationsPerInstance: 5, scaleInCooldownSeconds: 0, scaleOutCooldownSeconds: 0 } },
+      [["autoscaling", "capacity"]]],
+    ["a rolling deployment", { deployment: { strategy: "rolling", batchSizePercent: 20, waitSeconds: 60 } }, [["deployment.strategy", "guardrail-range"]]],
+  ])("GIVEN %s THEN exactly those fields are named", (_, overrides, expected) => {
+    expect(fields(asServerless(overrides))).toEqual(expected);
+  });
+
+  test("GIVEN provisioned concurrency equal to the maximum THEN it is allowed", () => {
+    expect(realtimeEndpointProblems(asServerless({ serverless: { ...serverless, provisionedConcurrency: 5 } }))).toEqual([]);
+  });
+
+  test("GIVEN neither instances nor serverless THEN both instance fields are required, naming the alternative", () => {
+    const problems = realtimeEndpointProblems(spec({ instanceType: undefined, instanceCount: undefined }));
+    expect(lines(problems)).toEqual([
+      "instanceType [capacity]: is required: set instanceType and instanceCount, or serverless instead",
+      "instanceCount [capacity]: is required: set instanceType and instanceCount, or serverless instead",
     ]);
   });
 });
@@ -409,6 +446,8 @@ describe("the sources of the rules", () => {
     spec({ instanceCount: 1, deployment: { ...rolling, batchSizePercent: 75, rollbackBatchSizePercent: 2 } }),
     spec({ instanceType: "ml.inf1.xlarge", deployment: { ...canary, canarySizePercent: 60, maximumExecutionTimeoutSeconds: 600 } }),
     spec({ instanceCount: 10, deployment: { ...linear, stepSizePercent: 5, waitSeconds: 3601, terminationWaitSeconds: 3601 } }),
+    spec({ instanceType: undefined, instanceCount: undefined }),
+    spec({ serverless: { memorySizeMiB: 1500, maxConcurrency: 0, provisionedConcurrency: 300 }, deployment: rolling }),
   ];
   const problems = broken.flatMap((s) => realtimeEndpointProblems(s));
 

@@ -38,8 +38,8 @@ function fixture() {
   const names = stageNames(config.project.serviceName, stage, account);
   const keys = Object.keys(config.endpoints);
   // An endpoint on EBS-backed instances (takes a volume key) and one on local NVMe storage (takes none).
-  const key = keys.find((k) => !hasLocalInstanceStorage(config.endpoints[k].instanceType))!;
-  const nvmeKey = keys.find((k) => hasLocalInstanceStorage(config.endpoints[k].instanceType))!;
+  const key = keys.find((k) => config.endpoints[k].instanceType !== undefined && !hasLocalInstanceStorage(config.endpoints[k].instanceType ?? ""))!;
+  const nvmeKey = keys.find((k) => hasLocalInstanceStorage(config.endpoints[k].instanceType ?? ""))!;
   const endpointName = endpointNames(config.project.serviceName, key).endpoint;
   const otherStage = FIXTURE_STAGES[1];
   return {
@@ -55,8 +55,8 @@ function fixture() {
     key,
     nvmeKey,
     endpointName,
-    instanceType: config.endpoints[key].instanceType,
-    nvmeInstanceType: config.endpoints[nvmeKey].instanceType,
+    instanceType: config.endpoints[key].instanceType!,
+    nvmeInstanceType: config.endpoints[nvmeKey].instanceType!,
     bucket: names.bucket,
     kmsAlias: names.kmsAlias,
     deployerRole: roleArn(account, names.deployerRole),
