@@ -1,7 +1,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { formatRuleProblems, realtimeEndpointProblems, type RuleProblem } from "./endpoint-rules";
-import type { AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "./endpoint-spec";
+import { AsyncInference, BacklogScaling } from "./async-inference";
+import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "./endpoint-spec";
 import { deploymentConfigFor, rollbackAlarmList } from "./guardrails";
 import { hasLocalInstanceStorage } from "./instance-types";
 import type { ModelSource } from "./model-source";
@@ -54,6 +55,16 @@ export interface BlueGreenEndpointArgs {
    */
   readonly autoscaling?: AutoscalingSpec;
   /**
+   * Asynchronous inference: results and failures in `asyncOutputBucket`, encrypted with `kmsKeyArn`.
+   * @default - a real-time endpoint
+   */
+  readonly async?: AsyncSpec;
+  /**
+   * The stage bucket, for asynchronous results (required with `async`).
+   * @default - none
+   */
+  readonly asyncOutputBucket?: pulumi.Input<string>;
+  /**
    * Tags on every child resource.
    * @default {}
    */
@@ -78,6 +89,9 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
     const tags = args.tags ?? {};
     const alarmNames = rollbackAlarmList(names, args.alarms.additionalRollbackAlarmNames);
     const problems = realtimeEndpointProblems({ ...args, name });
+    if (args.async !== undefined && (args.asyncOutputBucket === undefined || args.kmsKeyArn === undefined)) {
+      problems.push({ field: "async", check: "capacity", message: "needs asyncOutputBucket and kmsKeyArn (the stage bucket and key)", source: "the component's wiring" });
+    }
     if (problems.length > 0) throw new EndpointArgsError("BlueGreenEndpoint", name, problems, this);
     // No volume to encrypt: a serverless variant, or local NVMe storage that the instance encrypts itself.
     const noVolumeKey = args.serverless !== undefined || hasLocalInstanceStorage(args.instanceType ?? "");
@@ -100,6 +114,11 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       tags,
     }, { parent: this });
 
+    const asyncInference = args.async === undefined ? undefined : new AsyncInference(`${name}-async`, {
+      endpointName: name, variantName: args.variantName, spec: args.async,
+      bucketName: args.asyncOutputBucket ?? "", kmsKeyArn: args.kmsKeyArn ?? "", tags,
+    }, { parent: this });
+
     const config = new aws.sagemaker.EndpointConfiguration(names.endpointConfigLogical, {
       productionVariants: [{
         variantName: args.variantName,
@@ -120,6 +139,7 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
           }),
       }],
       ...(args.kmsKeyArn === undefined || noVolumeKey ? {} : { kmsKeyArn: args.kmsKeyArn }),
+      ...(asyncInference === undefined ? {} : { asyncInferenceConfig: asyncInference.asyncInferenceConfig }),
       tags,
     }, { parent: this });
 
@@ -160,6 +180,11 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       tags,
     }, { parent: this, dependsOn: [errorAlarm, latencyAlarm] });
 
+    if (args.async?.scaleToZero !== undefined) {
+      new BacklogScaling(`${name}-backlog-scaling`, {
+        endpointName: name, variantName: args.variantName, scaleToZero: args.async.scaleToZero, endpoint, tags,
+      }, { parent: this });
+    }
     if (args.autoscaling !== undefined) {
       new VariantAutoscaling(`${name}-scaling`, {
         endpointName: name, variantName: args.variantName, scaling: args.autoscaling, endpoint,

@@ -20,6 +20,7 @@ import {
   registryNames,
   roleArn,
   sagemakerArn,
+  snsTopicArn,
   stageNames,
 } from "./names";
 import {
@@ -231,6 +232,16 @@ function servingDeployerStatements(scope: DeployerScope): Statement[] {
       Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
     },
     { Sid: "StackBuckets", Effect: "Allow", Action: BUCKET_ACTIONS, Resource: bucketArn(account, names.bucket) },
+    {
+      // Asynchronous endpoints' result topics (components/async-inference.ts), by name prefix.
+      Sid: "AsyncTopics",
+      Effect: "Allow",
+      Action: [
+        "sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:SetTopicAttributes",
+        "sns:TagResource", "sns:UntagResource",
+      ],
+      Resource: snsTopicArn(account, `${prefix}*`),
+    },
     {
       // Batch transform (scripts/batch.ts) with the model the endpoint serves; the job runs as that model's role.
       Sid: "BatchTransform",

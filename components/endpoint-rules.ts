@@ -5,7 +5,7 @@
  * (aws/api-models-aws) and the Pulumi AWS provider (terraform-provider-aws) disagree, the stricter
  * rule holds. Pure: no Pulumi, no AWS calls.
  */
-import type { AutoscalingSpec, DeploymentSpec, RealtimeEndpointSpec, ServerlessSpec } from "./endpoint-spec";
+import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RealtimeEndpointSpec, ServerlessSpec } from "./endpoint-spec";
 import { GUARDRAIL_RANGES, guardrailWaitSeconds, MAX_GUARDRAIL_WAIT_SECONDS, MAX_ROLLBACK_ALARMS, rollbackAlarmList } from "./guardrails";
 import { hasLocalInstanceStorage, ignoresDeploymentGuardrails } from "./instance-types";
 import { endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
@@ -44,6 +44,9 @@ export const RULE_SOURCES = {
   serverless: "SageMaker API model: ProductionVariantServerlessConfig (MemorySizeInMB 1024-6144, MaxConcurrency 1-200, "
     + "ProvisionedConcurrency 1-200); developer guide, serverless inference: memory in 1 GB steps, provisioned concurrency at most "
     + "max concurrency; deployment guardrails exclusions: no rolling deployments for serverless endpoints",
+  async: "SageMaker API model: AsyncInferenceClientConfig.MaxConcurrentInvocationsPerInstance (1-1000); developer guide, asynchronous "
+    + "inference autoscaling: scale to zero with minimum capacity 0 on ApproximateBacklogSizePerInstance and a step policy on "
+    + "HasBacklogWithoutCapacity; serverless variants take no async config",
   variantForm: "SageMaker API model: ProductionVariant takes instances (InstanceType, InitialInstanceCount) or ServerlessConfig",
   autoscaling: "Application Auto Scaling API model: MinCapacity, MaxCapacity (integers), TargetValue (double > 0), ScaleInCooldown and "
     + "ScaleOutCooldown (integer seconds); SageMaker: instance variants scale from at least 1, and every endpoint config change resets "
@@ -101,6 +104,7 @@ export function instanceVariantProblems(spec: RealtimeEndpointSpec): RuleProblem
     problems.push(problem("volumeSizeGiB", "capacity", "volumeSize", `must be a whole number of GiB from 1 to ${MAX_VOLUME_GIB}, got ${volume}`));
   }
   if (spec.autoscaling !== undefined) problems.push(...autoscalingProblems(spec.autoscaling, instanceCount));
+  if (spec.async !== undefined) problems.push(...asyncProblems(spec.async, spec.autoscaling !== undefined));
   problems.push(...deploymentProblems(spec.deployment, instanceType, instanceCount));
   return problems;
 }
@@ -111,7 +115,7 @@ const SERVERLESS_CONCURRENCY_MAX = 200;
 /** A serverless variant: memory and concurrency, and no instance settings, autoscaling or rolling deployment. */
 export function serverlessVariantProblems(spec: RealtimeEndpointSpec, serverless: ServerlessSpec): RuleProblem[] {
   const problems: RuleProblem[] = [];
-  for (const field of ["instanceType", "instanceCount", "volumeSizeGiB", "autoscaling"] as const) {
+  for (const field of ["instanceType", "instanceCount", "volumeSizeGiB", "autoscaling", "async"] as const) {
     if (spec[field] !== undefined) {
       problems.push(problem(field, "capacity", "variantForm", "does not apply to a serverless variant: remove it, or remove serverless for instances"));
     }
@@ -202,6 +206,29 @@ export function rollbackAlarmProblems(endpointName: string, alarms: RealtimeEndp
     const value = alarms[key] as number;
     if (!isWhole(value, min, max)) {
       problems.push(problem(`alarms.${key}`, "guardrail-range", "rollbackAlarms", `must be a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : " up"}, got ${value}`));
+    }
+  }
+  return problems;
+}
+
+/** An asynchronous endpoint's concurrency and scale-to-zero settings. */
+export function asyncProblems(async: AsyncSpec, autoscaled: boolean): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  const perInstance = async.maxConcurrentInvocationsPerInstance;
+  if (perInstance !== undefined && !isWhole(perInstance, 1, 1000)) {
+    problems.push(problem("async.maxConcurrentInvocationsPerInstance", "capacity", "async", `must be a whole number from 1 to 1000, got ${perInstance}`));
+  }
+  const zero = async.scaleToZero;
+  if (zero !== undefined) {
+    if (!isWhole(zero.maxCapacity, 1)) {
+      problems.push(problem("async.scaleToZero.maxCapacity", "capacity", "async", `must be a whole number of at least 1 instance, got ${zero.maxCapacity}`));
+    }
+    if (!(zero.targetBacklogPerInstance > 0) || !Number.isFinite(zero.targetBacklogPerInstance)) {
+      problems.push(problem("async.scaleToZero.targetBacklogPerInstance", "capacity", "async", `must be a number above 0, got ${zero.targetBacklogPerInstance}`));
+    }
+    if (autoscaled) {
+      problems.push(problem("async.scaleToZero", "capacity", "async",
+        "scales the variant already: remove autoscaling (invocations per instance) or scaleToZero (backlog per instance), one of the two"));
     }
   }
   return problems;

@@ -121,6 +121,35 @@ export interface ServerlessSpec {
 }
 
 /**
+ * Asynchronous inference: requests queue, results and failures land in the stage bucket (encrypted
+ * with the stage key), optionally announced on SNS topics; the variant may scale to zero.
+ */
+export interface AsyncSpec {
+  /**
+   * Requests each instance works on at once (1-1000).
+   * @default - SageMaker chooses
+   */
+  readonly maxConcurrentInvocationsPerInstance?: number;
+  /**
+   * Create SNS topics (KMS-encrypted with the stage key) for finished and failed requests.
+   * @default false
+   */
+  readonly notifications: boolean;
+  /**
+   * Scale between 0 and maxCapacity instances on the queue's backlog per instance
+   * (ApproximateBacklogSizePerInstance), with a step policy that scales out from zero when requests
+   * arrive (HasBacklogWithoutCapacity).
+   * @default - a fixed instanceCount
+   */
+  readonly scaleToZero?: {
+    /** Most instances (1 or more). */
+    readonly maxCapacity: number;
+    /** Queued requests per instance the policy keeps the variant at. */
+    readonly targetBacklogPerInstance: number;
+  };
+}
+
+/**
  * One real-time endpoint with a single variant: instance-based (instanceType and instanceCount) or
  * serverless (serverless), what its rules look at.
  */
@@ -158,4 +187,9 @@ export interface RealtimeEndpointSpec {
    * @default - a fixed instanceCount
    */
   readonly autoscaling?: AutoscalingSpec;
+  /**
+   * Asynchronous inference (instance-based variants only).
+   * @default - a real-time endpoint
+   */
+  readonly async?: AsyncSpec;
 }

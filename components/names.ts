@@ -90,6 +90,10 @@ export interface EndpointNames {
   /** Rollback alarm names: fixed for the life of the endpoint (changing the list replaces it). */
   readonly errorAlarm: string;
   readonly latencyAlarm: string;
+  /** Asynchronous endpoints: the SNS topics of finished and failed requests, and the scale-out-from-zero alarm. */
+  readonly asyncSuccessTopic: string;
+  readonly asyncErrorTopic: string;
+  readonly backlogAlarm: string;
 }
 
 export function endpointNames(serviceName: string, endpointKey: string): EndpointNames {
@@ -104,6 +108,9 @@ export function endpointChildNames(endpoint: string): EndpointNames {
     endpointConfigLogical: `${endpoint}-config`,
     errorAlarm: `${endpoint}-invocation-5xx`,
     latencyAlarm: `${endpoint}-model-latency`,
+    asyncSuccessTopic: `${endpoint}-async-success`,
+    asyncErrorTopic: `${endpoint}-async-error`,
+    backlogAlarm: `${endpoint}-backlog-without-capacity`,
   };
 }
 
@@ -120,6 +127,15 @@ function partitionOf(account: AccountRef): string {
 
 export function roleArn(account: AccountRef, roleName: string): string {
   return `arn:${partitionOf(account)}:iam::${account.accountId}:role/${roleName}`;
+}
+
+/** Where an asynchronous endpoint writes results and failures, in the stage bucket. */
+export function asyncOutputPrefixes(endpoint: string): { readonly output: string; readonly failure: string } {
+  return { output: `async/${endpoint}/output/`, failure: `async/${endpoint}/failure/` };
+}
+
+export function snsTopicArn(account: AccountRef, topic: string): string {
+  return `arn:${partitionOf(account)}:sns:${account.region}:${account.accountId}:${topic}`;
 }
 
 /** Every role of this name pattern in any account (for `aws:PrincipalArn` conditions). */

@@ -21,6 +21,7 @@ import {
   REGISTRY_STACK,
   registryNames,
   roleArn,
+  snsTopicArn,
   stageNames,
   TRAINING_OUTPUT_PREFIX,
 } from "./names";
@@ -334,6 +335,8 @@ export function executionRolePolicy(stage: Consumer, ownKeyArn: string, access: 
     { Sid: "RegistryModelGroups", Effect: "Allow", Action: "sagemaker:DescribeModelPackageGroup", Resource: groups.map((g) => modelPackageGroupArn(registry, g)) },
     { Sid: "RegistryModelVersions", Effect: "Allow", Action: "sagemaker:DescribeModelPackage", Resource: groups.map((g) => modelPackagesArn(registry, g)) },
     logWriteStatement("EndpointLogs", stage.account, logGroup),
+    // Asynchronous endpoints announce results on their topics (components/async-inference.ts).
+    { Sid: "AsyncResultTopics", Effect: "Allow", Action: "sns:Publish", Resource: snsTopicArn(stage.account, `${serviceName}-*-async-*`) },
     // Batch transform jobs of the stage's models (scripts/batch.ts) log here.
     logWriteStatement("TransformJobLogs", stage.account, "/aws/sagemaker/TransformJobs"),
     {

@@ -9,6 +9,7 @@ import {
   kmsKeysArn,
   registryNames,
   sagemakerArn,
+  snsTopicArn,
   stageNames,
 } from "./names";
 import {
@@ -77,6 +78,7 @@ export function workloadBoundaryPolicy(stage: Consumer, access: RegistryAccess, 
       },
       registryKeyByAliasStatement("RegistryKey", access),
       { Sid: "Registry", Effect: "Allow", Action: ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"], Resource: registryResources },
+      { Sid: "AsyncResultTopics", Effect: "Allow", Action: "sns:Publish", Resource: snsTopicArn(account, `${serviceName}-*`) },
     );
   }
   statements.push(

@@ -132,6 +132,8 @@ function createStack(config: StackConfig): StackOutputs {
       deployment: endpoint.deployment,
       alarms: endpoint.alarms,
       autoscaling: endpoint.autoscaling,
+      async: endpoint.async,
+      asyncOutputBucket: deployment.bucketName,
     }, opts);
     endpoints[key] = component.endpointName;
   }

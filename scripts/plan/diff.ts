@@ -315,14 +315,16 @@ function reportAutoscaledInstanceTypeChanges(sink: FindingSink, changes: readonl
   const keyOf = endpointKeyResolver(after.resources, after.config);
   for (const [key, endpoint] of Object.entries(after.config.endpoints)) {
     const prior = before.config.endpoints[key];
-    if (prior?.autoscaling === undefined || endpoint.autoscaling === undefined || prior.instanceType === endpoint.instanceType) continue;
+    // Either scaling registers the variant: target tracking on invocations, or scale to zero on the backlog.
+    const scaled = (e: typeof endpoint | undefined) => e?.autoscaling !== undefined || e?.async?.scaleToZero !== undefined;
+    if (!scaled(prior) || !scaled(endpoint) || prior?.instanceType === endpoint.instanceType) continue;
     const resource = after.resources.find((r) => r.type === "aws:sagemaker/endpoint:Endpoint" && keyOf(r) === key);
     const update = changes.find((c) => c.urn === resource?.urn);
     const at = { urn: resource?.urn ?? "", name: resource?.name ?? key };
-    sink.add("autoscaling-instance-type", at, `mlplatform:endpoints.${key}.instanceType`, `${prior.instanceType} -> ${endpoint.instanceType} on an autoscaled `
+    sink.add("autoscaling-instance-type", at, `mlplatform:endpoints.${key}.instanceType`, `${prior?.instanceType} -> ${endpoint.instanceType} on an autoscaled `
       + `endpoint${update === undefined ? "" : ` (${update.op} of ${shortType(update.type)})`}: UpdateEndpoint refuses to change the instance type of a `
-      + `variant registered with Application Auto Scaling. Deploy it in two steps: first remove autoscaling from endpoint ${key} in `
-      + `${after.file} and deploy (the scaling target and policy are deregistered), then change instanceType, put autoscaling back and deploy`);
+      + `variant registered with Application Auto Scaling. Deploy it in two steps: first remove autoscaling (or async.scaleToZero) from endpoint `
+      + `${key} in ${after.file} and deploy (the scaling target and policies are deregistered), then change instanceType, put it back and deploy`);
   }
 }
 

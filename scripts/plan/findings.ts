@@ -171,6 +171,7 @@ const NAME_RULES: Readonly<Record<string, NameRule>> = {
   "aws:iam/role:Role": { what: "IAM role name", min: 1, max: 64, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
   "aws:iam/policy:Policy": { what: "IAM managed policy name", min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
   "aws:iam/rolePolicy:RolePolicy": { what: "IAM inline policy name", min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
+  "aws:sns/topic:Topic": { what: "SNS topic name", min: 1, max: 256, pattern: /^[\w-]+$/, expected: "letters, digits, _ and - (SNS CreateTopic)" },
   "aws:appautoscaling/policy:Policy": {
     what: "scaling policy name", min: 1, max: 256, pattern: /^[\x20-\x7e]+$/, expected: "printable characters (Application Auto Scaling API model: PolicyName, 1-256)",
   },

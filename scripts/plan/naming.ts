@@ -12,6 +12,7 @@ import {
   policyArn,
   roleArn,
   sagemakerArn,
+  snsTopicArn,
   type AccountRef,
 } from "../../components/names";
 
@@ -155,6 +156,13 @@ const TYPES: Readonly<Record<string, TypeModel>> = {
   },
   "aws:ecr/repositoryPolicy:RepositoryPolicy": {
     outputs: ({ inputs, account }) => ({ id: str(inputs.repository), state: { registryId: account.accountId } }),
+  },
+  "aws:sns/topic:Topic": {
+    nameProperty: "name",
+    outputs: ({ name, account }) => {
+      const arn = snsTopicArn(account, name);
+      return { id: arn, state: { arn } };
+    },
   },
   // The provider's id of a scalable target is its resource id; AWS gives its ARN a random id.
   "aws:appautoscaling/target:Target": {

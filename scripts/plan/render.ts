@@ -63,8 +63,16 @@ export function settingsOf(r: PlannedResource): string {
     case "aws:appautoscaling/target:Target":
       return `${String(i.minCapacity)}-${String(i.maxCapacity)} instances`;
     case "aws:appautoscaling/policy:Policy": {
+      const step = i.stepScalingPolicyConfiguration as Record<string, unknown> | undefined;
+      if (step !== undefined) {
+        const adjustments = (step.stepAdjustments ?? []) as Record<string, unknown>[];
+        return `step ${adjustments.map((a) => `${Number(a.scalingAdjustment) >= 0 ? "+" : ""}${String(a.scalingAdjustment)}`).join("/")} `
+          + `(${String(step.adjustmentType)}), cooldown ${String(step.cooldown)}s`;
+      }
       const t = (i.targetTrackingScalingPolicyConfiguration ?? {}) as Record<string, unknown>;
-      return `${String(t.targetValue)} invocations/instance, cooldown in ${String(t.scaleInCooldown)}s out ${String(t.scaleOutCooldown)}s`;
+      const custom = t.customizedMetricSpecification as Record<string, unknown> | undefined;
+      const metric = custom === undefined ? "invocations/instance" : String(custom.metricName);
+      return `${String(t.targetValue)} ${metric}, cooldown in ${String(t.scaleInCooldown)}s out ${String(t.scaleOutCooldown)}s`;
     }
     case "pulumi:providers:aws":
       return `allowed ${String(i.allowedAccountIds ?? "")}`;

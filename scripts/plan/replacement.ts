@@ -109,6 +109,10 @@ export const REPLACEMENT_RULES: Readonly<Record<string, ReplacementRule>> = {
     forceNew: ["repository"],
     source: "ecr/repository_policy.go: repository is ForceNew; policy is SetRepositoryPolicy in place",
   },
+  "aws:sns/topic:Topic": {
+    forceNew: ["name", "namePrefix", "fifoTopic"],
+    source: "sns/topic.go: name, name_prefix and fifo_topic are ForceNew; attributes (KMS key, policy) are SetTopicAttributes in place",
+  },
   "aws:appautoscaling/target:Target": {
     forceNew: ["resourceId", "scalableDimension", "serviceNamespace"],
     source: "appautoscaling/target.go: resource_id, scalable_dimension and service_namespace are ForceNew; min and max capacity "

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type RuleProblem, realtimeEndpointProblems } from "../../components/endpoint-rules";
-import type { AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "../../components/endpoint-spec";
+import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "../../components/endpoint-spec";
 import type { ModelSource } from "../../components/model-source";
 import {
   type AccountRef,
@@ -313,6 +313,12 @@ const endpointSchema = z.strictObject({
   // An absent `alarms` gets every alarm default.
   alarms: alarmsSchema.prefault({}),
   autoscaling: autoscalingSchema.optional(),
+  /** Asynchronous inference (components/endpoint-spec.ts AsyncSpec). */
+  async: z.strictObject({
+    maxConcurrentInvocationsPerInstance: z.number().optional(),
+    notifications: z.boolean().default(false),
+    scaleToZero: z.strictObject({ maxCapacity: z.number(), targetBacklogPerInstance: z.number() }).optional(),
+  }).optional() satisfies z.ZodType<AsyncSpec | undefined>,
 });
 
 /** Where a stack runs, resolved from the project config and the stack name. */

@@ -448,6 +448,7 @@ describe("the sources of the rules", () => {
     spec({ instanceCount: 10, deployment: { ...linear, stepSizePercent: 5, waitSeconds: 3601, terminationWaitSeconds: 3601 } }),
     spec({ instanceType: undefined, instanceCount: undefined }),
     spec({ serverless: { memorySizeMiB: 1500, maxConcurrency: 0, provisionedConcurrency: 300 }, deployment: rolling }),
+    spec({ async: { notifications: false, maxConcurrentInvocationsPerInstance: 0, scaleToZero: { maxCapacity: 0, targetBacklogPerInstance: 0 } } }),
   ];
   const problems = broken.flatMap((s) => realtimeEndpointProblems(s));
 

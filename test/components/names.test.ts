@@ -143,6 +143,9 @@ describe("endpointNames", () => {
       endpointConfigLogical: "churn-predictor-scorer-config",
       errorAlarm: "churn-predictor-scorer-invocation-5xx",
       latencyAlarm: "churn-predictor-scorer-model-latency",
+      asyncSuccessTopic: "churn-predictor-scorer-async-success",
+      asyncErrorTopic: "churn-predictor-scorer-async-error",
+      backlogAlarm: "churn-predictor-scorer-backlog-without-capacity",
     });
   });
 
@@ -153,6 +156,9 @@ describe("endpointNames", () => {
       endpointConfigLogical: "my-endpoint-config",
       errorAlarm: "my-endpoint-invocation-5xx",
       latencyAlarm: "my-endpoint-model-latency",
+      asyncSuccessTopic: "my-endpoint-async-success",
+      asyncErrorTopic: "my-endpoint-async-error",
+      backlogAlarm: "my-endpoint-backlog-without-capacity",
     });
   });
 

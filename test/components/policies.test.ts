@@ -98,7 +98,7 @@ const ACCOUNT_WIDE_ACTIONS = [
   "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
 ];
 /** Service prefixes the platform's policies use. */
-const SERVICES = ["application-autoscaling", "cloudwatch", "ecr", "iam", "kms", "logs", "s3", "sagemaker", "sts"];
+const SERVICES = ["application-autoscaling", "cloudwatch", "ecr", "iam", "kms", "logs", "s3", "sagemaker", "sns", "sts"];
 
 function access(ecrRepository: boolean): RegistryAccess {
   return { serviceName: SERVICE, registry: REGISTRY, models: MODELS, ecrRepository };

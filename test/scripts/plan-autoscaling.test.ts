@@ -84,7 +84,7 @@ test("GIVEN an instance type change while autoscaled THEN the diff fails naming 
   expect(rest).toEqual([]);
   expect(finding).toMatchObject({ severity: "error", configKey: `mlplatform:endpoints.${SCORER}.instanceType` });
   expect(finding.message).toContain("ml.c5.2xlarge -> ml.c5.4xlarge");
-  expect(finding.message).toContain(`first remove autoscaling from endpoint ${SCORER} in Pulumi.${STAGE}.yaml and deploy`);
+  expect(finding.message).toContain(`first remove autoscaling (or async.scaleToZero) from endpoint ${SCORER} in Pulumi.${STAGE}.yaml and deploy`);
 }, 60_000);
 
 test("GIVEN the two documented deployments THEN neither step is refused: first scaling goes, then the type changes with scaling back", async () => {
