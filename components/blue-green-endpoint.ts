@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { formatRuleProblems, realtimeEndpointProblems, type RuleProblem } from "./endpoint-rules";
 import { AsyncInference, BacklogScaling } from "./async-inference";
+import { formatRuleProblems, realtimeEndpointProblems, type RuleProblem } from "./endpoint-rules";
 import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "./endpoint-spec";
 import { deploymentConfigFor, rollbackAlarmList } from "./guardrails";
 import { hasLocalInstanceStorage } from "./instance-types";
@@ -115,8 +115,12 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
     }, { parent: this });
 
     const asyncInference = args.async === undefined ? undefined : new AsyncInference(`${name}-async`, {
-      endpointName: name, variantName: args.variantName, spec: args.async,
-      bucketName: args.asyncOutputBucket ?? "", kmsKeyArn: args.kmsKeyArn ?? "", tags,
+      endpointName: name,
+      variantName: args.variantName,
+      spec: args.async,
+      bucketName: args.asyncOutputBucket ?? "",
+      kmsKeyArn: args.kmsKeyArn ?? "",
+      tags,
     }, { parent: this });
 
     const config = new aws.sagemaker.EndpointConfiguration(names.endpointConfigLogical, {

@@ -323,7 +323,7 @@ function reportAutoscaledInstanceTypeChanges(sink: FindingSink, changes: readonl
     const at = { urn: resource?.urn ?? "", name: resource?.name ?? key };
     sink.add("autoscaling-instance-type", at, `mlplatform:endpoints.${key}.instanceType`, `${prior?.instanceType} -> ${endpoint.instanceType} on an autoscaled `
       + `endpoint${update === undefined ? "" : ` (${update.op} of ${shortType(update.type)})`}: UpdateEndpoint refuses to change the instance type of a `
-      + `variant registered with Application Auto Scaling. Deploy it in two steps: first remove autoscaling (or async.scaleToZero) from endpoint `
+      + "variant registered with Application Auto Scaling. Deploy it in two steps: first remove autoscaling (or async.scaleToZero) from endpoint "
       + `${key} in ${after.file} and deploy (the scaling target and policies are deregistered), then change instanceType, put it back and deploy`);
   }
 }
