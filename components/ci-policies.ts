@@ -243,6 +243,20 @@ function servingDeployerStatements(scope: DeployerScope): Statement[] {
       Resource: snsTopicArn(account, `${prefix}*`),
     },
     {
+      // A/B weights in place (scripts/variants.ts): no new endpoint config, so Pulumi does not see it.
+      Sid: "VariantWeights",
+      Effect: "Allow",
+      Action: "sagemaker:UpdateEndpointWeightsAndCapacities",
+      Resource: sm("endpoint"),
+    },
+    {
+      // Per-variant metrics (scripts/variants.ts); GetMetricData has no resource type.
+      Sid: "VariantMetrics",
+      Effect: "Allow",
+      Action: "cloudwatch:GetMetricData",
+      Resource: "*",
+    },
+    {
       // Batch transform (scripts/batch.ts) with the model the endpoint serves; the job runs as that model's role.
       Sid: "BatchTransform",
       Effect: "Allow",

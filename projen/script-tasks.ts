@@ -14,6 +14,11 @@ const SCRIPT_TASKS = [
     description: "Batch transform with a stage's deployed model over an S3 prefix of the stage bucket, with progress and cost: batch run|status --stage <stage> (batch --help)",
   },
   {
+    name: "variants",
+    file: "variants",
+    description: "A/B variants of a stage's endpoint: list them, change their traffic weights in place, compare per-variant CloudWatch metrics: variants list|weights|metrics --stage <stage> --endpoint <key> (variants --help)",
+  },
+  {
     name: "assert-account",
     file: "assert-account",
     description: "Check that the AWS credentials belong to a stage's account: assert-account --stack <stage>",

@@ -1,16 +1,17 @@
-import type { DescribeTransformJobCommandOutput, SageMakerClient, SplitType } from "@aws-sdk/client-sagemaker";
+import type { DescribeTransformJobCommandOutput, SplitType } from "@aws-sdk/client-sagemaker";
+import type { ToolDeps } from "./lib/aws";
 import {
-  AWS_CLI_HELP, AWS_CLI_OPTIONS, type AwsCliValues, awsSettings, clientsForAccount, createAwsClients, type RetryOptions, type ToolDeps,
-} from "./lib/aws";
-import {
-  checkTransformRequest, createTransformJobInput, describeTransformJob, endpointOf, formatDuration, jobReport, MAX_INSTANCE_COUNT,
-  MAX_PAYLOAD_MIB, readStage, reportLines, servedModel, SPLIT_TYPES, type Stage, startedReport, stageRole, startTransformJob, type TransformRequest,
-  transformInstanceType, transformJobName, waitForTransformJob,
+  checkTransformRequest, createTransformJobInput, describeTransformJob, jobReport, MAX_INSTANCE_COUNT, MAX_PAYLOAD_MIB, reportLines,
+  servedModel, SPLIT_TYPES, startedReport, startTransformJob, type TransformRequest, transformInstanceType, transformJobName,
+  waitForTransformJob,
 } from "./lib/batch";
 import {
-  CliError, COMMON_OPTIONS, describeKnownError, EXIT, integerOption, type Io, isError, parseOptions, print, processIo, required, runTool,
-  UsageError,
+  CliError, COMMON_OPTIONS, describeKnownError, EXIT, integerOption, type Io, isError, parseOptions, print, processIo, required, UsageError,
 } from "./lib/cli";
+import {
+  type Commands, connectToStage, endpointOf, formatDuration, readStage, runCommands, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS,
+  type StageAccessValues, type StageConnection, type StagePurpose,
+} from "./lib/stage-access";
 import { hasLocalInstanceStorage } from "../components/instance-types";
 import { SAGEMAKER_NAME_PATTERN } from "../components/names";
 import { stackFileName } from "../stacks/config/load";
@@ -34,7 +35,7 @@ export interface BatchDeps extends ToolDeps {
 
 const DEFAULT_POLL_MS = 30_000;
 
-const ACCESS_OPTIONS = { ...COMMON_OPTIONS, ...AWS_CLI_OPTIONS, "stage": { type: "string" }, "role-arn": { type: "string" } } as const;
+const ACCESS_OPTIONS = { ...COMMON_OPTIONS, ...STAGE_ACCESS_OPTIONS, stage: { type: "string" } } as const;
 const RUN_OPTIONS = {
   ...ACCESS_OPTIONS,
   "endpoint": { type: "string" },
@@ -50,9 +51,7 @@ const RUN_OPTIONS = {
 const STATUS_OPTIONS = { ...ACCESS_OPTIONS, job: { type: "string" } } as const;
 
 const COMMON_HELP = [
-  "  --role-arn ARN      Role in the stage's account to act as, assumed unless the credentials already are it",
-  "                      (default: the stage's deployer role, <service>-<stage>-deployer)",
-  ...AWS_CLI_HELP,
+  ...STAGE_ACCESS_HELP,
   "  --json              Print JSON",
   "  -h, --help          Show this help",
 ];
@@ -131,12 +130,8 @@ const processInterrupt = (handler: () => void): (() => void) => {
 /** Errors that mean the (assumed) credentials ran out during a long wait. */
 const EXPIRED_CREDENTIALS = new Set(["ExpiredToken", "ExpiredTokenException", "RequestExpired"]);
 
-/** A SageMaker client in the stage's account, and a way to get a fresh one when its credentials expire. */
-interface Connection {
-  sagemaker: SageMakerClient;
-  readonly retry: RetryOptions;
-  readonly reconnect: () => Promise<void>;
-}
+/** For the messages of connectToStage. */
+const PURPOSE: StagePurpose = { rights: "that may run transform jobs", uses: "endpoints and bucket" };
 
 class Session {
   readonly io: Io;
@@ -153,28 +148,8 @@ class Session {
   }
 
   /** Acts as the stage's deployer role (or --role-arn), assumed unless already held; stderr says which and why. */
-  async connect(stage: Stage, values: AwsCliValues & { "role-arn"?: string }): Promise<Connection> {
-    if (values.region !== undefined && values.region !== stage.config.region) {
-      throw new UsageError(`--region must be ${stage.config.region}, the service's region, where the ${stage.config.stage} stage's endpoints and bucket are; got ${values.region}`);
-    }
-    const { aws, retry } = awsSettings(TOOL, values, stage.config.region, this.deps);
-    const createClients = this.deps.createClients ?? createAwsClients;
-    const role = stageRole(stage, values["role-arn"]);
-    const open = () => clientsForAccount(createClients(aws).sts, role, {
-      aws, retry, createClients, deniedHint: role.deniedHint, sessionName: `${TOOL}-${Date.now()}`,
-    });
-    const access = await open();
-    const held = access.via === "assumed" ? "" : ", already held by these credentials";
-    const why = role.overridden
-      ? `--role-arn${held}, instead of the ${stage.config.stage} stage's deployer role`
-      : `${role.title}${held}; --role-arn overrides`;
-    this.io.err(`${TOOL}: as ${role.roleArn} (${why})`);
-    const connection: Connection = {
-      sagemaker: access.sagemaker,
-      retry,
-      reconnect: async () => { connection.sagemaker = (await open()).sagemaker; },
-    };
-    return connection;
+  connect(stage: Stage, values: StageAccessValues): Promise<StageConnection> {
+    return connectToStage(TOOL, this.deps, stage, values, PURPOSE);
   }
 
   help(command: string): number {
@@ -191,7 +166,7 @@ function splitType(value: string | undefined): SplitType | undefined {
   return value as SplitType | undefined;
 }
 
-const COMMANDS: Record<string, (args: readonly string[], session: Session) => Promise<number>> = {
+const COMMANDS: Commands<Session> = {
   run: async (args, session) => {
     const v = parseOptions(args, RUN_OPTIONS);
     if (v.help) return session.help("run");
@@ -289,20 +264,7 @@ const COMMANDS: Record<string, (args: readonly string[], session: Session) => Pr
 /** `batch <command> [options]`: returns the exit code. */
 export async function main(argv: readonly string[], deps: BatchDeps = {}): Promise<number> {
   const session = new Session(deps);
-  return runTool(TOOL, session.io, async () => {
-    const [command, ...rest] = argv;
-    if (command === "--help" || command === "-h") {
-      USAGE.forEach((line) => session.io.out(line));
-      return EXIT.ok;
-    }
-    if (command === undefined) {
-      USAGE.forEach((line) => session.io.err(line));
-      return EXIT.usage;
-    }
-    const run = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : undefined;
-    if (run === undefined) throw new UsageError(`unknown command "${command}"; commands are ${Object.keys(COMMANDS).join(", ")}`);
-    return run(rest, session);
-  });
+  return runCommands(TOOL, session.io, USAGE, COMMANDS, argv, session);
 }
 
 if (require.main === module) {

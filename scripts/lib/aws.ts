@@ -1,3 +1,4 @@
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { CliError, integerOption, type Io, isError, type OptionSpecs, type ParsedOptions, processIo } from "./cli";
@@ -41,11 +42,14 @@ export interface AwsOptions {
 export interface AwsClients {
   readonly sagemaker: SageMakerClient;
   readonly sts: STSClient;
+  /** For metrics (scripts/variants.ts). */
+  readonly cloudwatch: CloudWatchClient;
 }
 
 /**
  * Builds the scripts' clients. Endpoints come from the SDK as well: AWS_ENDPOINT_URL,
- * AWS_ENDPOINT_URL_SAGEMAKER / AWS_ENDPOINT_URL_STS and `endpoint_url` in the profile are honoured.
+ * AWS_ENDPOINT_URL_SAGEMAKER / AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_CLOUDWATCH and `endpoint_url` in the
+ * profile are honoured.
  */
 export function createAwsClients(options: AwsOptions = {}): AwsClients {
   const config = {
@@ -55,7 +59,7 @@ export function createAwsClients(options: AwsOptions = {}): AwsClients {
     ...(options.profile !== undefined ? { profile: options.profile } : {}),
     ...(options.credentials !== undefined ? { credentials: { ...options.credentials } } : {}),
   };
-  return { sagemaker: new SageMakerClient(config), sts: new STSClient(config) };
+  return { sagemaker: new SageMakerClient(config), sts: new STSClient(config), cloudwatch: new CloudWatchClient(config) };
 }
 
 /** The project's retry policy. */
@@ -201,9 +205,11 @@ export type AccessVia =
   /** Temporary credentials from STS AssumeRole of `target.roleArn`. */
   | "assumed";
 
-/** A SageMaker client for the target account, and how it was obtained. */
+/** A SageMaker client (and a CloudWatch client) for the target account, and how they were obtained. */
 export interface AccountAccess {
   readonly sagemaker: SageMakerClient;
+  /** With the same credentials as `sagemaker`. */
+  readonly cloudwatch: CloudWatchClient;
   readonly caller: CallerIdentity;
   readonly via: AccessVia;
   /** Set when `target.roleArn` was assumed (via "assumed"). */
@@ -251,7 +257,10 @@ export async function clientsForAccount(sts: STSClient, target: AccountTarget, o
     throw new CliError(`role ${target.roleArn} is not a role in account ${target.accountId}, where the work has to happen`);
   }
   const caller = await callerIdentity(sts, options.retry);
-  if (callerIsRole(caller, target.roleArn)) return { sagemaker: create(aws).sagemaker, caller, via: "caller-role" };
+  if (callerIsRole(caller, target.roleArn)) {
+    const own = create(aws);
+    return { sagemaker: own.sagemaker, cloudwatch: own.cloudwatch, caller, via: "caller-role" };
+  }
 
   const out = await retryingClient(sts, options.retry).send(new AssumeRoleCommand({
     RoleArn: target.roleArn,
@@ -268,7 +277,8 @@ export async function clientsForAccount(sts: STSClient, target: AccountTarget, o
     throw new CliError(`STS AssumeRole of ${target.roleArn} returned no credentials`);
   }
   const credentials = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
-  return { sagemaker: create({ ...aws, credentials }).sagemaker, caller, via: "assumed", assumedRoleArn: target.roleArn };
+  const assumed = create({ ...aws, credentials });
+  return { sagemaker: assumed.sagemaker, cloudwatch: assumed.cloudwatch, caller, via: "assumed", assumedRoleArn: target.roleArn };
 }
 
 /** The AWS options every tool takes. */

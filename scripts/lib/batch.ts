@@ -2,7 +2,6 @@ import {
   AssemblyType,
   CreateTransformJobCommand,
   type CreateTransformJobCommandInput,
-  DescribeEndpointCommand,
   DescribeEndpointConfigCommand,
   DescribeTransformJobCommand,
   type DescribeTransformJobCommandOutput,
@@ -12,101 +11,23 @@ import {
   TransformInstanceType,
   TransformJobStatus,
 } from "@aws-sdk/client-sagemaker";
-import { type AccountTarget, isRetryable, type RetryOptions, retryingClient, withRetries } from "./aws";
+import { isRetryable, type RetryOptions, retryingClient, withRetries } from "./aws";
 import { CliError, describeKnownError, isError, UsageError } from "./cli";
+import { deployHint, describeEndpoint, dropUndefined, formatDuration, isThrottlingError, type Stage, type StageEndpoint } from "./stage-access";
 import { STACK_TAG_KEYS } from "../../components/ci-policies";
 import { hasLocalInstanceStorage } from "../../components/instance-types";
-import { type AccountRef, endpointNames, roleArn, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN, stageNames, type StageNames } from "../../components/names";
-import { readProjectConfig, readStackConfigFiles } from "../../stacks/config/files";
-import { loadStackConfig, stackFileName } from "../../stacks/config/load";
-import { accountRef, type EndpointConfig, type StackConfig } from "../../stacks/config/schema";
+import { SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "../../components/names";
 import { hourlyPrice, PRICE_TABLE } from "../plan/prices";
 
 /**
  * Batch transform: a SageMaker transform job that runs the model a stage's endpoint serves now
  * over an S3 prefix of the stage's bucket, writing its output there, encrypted with the stage key.
  * Each step is a function; the CLI (scripts/batch.ts) only parses arguments and builds clients.
+ * The stage, its endpoints and the role the CLI acts as come from scripts/lib/stage-access.ts.
  *
  * The job runs as the model's own execution role (CreateTransformJob takes no role), which may
  * read and write only the stage's bucket: input and output elsewhere are refused before any call.
  */
-
-// ---------------------------------------------------------------------------------------------
-// The stage and its endpoint, from the project's files.
-// ---------------------------------------------------------------------------------------------
-
-/** One stage of the project: its validated config, account and derived names. */
-export interface Stage {
-  readonly config: StackConfig;
-  readonly account: AccountRef;
-  readonly names: StageNames;
-}
-
-/** Reads Pulumi.yaml and Pulumi.<stage>.yaml as `pulumi up` would; an unknown stage is bad usage, listing the stages. */
-export function readStage(projectDir: string, stage: string): Stage {
-  const { project } = readProjectConfig(projectDir);
-  const stages = project.stages.map((s) => s.name);
-  if (!stages.includes(stage)) throw new UsageError(`unknown stage "${stage}"; the stages of Pulumi.yaml are ${stages.join(", ")}`);
-  const config = loadStackConfig(stage, readStackConfigFiles(projectDir, stage));
-  const account = accountRef(config.accountId, config.region);
-  return { config, account, names: stageNames(project.serviceName, stage, account) };
-}
-
-/** An endpoint of the stage, by its key in the stack file, and its physical name. */
-export interface StageEndpoint {
-  readonly key: string;
-  readonly name: string;
-  readonly config: EndpointConfig;
-}
-
-/** The endpoint `key` of the stage; an unknown key is bad usage, listing the stage's endpoints. */
-export function endpointOf(stage: Stage, key: string): StageEndpoint {
-  const endpoints = stage.config.endpoints;
-  const keys = Object.keys(endpoints);
-  const file = stackFileName(stage.config.stage);
-  if (keys.length === 0) {
-    throw new UsageError(`the ${stage.config.stage} stage has no endpoints (mlplatform:endpoints of ${file} is empty): define one there and deploy it first`);
-  }
-  if (!Object.prototype.hasOwnProperty.call(endpoints, key)) {
-    throw new UsageError(`unknown endpoint "${key}"; the endpoints of ${file} are ${keys.join(", ")}`);
-  }
-  return { key, name: endpointNames(stage.config.project.serviceName, key).endpoint, config: endpoints[key] };
-}
-
-/** The role the CLI acts as in the stage's account: the stage's deployer, unless overridden. */
-export interface StageRole extends AccountTarget {
-  /** "the sandbox stage's deployer role", or "--role-arn". */
-  readonly title: string;
-  readonly overridden: boolean;
-  /** What to say when AssumeRole is denied. */
-  readonly deniedHint: string;
-}
-
-export function stageRole(stage: Stage, override?: string): StageRole {
-  const { project, stage: name, accountId } = stage.config;
-  const deployer = `the ${name} stage's deployer role`;
-  if (override !== undefined) {
-    return {
-      accountId,
-      roleArn: override,
-      title: "--role-arn",
-      overridden: true,
-      deniedHint: `it was given with --role-arn, instead of ${deployer}, and its trust policy does not admit them`,
-    };
-  }
-  const ci = project.ciPrincipal;
-  const admits = ci.type === "github-oidc"
-    ? `GitHub Actions jobs of ${ci.repository} in the environment "${name}"`
-    : ci.roleArn;
-  return {
-    accountId,
-    roleArn: roleArn(stage.account, stage.names.deployerRole),
-    title: deployer,
-    overridden: false,
-    deniedHint: `it is ${deployer}, whose trust policy admits only the CI principal (${admits}; ciPrincipal in .projenrc.ts); `
-      + `run from there, or pass --role-arn with a role of account ${accountId} that may run transform jobs`,
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The request, checked offline.
@@ -258,41 +179,22 @@ export interface ServedModel {
 export async function servedModel(
   sagemaker: SageMakerClient, endpoint: { name: string; stage: string }, retry: RetryOptions = {},
 ): Promise<ServedModel> {
-  const client = retryingClient(sagemaker, retry);
-  const deploy = `deploy the ${endpoint.stage} stage first (npx projen up:${endpoint.stage}, or merge and let the deploy workflow run)`;
-  const described = await client.send(new DescribeEndpointCommand({ EndpointName: endpoint.name })).catch((error: unknown) => {
-    if (isError(error) && error.name === "ValidationException" && /could not find/i.test(error.message)) {
-      throw new CliError(`endpoint ${endpoint.name} does not exist: ${deploy}`);
-    }
-    throw error;
-  });
+  const described = await describeEndpoint(sagemaker, endpoint, retry);
   const status = described.EndpointStatus;
   if (status !== EndpointStatus.IN_SERVICE) {
     const why = status === EndpointStatus.UPDATING || status === EndpointStatus.SYSTEM_UPDATING
       ? "wait until its deployment has finished and it is InService"
-      : `${deploy}${described.FailureReason ? ` (failure reason: ${described.FailureReason})` : ""}`;
+      : `${deployHint(endpoint.stage)}${described.FailureReason ? ` (failure reason: ${described.FailureReason})` : ""}`;
     throw new CliError(`endpoint ${endpoint.name} is ${status ?? "in an unknown state"}, not InService: ${why}`);
   }
   const configName = described.EndpointConfigName;
   if (configName === undefined) throw new CliError(`DescribeEndpoint of ${endpoint.name} returned no endpoint configuration`);
-  const config = await client.send(new DescribeEndpointConfigCommand({ EndpointConfigName: configName }));
+  const config = await retryingClient(sagemaker, retry).send(new DescribeEndpointConfigCommand({ EndpointConfigName: configName }));
   const variant = config.ProductionVariants?.[0];
   if (variant?.ModelName === undefined) {
     throw new CliError(`endpoint configuration ${configName} of ${endpoint.name} has no production variant with a model`);
   }
   return { endpointName: endpoint.name, endpointConfigName: configName, variantName: variant.VariantName ?? "", modelName: variant.ModelName };
-}
-
-const THROTTLING = new Set([
-  "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException", "RequestThrottled",
-  "RequestThrottledException", "RequestLimitExceeded", "SlowDown",
-]);
-
-/** A throttled request, which the service refused before doing anything. */
-export function isThrottlingError(error: unknown): boolean {
-  if (!isError(error)) return false;
-  const e = error as { $metadata?: { httpStatusCode?: number }; $retryable?: { throttling?: boolean } };
-  return THROTTLING.has(error.name) || e.$metadata?.httpStatusCode === 429 || e.$retryable?.throttling === true;
 }
 
 /**
@@ -441,7 +343,7 @@ export function jobReport(job: DescribeTransformJobCommandOutput, from: { endpoi
     cost: estimateCost(instanceType, instanceCount, durationSeconds),
   };
   // Drops what SageMaker did not say, so --json shows no empty keys.
-  return Object.fromEntries(Object.entries(report).filter(([, v]) => v !== undefined)) as unknown as JobReport;
+  return dropUndefined(report);
 }
 
 /** The report of a job just started (batch run --no-wait), from its request. */
@@ -460,18 +362,6 @@ export function startedReport(input: CreateTransformJobCommandInput, arn: string
     outputKmsKey: input.TransformOutput?.KmsKeyId,
     cost: estimateCost(undefined, undefined, undefined),
   };
-}
-
-/** `1h02m03s`, `4m05s`, `12s`. */
-export function formatDuration(ms: number): string {
-  const total = Math.max(0, Math.round(ms / 1000));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const pad = (n: number) => String(n).padStart(2, "0");
-  if (h > 0) return `${h}h${pad(m)}m${pad(s)}s`;
-  if (m > 0) return `${m}m${pad(s)}s`;
-  return `${s}s`;
 }
 
 /** The human form of a report: one `key  value` line each. */

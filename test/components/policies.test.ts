@@ -95,7 +95,7 @@ const STATE: StateBackendAccess = {
 /** Actions AWS does not scope to a resource: the only ones an identity policy may grant on "*". */
 const ACCOUNT_WIDE_ACTIONS = [
   "sts:GetCallerIdentity", "kms:ListAliases", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
-  "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
+  "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies", "cloudwatch:GetMetricData",
 ];
 /** Service prefixes the platform's policies use. */
 const SERVICES = ["application-autoscaling", "cloudwatch", "ecr", "iam", "kms", "logs", "s3", "sagemaker", "sns", "sts"];
@@ -746,8 +746,11 @@ describe("deployerPolicy", () => {
     expect([statement.Resource, statement.Action, statement.Condition]).toEqual(["*", ["sts:GetCallerIdentity", "kms:ListAliases"], undefined]);
     const onStar = allows(document).filter((s) => list(s.Resource).includes("*"));
     // The Describe calls of Application Auto Scaling have no resource type (stage deployers only).
-    expect(onStar.map((s) => s.Sid).filter((sid) => sid !== "ReadAutoscaling")).toEqual(["AccountWide"]);
-    expect(onStar.flatMap((s) => (s.Sid === "ReadAutoscaling" ? list(s.Action) : [])).every((a) => /^application-autoscaling:Describe/.test(a))).toBe(true);
+    // Reads without a resource type (stage deployers only): Application Auto Scaling's Describe calls, CloudWatch's GetMetricData.
+    const readsWithoutResource = ["ReadAutoscaling", "VariantMetrics"];
+    expect(onStar.map((s) => s.Sid).filter((sid) => !readsWithoutResource.includes(sid ?? ""))).toEqual(["AccountWide"]);
+    expect(onStar.filter((s) => readsWithoutResource.includes(s.Sid ?? "")).flatMap((s) => list(s.Action))
+      .every((a) => /^(application-autoscaling:Describe|cloudwatch:GetMetricData$)/.test(a))).toBe(true);
   });
 
   test("GIVEN the stack's tag keys WHEN listed THEN they are mlplatform:service and mlplatform:stage", () => {
