@@ -6,7 +6,7 @@ import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, Ser
 import { deploymentConfigFor, rollbackAlarmList } from "./guardrails";
 import { hasLocalInstanceStorage } from "./instance-types";
 import type { ModelSource } from "./model-source";
-import { endpointChildNames } from "./names";
+import { endpointChildNames, multiModelPrefix } from "./names";
 import { VariantAutoscaling } from "./variant-autoscaling";
 
 export interface BlueGreenEndpointArgs {
@@ -55,15 +55,32 @@ export interface BlueGreenEndpointArgs {
    */
   readonly autoscaling?: AutoscalingSpec;
   /**
-   * Asynchronous inference: results and failures in `asyncOutputBucket`, encrypted with `kmsKeyArn`.
+   * Asynchronous inference: results and failures in `stageBucketName`, encrypted with `kmsKeyArn`.
    * @default - a real-time endpoint
    */
   readonly async?: AsyncSpec;
   /**
-   * The stage bucket, for asynchronous results (required with `async`).
+   * The stage bucket: asynchronous results, and the models of a multi-model endpoint (required with
+   * `async` or `multiModel`).
    * @default - none
    */
-  readonly asyncOutputBucket?: pulumi.Input<string>;
+  readonly stageBucketName?: pulumi.Input<string>;
+  /**
+   * A multi-model endpoint: the container (mode MultiModel) loads the models under
+   * `multi-model/<endpoint>/` of the stage bucket; the model source is an image.
+   * @default false
+   */
+  readonly multiModel?: boolean;
+  /**
+   * Seconds SageMaker waits for the container's startup health check (60-3600).
+   * @default - SageMaker's default
+   */
+  readonly containerStartupHealthCheckTimeoutSeconds?: number;
+  /**
+   * Seconds SageMaker waits for the model data to download (60-3600).
+   * @default - SageMaker's default
+   */
+  readonly modelDataDownloadTimeoutSeconds?: number;
   /**
    * Tags on every child resource.
    * @default {}
@@ -89,8 +106,11 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
     const tags = args.tags ?? {};
     const alarmNames = rollbackAlarmList(names, args.alarms.additionalRollbackAlarmNames);
     const problems = realtimeEndpointProblems({ ...args, name });
-    if (args.async !== undefined && (args.asyncOutputBucket === undefined || args.kmsKeyArn === undefined)) {
-      problems.push({ field: "async", check: "capacity", message: "needs asyncOutputBucket and kmsKeyArn (the stage bucket and key)", source: "the component's wiring" });
+    if (args.async !== undefined && (args.stageBucketName === undefined || args.kmsKeyArn === undefined)) {
+      problems.push({ field: "async", check: "capacity", message: "needs stageBucketName and kmsKeyArn (the stage bucket and key)", source: "the component's wiring" });
+    }
+    if (args.multiModel === true && args.stageBucketName === undefined) {
+      problems.push({ field: "multiModel", check: "capacity", message: "needs stageBucketName (the stage bucket)", source: "the component's wiring" });
     }
     if (problems.length > 0) throw new EndpointArgsError("BlueGreenEndpoint", name, problems, this);
     // No volume to encrypt: a serverless variant, or local NVMe storage that the instance encrypts itself.
@@ -108,7 +128,10 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
         ? { modelPackageName: args.model.modelPackageArn }
         : {
           image: args.model.image,
-          modelDataUrl: args.model.modelDataUrl,
+          // A multi-model container loads `<prefix>/<TargetModel>` on first call (DESIGN §5.8).
+          ...(args.multiModel === true
+            ? { mode: "MultiModel", modelDataUrl: pulumi.interpolate`s3://${args.stageBucketName ?? ""}/${multiModelPrefix(name)}` }
+            : { modelDataUrl: args.model.modelDataUrl }),
           ...(Object.keys(args.model.environment).length > 0 ? { environment: args.model.environment } : {}),
         },
       tags,
@@ -118,7 +141,7 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       endpointName: name,
       variantName: args.variantName,
       spec: args.async,
-      bucketName: args.asyncOutputBucket ?? "",
+      bucketName: args.stageBucketName ?? "",
       kmsKeyArn: args.kmsKeyArn ?? "",
       tags,
     }, { parent: this });
@@ -133,6 +156,10 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
             initialInstanceCount: args.instanceCount,
             instanceType: args.instanceType,
             ...(args.volumeSizeGiB === undefined ? {} : { volumeSizeInGb: args.volumeSizeGiB }),
+            ...(args.containerStartupHealthCheckTimeoutSeconds === undefined ? {}
+              : { containerStartupHealthCheckTimeoutInSeconds: args.containerStartupHealthCheckTimeoutSeconds }),
+            ...(args.modelDataDownloadTimeoutSeconds === undefined ? {}
+              : { modelDataDownloadTimeoutInSeconds: args.modelDataDownloadTimeoutSeconds }),
           }
           : {
             serverlessConfig: {

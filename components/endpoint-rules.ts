@@ -47,6 +47,10 @@ export const RULE_SOURCES = {
   async: "SageMaker API model: AsyncInferenceClientConfig.MaxConcurrentInvocationsPerInstance (1-1000); developer guide, asynchronous "
     + "inference autoscaling: scale to zero with minimum capacity 0 on ApproximateBacklogSizePerInstance and a step policy on "
     + "HasBacklogWithoutCapacity; serverless variants take no async config",
+  multiModel: "SageMaker developer guide, multi-model endpoints: a MultiModel container on instances (not serverless), with an "
+    + "S3 prefix as model data; model packages are single-model",
+  timeouts: "SageMaker API model: ProductionVariantContainerStartupHealthCheckTimeoutInSeconds and "
+    + "ProductionVariantModelDataDownloadTimeoutInSeconds (60-3600)",
   variantForm: "SageMaker API model: ProductionVariant takes instances (InstanceType, InitialInstanceCount) or ServerlessConfig",
   autoscaling: "Application Auto Scaling API model: MinCapacity, MaxCapacity (integers), TargetValue (double > 0), ScaleInCooldown and "
     + "ScaleOutCooldown (integer seconds); SageMaker: instance variants scale from at least 1, and every endpoint config change resets "
@@ -76,7 +80,9 @@ export function realtimeEndpointProblems(spec: RealtimeEndpointSpec): RuleProble
   if (!SAGEMAKER_NAME_PATTERN.test(spec.variantName)) {
     problems.push(problem("variantName", "name", "sagemakerName", `must be letters, digits and hyphens (at most 63), got "${spec.variantName}"`));
   }
-  problems.push(...modelSourceProblems(spec.model), ...rollbackAlarmProblems(spec.name, spec.alarms));
+  // A multi-model endpoint's model data is the stage bucket prefix the component derives, not a URL of the stack file.
+  problems.push(...(spec.multiModel === true ? multiModelProblems(spec) : modelSourceProblems(spec.model)));
+  problems.push(...rollbackAlarmProblems(spec.name, spec.alarms));
   problems.push(...(spec.serverless === undefined ? instanceVariantProblems(spec) : serverlessVariantProblems(spec, spec.serverless)));
   return problems;
 }
@@ -105,6 +111,10 @@ export function instanceVariantProblems(spec: RealtimeEndpointSpec): RuleProblem
   }
   if (spec.autoscaling !== undefined) problems.push(...autoscalingProblems(spec.autoscaling, instanceCount));
   if (spec.async !== undefined) problems.push(...asyncProblems(spec.async, spec.autoscaling !== undefined));
+  for (const field of ["containerStartupHealthCheckTimeoutSeconds", "modelDataDownloadTimeoutSeconds"] as const) {
+    const value = spec[field];
+    if (value !== undefined && !isWhole(value, 60, 3600)) problems.push(problem(field, "capacity", "timeouts", `must be a whole number of seconds from 60 to 3600, got ${value}`));
+  }
   problems.push(...deploymentProblems(spec.deployment, instanceType, instanceCount));
   return problems;
 }
@@ -115,8 +125,9 @@ const SERVERLESS_CONCURRENCY_MAX = 200;
 /** A serverless variant: memory and concurrency, and no instance settings, autoscaling or rolling deployment. */
 export function serverlessVariantProblems(spec: RealtimeEndpointSpec, serverless: ServerlessSpec): RuleProblem[] {
   const problems: RuleProblem[] = [];
-  for (const field of ["instanceType", "instanceCount", "volumeSizeGiB", "autoscaling", "async"] as const) {
-    if (spec[field] !== undefined) {
+  for (const field of ["instanceType", "instanceCount", "volumeSizeGiB", "autoscaling", "async", "multiModel",
+    "containerStartupHealthCheckTimeoutSeconds", "modelDataDownloadTimeoutSeconds"] as const) {
+    if (spec[field] !== undefined && spec[field] !== false) {
       problems.push(problem(field, "capacity", "variantForm", "does not apply to a serverless variant: remove it, or remove serverless for instances"));
     }
   }
@@ -209,6 +220,14 @@ export function rollbackAlarmProblems(endpointName: string, alarms: RealtimeEndp
     }
   }
   return problems;
+}
+
+/** A multi-model endpoint: an image source (its environment still checked), never a registry version. */
+export function multiModelProblems(spec: RealtimeEndpointSpec): RuleProblem[] {
+  if ("modelPackageArn" in spec.model) {
+    return [problem("source.version", "model-source", "multiModel", "a multi-model endpoint serves an image (imageTag or imageDigest), not a registry version")];
+  }
+  return modelSourceProblems({ ...spec.model, modelDataUrl: "s3://stage-bucket/multi-model/" });
 }
 
 /** An asynchronous endpoint's concurrency and scale-to-zero settings. */

@@ -176,6 +176,22 @@ export interface RealtimeEndpointSpec {
    */
   readonly serverless?: ServerlessSpec;
   /**
+   * A multi-model endpoint (instances, image source): the container (mode MultiModel) loads the
+   * models under the endpoint's prefix of the stage bucket, which `npx projen models add` fills.
+   * @default false
+   */
+  readonly multiModel?: boolean;
+  /**
+   * Seconds SageMaker waits for the container's health check after start (60-3600; seed 000: 60).
+   * @default - SageMaker's default
+   */
+  readonly containerStartupHealthCheckTimeoutSeconds?: number;
+  /**
+   * Seconds SageMaker waits for the model data to download to an instance (60-3600).
+   * @default - SageMaker's default
+   */
+  readonly modelDataDownloadTimeoutSeconds?: number;
+  /**
    * ML storage volume per instance, in GiB (1-512).
    * @default - SageMaker's default for the instance type
    */

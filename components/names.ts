@@ -134,6 +134,11 @@ export function asyncOutputPrefixes(endpoint: string): { readonly output: string
   return { output: `async/${endpoint}/output/`, failure: `async/${endpoint}/failure/` };
 }
 
+/** Where a multi-model endpoint's models live in the stage bucket (`npx projen models add` writes there). */
+export function multiModelPrefix(endpoint: string): string {
+  return `multi-model/${endpoint}/`;
+}
+
 export function snsTopicArn(account: AccountRef, topic: string): string {
   return `arn:${partitionOf(account)}:sns:${account.region}:${account.accountId}:${topic}`;
 }

@@ -133,7 +133,10 @@ function createStack(config: StackConfig): StackOutputs {
       alarms: endpoint.alarms,
       autoscaling: endpoint.autoscaling,
       async: endpoint.async,
-      asyncOutputBucket: deployment.bucketName,
+      stageBucketName: deployment.bucketName,
+      multiModel: endpoint.multiModel,
+      containerStartupHealthCheckTimeoutSeconds: endpoint.containerStartupHealthCheckTimeoutSeconds,
+      modelDataDownloadTimeoutSeconds: endpoint.modelDataDownloadTimeoutSeconds,
     }, opts);
     endpoints[key] = component.endpointName;
   }

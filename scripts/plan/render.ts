@@ -54,7 +54,7 @@ export function settingsOf(r: PlannedResource): string {
     case "aws:sagemaker/model:Model": {
       const c = (i.primaryContainer ?? {}) as Record<string, unknown>;
       return c.modelPackageName ? `package ${String(c.modelPackageName).split(":model-package/").pop()}`
-        : `image ${String(c.image ?? "").split("/").pop()}`;
+        : `image ${String(c.image ?? "").split("/").pop()}${c.mode === "MultiModel" ? `, multi-model from ${String(c.modelDataUrl)}` : ""}`;
     }
     case "aws:cloudwatch/metricAlarm:MetricAlarm": {
       const op = { GreaterThanOrEqualToThreshold: ">=", GreaterThanThreshold: ">" }[String(i.comparisonOperator)] ?? String(i.comparisonOperator);

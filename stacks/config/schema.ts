@@ -301,6 +301,10 @@ const endpointSchema = z.strictObject({
   variantName: z.string().default("primary"),
   instanceType: z.string({ error: "must be an instance type such as ml.m5.large" }).optional(),
   instanceCount: z.number({ error: "must be a number of instances" }).optional(),
+  /** A multi-model endpoint: the image loads the models under its prefix of the stage bucket. */
+  multiModel: z.boolean().optional(),
+  containerStartupHealthCheckTimeoutSeconds: z.number().optional(),
+  modelDataDownloadTimeoutSeconds: z.number().optional(),
   /** A serverless variant instead of instances (components/endpoint-spec.ts ServerlessSpec). */
   serverless: z.strictObject({
     memorySizeMiB: z.number(),
@@ -366,7 +370,7 @@ export function stageConfigSchema(context: StageContext) {
           message: `must be one of the project's models (${project.models.join(", ")}), got "${endpoint.model}"`,
         });
       }
-      const sourceIssues = sourceProblems(endpoint.source, project, registry);
+      const sourceIssues = sourceProblems(endpoint.source, project, registry, endpoint.multiModel === true);
       for (const problem of sourceIssues) {
         ctx.addIssue({ code: "custom", path: at("source", ...problem.path), message: problem.message });
       }
@@ -416,12 +420,19 @@ interface SourceProblem {
 const SOURCE_FORMS = "either version: <n> (a registry model package version) or imageTag (or imageDigest) with modelDataKey";
 
 /** What is wrong with an endpoint's source as written, given what the service definition provides. */
-function sourceProblems(source: SourceInput, project: ProjectConfig, registry: AccountRef): SourceProblem[] {
+function sourceProblems(source: SourceInput, project: ProjectConfig, registry: AccountRef, multiModel = false): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const legacy = legacySourceHint(source, project, registry);
   if (legacy.length > 0) return legacy;
   const image = source.imageTag !== undefined || source.imageDigest !== undefined || source.modelDataKey !== undefined
     || source.environment !== undefined;
+  if (source.version !== undefined && multiModel) {
+    return [{
+      path: ["version"],
+      message: "a multi-model endpoint serves an image (imageTag or imageDigest): its models are the artifacts "
+      + "`npx projen models add` copies under its prefix of the stage bucket, not a registry version",
+    }];
+  }
   if (source.version !== undefined) {
     if (image) {
       const extra = (["imageTag", "imageDigest", "modelDataKey", "environment"] as const).filter((k) => source[k] !== undefined);
@@ -437,7 +448,9 @@ function sourceProblems(source: SourceInput, project: ProjectConfig, registry: A
     problems.push({ path: ["imageTag"], message: "an image source takes exactly one of imageTag and imageDigest" });
   }
   // The URL's length is a rule of components/endpoint-rules.ts, checked on the derived URL.
-  if (source.modelDataKey === undefined) {
+  if (multiModel && source.modelDataKey !== undefined) {
+    problems.push({ path: ["modelDataKey"], message: "does not apply to a multi-model endpoint: it loads the models under its prefix of the stage bucket" });
+  } else if (!multiModel && source.modelDataKey === undefined) {
     problems.push({ path: ["modelDataKey"], message: "is required with an image: the key of model.tar.gz in the registry's artifact bucket" });
   }
   return problems;

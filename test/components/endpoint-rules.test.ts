@@ -449,6 +449,7 @@ describe("the sources of the rules", () => {
     spec({ instanceType: undefined, instanceCount: undefined }),
     spec({ serverless: { memorySizeMiB: 1500, maxConcurrency: 0, provisionedConcurrency: 300 }, deployment: rolling }),
     spec({ async: { notifications: false, maxConcurrentInvocationsPerInstance: 0, scaleToZero: { maxCapacity: 0, targetBacklogPerInstance: 0 } } }),
+    spec({ multiModel: true, containerStartupHealthCheckTimeoutSeconds: 30 }),
   ];
   const problems = broken.flatMap((s) => realtimeEndpointProblems(s));
 

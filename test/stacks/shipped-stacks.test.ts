@@ -240,9 +240,15 @@ describe("the cross-account grants", () => {
   it.each(stageNames)("GIVEN the %s stack's served images and model data THEN they come from the registry its execution role may read", (stage) => {
     const policy = executionPolicy(stage);
     const readable = list(statement(policy, "RegistryArtifacts").Resource);
+    const ownBucket = list(statement(policy, "OwnBucketObjects").Resource);
     for (const model of ofType(runs[stage].resources, "aws:sagemaker/model:Model")) {
-      const container = model.inputs.primaryContainer as { modelDataUrl?: string; modelPackageName?: string; image?: string };
-      if (container.modelDataUrl) {
+      const container = model.inputs.primaryContainer as { modelDataUrl?: string; modelPackageName?: string; image?: string; mode?: string };
+      if (container.mode === "MultiModel") {
+        // A multi-model container reads its models from the stage's own bucket (copied there from the registry).
+        const bucket = String(container.modelDataUrl).slice("s3://".length).split("/")[0];
+        expect(ownBucket).toContain(`arn:${PARTITION}:s3:::${bucket}/*`);
+        expect(container.image?.startsWith(`${REGISTRY.accountId}.dkr.ecr.${region}.`)).toBe(true);
+      } else if (container.modelDataUrl) {
         const bucket = container.modelDataUrl.slice("s3://".length).split("/")[0];
         expect(readable).toContain(`arn:${PARTITION}:s3:::${bucket}/*`);
         expect(container.image?.startsWith(`${REGISTRY.accountId}.dkr.ecr.${region}.`)).toBe(true);
