@@ -243,6 +243,21 @@ function servingDeployerStatements(scope: DeployerScope): Statement[] {
       Resource: snsTopicArn(account, `${prefix}*`),
     },
     {
+      // Multi-model artifacts (scripts/models.ts): write-once copies of approved versions under the prefix.
+      Sid: "MultiModelArtifacts",
+      Effect: "Allow",
+      Action: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+      Resource: `${bucketArn(account, names.bucket)}/multi-model/*`,
+    },
+    {
+      // Their SSE-KMS encryption with the stage key (by the stack's tags, like the key's administration).
+      Sid: "MultiModelArtifactKey",
+      Effect: "Allow",
+      Action: "kms:GenerateDataKey",
+      Resource: kmsKeysArn(account),
+      Condition: { StringEquals: stackTags(scope) },
+    },
+    {
       // A/B weights in place (scripts/variants.ts): no new endpoint config, so Pulumi does not see it.
       Sid: "VariantWeights",
       Effect: "Allow",

@@ -64,8 +64,8 @@ export function githubSubject(p: Extract<RolePrincipal, { type: "github" }>): st
 
 /**
  * Trust policy of a registry role: GitHub jobs through the account's OIDC provider (audience
- * sts.amazonaws.com, subject by StringLike), exact role ARNs, and role patterns (through the
- * account root, narrowed by `aws:PrincipalArn`).
+ * sts.amazonaws.com, subject by StringLike), and IAM roles or role patterns through their
+ * account's root, narrowed by `aws:PrincipalArn`.
  */
 export function registryRoleTrustPolicy(account: AccountRef, principals: readonly RolePrincipal[]): PolicyDocument {
   const statements: Statement[] = [];
@@ -79,18 +79,24 @@ export function registryRoleTrustPolicy(account: AccountRef, principals: readonl
       Condition: { StringEquals: { [`${GITHUB_OIDC_HOST}:aud`]: "sts.amazonaws.com" }, StringLike: { [`${GITHUB_OIDC_HOST}:sub`]: subjects } },
     });
   }
+  // Roles are admitted through their account's root, narrowed by aws:PrincipalArn: IAM refuses a
+  // trust policy that names a role which does not exist yet (a stage deployer, before its stack).
   const roles = principals.flatMap((p) => (p.type === "role" ? [p.roleArn] : []));
-  const exact = roles.filter((r) => !r.includes("*"));
-  if (exact.length > 0) statements.push({ Sid: "Roles", Effect: "Allow", Principal: { AWS: exact }, Action: "sts:AssumeRole" });
-  for (const [i, pattern] of roles.filter((r) => r.includes("*")).entries()) {
-    const owner = /^arn:([\w-]+):iam::(\d{12}):/.exec(pattern);
-    if (owner === null) throw new Error(`registryRoleTrustPolicy: not a role ARN pattern: ${pattern}`);
+  const byAccount = new Map<string, { partition: string; arns: string[] }>();
+  for (const arn of roles) {
+    const owner = /^arn:([\w-]+):iam::(\d{12}):role\//.exec(arn);
+    if (owner === null) throw new Error(`registryRoleTrustPolicy: not a role ARN: ${arn}`);
+    const entry = byAccount.get(owner[2]) ?? { partition: owner[1], arns: [] };
+    entry.arns.push(arn);
+    byAccount.set(owner[2], entry);
+  }
+  for (const [accountId, { partition, arns }] of byAccount) {
     statements.push({
-      Sid: `RolePattern${i + 1}`,
+      Sid: `RolesOf${accountId}`,
       Effect: "Allow",
-      Principal: { AWS: accountRootArn({ accountId: owner[2], region: account.region, partition: owner[1] }) },
+      Principal: { AWS: accountRootArn({ accountId, region: account.region, partition }) },
       Action: "sts:AssumeRole",
-      Condition: { ArnLike: { "aws:PrincipalArn": pattern } },
+      Condition: { ArnLike: { "aws:PrincipalArn": arns } },
     });
   }
   if (statements.length === 0) throw new Error("registryRoleTrustPolicy: at least one principal is required");

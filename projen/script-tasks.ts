@@ -19,6 +19,11 @@ const SCRIPT_TASKS = [
     description: "A/B variants of a stage's endpoint: list them, change their traffic weights in place, compare per-variant CloudWatch metrics: variants list|weights|metrics --stage <stage> --endpoint <key> (variants --help)",
   },
   {
+    name: "models",
+    file: "models",
+    description: "Models of a stage's multi-model endpoint: copy an approved version's artifact under its prefix of the stage bucket (write-once), list them, remove one: models add|list|remove --stage <stage> --endpoint <key> (models --help)",
+  },
+  {
     name: "assert-account",
     file: "assert-account",
     description: "Check that the AWS credentials belong to a stage's account: assert-account --stack <stage>",

@@ -2,7 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenEndpoint } from "../components/blue-green-endpoint";
 import { DeploymentAccount } from "../components/deployment-account";
-import { type AccountRef, endpointNames } from "../components/names";
+import { type AccountRef, endpointNames, roleArn, stageNames } from "../components/names";
 import type { Consumer } from "../components/policies";
 import { RegistryAccount } from "../components/registry-account";
 import { ConfigError, loadStackConfig } from "./config/load";
@@ -75,7 +75,15 @@ function createStack(config: StackConfig): StackOutputs {
   const publishers = registryPrincipals(project, "publishers");
   const approvers = registryPrincipals(project, "approvers");
   // The registry's reader role: promotion's workflow (and, in the component, whoever publishes or approves).
-  const readers = ci.type === "github-oidc" ? [{ type: "github" as const, repository: ci.repository, environment: PROMOTE_ENVIRONMENT }] : [];
+  // The stages' deployers read too: `models add` copies approved artifacts into a stage's multi-model prefix.
+  const stageDeployers = project.stages.map((s) => {
+    const at = accountRef(s.accountId, region);
+    return { type: "role" as const, roleArn: roleArn(at, stageNames(serviceName, s.name, at).deployerRole) };
+  });
+  const readers = [
+    ...(ci.type === "github-oidc" ? [{ type: "github" as const, repository: ci.repository, environment: PROMOTE_ENVIRONMENT }] : []),
+    ...stageDeployers,
+  ];
   const backend = project.stateBackend;
   const deployment = new DeploymentAccount(`${serviceName}-${stage}`, {
     stage: { stage, account },

@@ -1,4 +1,5 @@
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { CliError, integerOption, type Io, isError, type OptionSpecs, type ParsedOptions, processIo } from "./cli";
@@ -44,12 +45,14 @@ export interface AwsClients {
   readonly sts: STSClient;
   /** For metrics (scripts/variants.ts). */
   readonly cloudwatch: CloudWatchClient;
+  /** For artifacts (scripts/models.ts). */
+  readonly s3: S3Client;
 }
 
 /**
  * Builds the scripts' clients. Endpoints come from the SDK as well: AWS_ENDPOINT_URL,
- * AWS_ENDPOINT_URL_SAGEMAKER / AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_CLOUDWATCH and `endpoint_url` in the
- * profile are honoured.
+ * AWS_ENDPOINT_URL_SAGEMAKER / AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_CLOUDWATCH / AWS_ENDPOINT_URL_S3
+ * and `endpoint_url` in the profile are honoured.
  */
 export function createAwsClients(options: AwsOptions = {}): AwsClients {
   const config = {
@@ -59,7 +62,9 @@ export function createAwsClients(options: AwsOptions = {}): AwsClients {
     ...(options.profile !== undefined ? { profile: options.profile } : {}),
     ...(options.credentials !== undefined ? { credentials: { ...options.credentials } } : {}),
   };
-  return { sagemaker: new SageMakerClient(config), sts: new STSClient(config), cloudwatch: new CloudWatchClient(config) };
+  return {
+    sagemaker: new SageMakerClient(config), sts: new STSClient(config), cloudwatch: new CloudWatchClient(config), s3: new S3Client(config),
+  };
 }
 
 /** The project's retry policy. */
@@ -205,11 +210,13 @@ export type AccessVia =
   /** Temporary credentials from STS AssumeRole of `target.roleArn`. */
   | "assumed";
 
-/** A SageMaker client (and a CloudWatch client) for the target account, and how they were obtained. */
+/** A SageMaker client (and CloudWatch and S3 clients) for the target account, and how they were obtained. */
 export interface AccountAccess {
   readonly sagemaker: SageMakerClient;
   /** With the same credentials as `sagemaker`. */
   readonly cloudwatch: CloudWatchClient;
+  /** With the same credentials as `sagemaker`. */
+  readonly s3: S3Client;
   readonly caller: CallerIdentity;
   readonly via: AccessVia;
   /** Set when `target.roleArn` was assumed (via "assumed"). */
@@ -259,7 +266,7 @@ export async function clientsForAccount(sts: STSClient, target: AccountTarget, o
   const caller = await callerIdentity(sts, options.retry);
   if (callerIsRole(caller, target.roleArn)) {
     const own = create(aws);
-    return { sagemaker: own.sagemaker, cloudwatch: own.cloudwatch, caller, via: "caller-role" };
+    return { sagemaker: own.sagemaker, cloudwatch: own.cloudwatch, s3: own.s3, caller, via: "caller-role" };
   }
 
   const out = await retryingClient(sts, options.retry).send(new AssumeRoleCommand({
@@ -278,7 +285,7 @@ export async function clientsForAccount(sts: STSClient, target: AccountTarget, o
   }
   const credentials = { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
   const assumed = create({ ...aws, credentials });
-  return { sagemaker: assumed.sagemaker, cloudwatch: assumed.cloudwatch, caller, via: "assumed", assumedRoleArn: target.roleArn };
+  return { sagemaker: assumed.sagemaker, cloudwatch: assumed.cloudwatch, s3: assumed.s3, caller, via: "assumed", assumedRoleArn: target.roleArn };
 }
 
 /** The AWS options every tool takes. */

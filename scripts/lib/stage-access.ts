@@ -1,4 +1,5 @@
 import type { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { DescribeEndpointCommand, type DescribeEndpointCommandOutput, type SageMakerClient } from "@aws-sdk/client-sagemaker";
 import {
   type AccountTarget, AWS_CLI_HELP, AWS_CLI_OPTIONS, awsSettings, clientsForAccount, createAwsClients, type RetryOptions, retryingClient,
@@ -128,6 +129,8 @@ export interface StageConnection {
   sagemaker: SageMakerClient;
   /** With the same credentials as `sagemaker`; replaced by reconnect(). */
   cloudwatch: CloudWatchClient;
+  /** With the same credentials as `sagemaker`; replaced by reconnect(). */
+  s3: S3Client;
   readonly retry: RetryOptions;
   /** Acts as the role again (a new AssumeRole where it was assumed), for waits longer than the credentials last. */
   readonly reconnect: () => Promise<void>;
@@ -159,11 +162,13 @@ export async function connectToStage(
   const connection: StageConnection = {
     sagemaker: access.sagemaker,
     cloudwatch: access.cloudwatch,
+    s3: access.s3,
     retry,
     reconnect: async () => {
       const renewed = await open();
       connection.sagemaker = renewed.sagemaker;
       connection.cloudwatch = renewed.cloudwatch;
+      connection.s3 = renewed.s3;
     },
   };
   return connection;

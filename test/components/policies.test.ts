@@ -795,12 +795,27 @@ describe("deployerPolicy", () => {
   });
 
   test.each([
-    ["a stage", consumer, "qa"],
-    ["the registry", registryDeployer, REGISTRY_STACK],
-  ])("GIVEN the deployer of %s WHEN its policy is built THEN every grant on the account's key ARNs requires the stack's resource tags", (_, document, stage) => {
+    // A stage's deployer also encrypts the multi-model artifacts it copies into its bucket with its stage key.
+    ["a stage", consumer, "qa", ["StackKeys", "ServiceGrants", "MultiModelArtifactKey"]],
+    ["the registry", registryDeployer, REGISTRY_STACK, ["StackKeys", "ServiceGrants"]],
+  ])("GIVEN the deployer of %s WHEN its policy is built THEN every grant on the account's key ARNs requires the stack's resource tags", (_, document, stage, keySids) => {
     const onKeys = allows(document).filter((s) => list(s.Resource).some((r) => r.endsWith(":key/*")));
-    expect(onKeys.map((s) => s.Sid)).toEqual(["StackKeys", "ServiceGrants"]);
-    for (const statement of onKeys) expect(statement.Condition?.StringEquals).toEqual(tags("aws:ResourceTag", stage));
+    expect(onKeys.map((s) => s.Sid)).toEqual(keySids);
+    for (const statement of onKeys) expect([statement.Sid, statement.Condition?.StringEquals]).toEqual([statement.Sid, tags("aws:ResourceTag", stage)]);
+  });
+
+  test("GIVEN a stage's deployer WHEN its policy is built THEN it writes, reads and deletes multi-model artifacts under its bucket's prefix alone, encrypting with its stage key only", () => {
+    expect(bySid(consumer, "MultiModelArtifacts")).toEqual({
+      Sid: "MultiModelArtifacts", Effect: "Allow", Action: ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], Resource: `${QA_BUCKET}/multi-model/*`,
+    });
+    expect(bySid(consumer, "MultiModelArtifactKey")).toEqual({
+      Sid: "MultiModelArtifactKey",
+      Effect: "Allow",
+      Action: "kms:GenerateDataKey",
+      Resource: "arn:aws:kms:ap-southeast-4:404040404042:key/*",
+      Condition: { StringEquals: tags("aws:ResourceTag", "qa") },
+    });
+    expect(registryDeployer.Statement.filter((s) => (s.Sid ?? "").startsWith("MultiModel"))).toEqual([]);
   });
 
   test("GIVEN two stacks in one account WHEN a stage's deployer manages a key THEN only keys tagged with its own stage are its (not the registry's)", () => {

@@ -149,10 +149,25 @@ describe("registryRoleTrustPolicy", () => {
     expect(githubJobAssumes(trust, `repo:${REPO}:ref:refs/heads/dev:${wf("publish.yml", "refs/heads/dev")}`)).toBe(false);
   });
 
-  test("GIVEN exact role ARNs WHEN the trust is built THEN one statement names exactly them, with no condition", () => {
+  test("GIVEN exact role ARNs of two accounts WHEN the trust is built THEN each account's root is trusted, narrowed to its roles by ArnLike on aws:PrincipalArn, in first-seen order", () => {
     const other = "arn:aws:iam::404040404042:role/ml-release";
-    expect(registryRoleTrustPolicy(REGISTRY, [{ type: "role", roleArn: CI_ROLE }, { type: "role", roleArn: other }]).Statement).toEqual([
-      { Sid: "Roles", Effect: "Allow", Principal: { AWS: [CI_ROLE, other] }, Action: "sts:AssumeRole" },
+    const second = "arn:aws:iam::404040404043:role/ml-retrain";
+    const roles = [CI_ROLE, other, second].map((roleArn): RolePrincipal => ({ type: "role", roleArn }));
+    expect(registryRoleTrustPolicy(REGISTRY, roles).Statement).toEqual([
+      {
+        Sid: "RolesOf404040404043",
+        Effect: "Allow",
+        Principal: { AWS: "arn:aws:iam::404040404043:root" },
+        Action: "sts:AssumeRole",
+        Condition: { ArnLike: { "aws:PrincipalArn": [CI_ROLE, second] } },
+      },
+      {
+        Sid: "RolesOf404040404042",
+        Effect: "Allow",
+        Principal: { AWS: "arn:aws:iam::404040404042:root" },
+        Action: "sts:AssumeRole",
+        Condition: { ArnLike: { "aws:PrincipalArn": [other] } },
+      },
     ]);
   });
 
@@ -162,24 +177,37 @@ describe("registryRoleTrustPolicy", () => {
     expect(roleAssumes(trust, "arn:aws:iam::404040404043:role/ml-pipeline-2")).toBe(false);
   });
 
-  test("GIVEN role patterns WHEN the trust is built THEN each trusts its account's root, narrowed to the pattern by ArnLike on aws:PrincipalArn", () => {
+  test("GIVEN role patterns WHEN the trust is built THEN each trusts its account's root (in its partition), narrowed to the pattern by ArnLike on aws:PrincipalArn", () => {
     const china = "arn:aws-cn:iam::444444444444:role/ops-*";
     expect(registryRoleTrustPolicy(REGISTRY, [{ type: "role", roleArn: SSO_PATTERN }, { type: "role", roleArn: china }]).Statement).toEqual([
       {
-        Sid: "RolePattern1",
+        Sid: "RolesOf404040404043",
         Effect: "Allow",
         Principal: { AWS: "arn:aws:iam::404040404043:root" },
         Action: "sts:AssumeRole",
-        Condition: { ArnLike: { "aws:PrincipalArn": SSO_PATTERN } },
+        Condition: { ArnLike: { "aws:PrincipalArn": [SSO_PATTERN] } },
       },
       {
-        Sid: "RolePattern2",
+        Sid: "RolesOf444444444444",
         Effect: "Allow",
         Principal: { AWS: "arn:aws-cn:iam::444444444444:root" },
         Action: "sts:AssumeRole",
-        Condition: { ArnLike: { "aws:PrincipalArn": china } },
+        Condition: { ArnLike: { "aws:PrincipalArn": [china] } },
       },
     ]);
+  });
+
+  test("GIVEN roles named in the trust, of two accounts WHEN roles ask THEN each named role may assume through its account's root, and no other role or root of either account may", () => {
+    const other = "arn:aws:iam::404040404042:role/ml-release";
+    const trust = registryRoleTrustPolicy(REGISTRY, [{ type: "role", roleArn: CI_ROLE }, { type: "role", roleArn: other }]);
+    // No role ARN as a Principal: IAM accepts the trust before the roles exist.
+    expect(trust.Statement.flatMap((s) => (typeof s.Principal === "object" ? list(s.Principal.AWS) : [])))
+      .toEqual(["arn:aws:iam::404040404043:root", "arn:aws:iam::404040404042:root"]);
+    expect([CI_ROLE, other].map((arn) => roleAssumes(trust, arn))).toEqual([true, true]);
+    expect(roleAssumes(trust, "arn:aws:iam::404040404043:role/ml-release")).toBe(false);
+    expect(roleAssumes(trust, "arn:aws:iam::404040404042:role/ml-pipeline")).toBe(false);
+    expect(roleAssumes(trust, "arn:aws:iam::404040404043:role/ml-pipeline-admin")).toBe(false);
+    expect(roleAssumes(trust, "arn:aws:iam::404040404043:root")).toBe(false);
   });
 
   test("GIVEN a role pattern WHEN roles ask THEN a matching role of that account may assume, other roles of the account may not", () => {
@@ -189,15 +217,20 @@ describe("registryRoleTrustPolicy", () => {
     expect(roleAssumes(trust, "arn:aws:iam::404040404043:role/ml-pipeline")).toBe(false);
   });
 
-  test("GIVEN every kind of principal WHEN the trust is built THEN GitHub jobs, exact roles and patterns each get their statement, in that order", () => {
+  test("GIVEN every kind of principal WHEN the trust is built THEN GitHub jobs come first, then one statement for the account's exact roles and patterns together", () => {
     const trust = registryRoleTrustPolicy(REGISTRY, [{ type: "role", roleArn: SSO_PATTERN }, { type: "role", roleArn: CI_ROLE }, environment]);
-    expect(trust.Statement.map((s) => s.Sid)).toEqual(["GithubJobs", "Roles", "RolePattern1"]);
+    expect(trust.Statement.map((s) => s.Sid)).toEqual(["GithubJobs", "RolesOf404040404043"]);
+    expect(bySid(trust, "RolesOf404040404043").Condition).toEqual({ ArnLike: { "aws:PrincipalArn": [SSO_PATTERN, CI_ROLE] } });
     expect(trust.Statement.filter((s) => "Resource" in s)).toEqual([]);
   });
 
-  test("GIVEN a role pattern whose account is not a 12-digit id WHEN the trust is built THEN it throws naming the pattern", () => {
-    expect(() => registryRoleTrustPolicy(REGISTRY, [{ type: "role", roleArn: "arn:aws:iam::*:role/ml-*" }]))
-      .toThrow("registryRoleTrustPolicy: not a role ARN pattern: arn:aws:iam::*:role/ml-*");
+  test.each([
+    ["a pattern whose account is not a 12-digit id", "arn:aws:iam::*:role/ml-*"],
+    ["a user rather than a role", "arn:aws:iam::404040404043:user/ml-pipeline"],
+    ["a role name without its ARN", "ml-pipeline"],
+  ])("GIVEN %s WHEN the trust is built THEN it throws naming it", (_, roleArn) => {
+    expect(() => registryRoleTrustPolicy(REGISTRY, [environment, { type: "role", roleArn }]))
+      .toThrow(`registryRoleTrustPolicy: not a role ARN: ${roleArn}`);
   });
 
   test("GIVEN a GitHub principal that names neither an environment nor a branch WHEN the trust is built THEN it throws rather than admit pull requests", () => {

@@ -413,17 +413,35 @@ describe("the registry's roles with an IAM-role CI principal", () => {
     registry = await runStack(REGISTRY_STACK, projectFor(def));
   });
 
-  const trustedRoles = (role: string) => (policyInput(one(registry, "aws:iam/role:Role", role), "assumeRolePolicy") as { Statement: { Principal: { AWS?: string | string[] } }[] })
-    .Statement.flatMap((s) => ([] as string[]).concat(s.Principal.AWS ?? []));
+  interface TrustStatement { Sid?: string; Principal: { AWS?: string | string[] }; Condition?: { ArnLike?: Record<string, string | string[]> } }
+  const trustOf = (role: string) => (policyInput(one(registry, "aws:iam/role:Role", role), "assumeRolePolicy") as { Statement: TrustStatement[] }).Statement;
+  const trustedRoles = (role: string) => trustOf(role).flatMap((s) => ([] as string[]).concat(s.Principal.AWS ?? []));
+  /** The statement a registry role's trust has for the roles of one account: its root, narrowed by ArnLike on aws:PrincipalArn. */
+  const rolesOf = (accountId: string, roleArns: string[]) => ({
+    Sid: `RolesOf${accountId}`,
+    Effect: "Allow",
+    Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+    Action: "sts:AssumeRole",
+    Condition: { ArnLike: { "aws:PrincipalArn": roleArns } },
+  });
+  /** Each stage's deployer role, by the fixture definition's stages and accounts. */
+  const deployerOf = (stage: { name: string; accountId: string }) => `arn:aws:iam::${stage.accountId}:role/${SERVICE}-${stage.name}-deployer`;
 
-  it("GIVEN declared publishers and approvers WHEN the registry stack runs THEN the publisher and approver roles trust exactly them", () => {
-    expect(trustedRoles(`${SERVICE}-registry-publisher-role`)).toEqual([PUBLISHER]);
-    expect(trustedRoles(`${SERVICE}-registry-approver-role`)).toEqual([APPROVER]);
+  it("GIVEN declared publishers and approvers WHEN the registry stack runs THEN the publisher and approver roles trust exactly them, through their account's root", () => {
+    expect(trustOf(`${SERVICE}-registry-publisher-role`)).toEqual([rolesOf(SANDBOX, [PUBLISHER])]);
+    expect(trustOf(`${SERVICE}-registry-approver-role`)).toEqual([rolesOf(SANDBOX, [APPROVER])]);
   });
 
-  it("GIVEN declared publishers and approvers WHEN the registry stack runs THEN the reader role trusts the publishers and the approvers, and no GitHub job", () => {
+  it("GIVEN declared publishers and approvers WHEN the registry stack runs THEN the reader role trusts each stage's deployer, the publishers and the approvers, and no GitHub job", () => {
     const reader = one(registry, "aws:iam/role:Role", `${SERVICE}-registry-reader-role`);
-    expect(trustedRoles(reader.name).sort()).toEqual([APPROVER, PUBLISHER].sort());
+    const [sandbox, qa, prod] = FIXTURE_DEFINITION.stages;
+    expect([sandbox.accountId, qa.accountId, prod.accountId]).toEqual([SANDBOX, QA, PROD]);
+    // One statement per account, in first-seen order: the stages' deployers, then publishers, then approvers.
+    expect(trustOf(reader.name)).toEqual([
+      rolesOf(SANDBOX, [deployerOf(sandbox), PUBLISHER, APPROVER]),
+      rolesOf(QA, [deployerOf(qa)]),
+      rolesOf(PROD, [deployerOf(prod)]),
+    ]);
     expect(githubSubjects(reader)).toEqual([]);
   });
 

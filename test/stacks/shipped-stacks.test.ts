@@ -274,12 +274,19 @@ describe("the registry's roles for people and pipelines", () => {
   interface Admitted { subjects: string[]; roles: string[] }
   const trustOf = (role: string): TrustDoc => policyInput(one(runs[REGISTRY.stack], "aws:iam/role:Role", `registry-${role}-role`), "assumeRolePolicy");
 
-  /** Who a trust policy admits: GitHub OIDC subjects, and roles (exact ARNs, or ARN patterns through the account root). */
+  /**
+   * Who a trust policy admits: GitHub OIDC subjects, and roles (exact ARNs, or ARN patterns through
+   * the account root). A role admitted through a root must be of that root's account.
+   */
   function admitted(trust: TrustDoc): Admitted {
     const subjects = trust.Statement.flatMap((s) => [s.Condition?.StringEquals, s.Condition?.StringLike])
       .flatMap((c) => list(c?.["token.actions.githubusercontent.com:sub"] ?? []));
-    const roles = trust.Statement.flatMap((s) => (s.Condition?.ArnLike?.["aws:PrincipalArn"] !== undefined
-      ? list(s.Condition.ArnLike["aws:PrincipalArn"]) : list(s.Principal.AWS ?? [])));
+    const roles = trust.Statement.flatMap((s) => {
+      if (s.Condition?.ArnLike?.["aws:PrincipalArn"] === undefined) return list(s.Principal.AWS ?? []);
+      const arns = list(s.Condition.ArnLike["aws:PrincipalArn"]);
+      for (const arn of arns) expect([arn, s.Principal.AWS]).toEqual([arn, arn.replace(/^(arn:[\w-]+:iam::\d{12}):role\/.*$/, "$1:root")]);
+      return arns;
+    });
     return { subjects, roles };
   }
 
@@ -312,9 +319,15 @@ describe("the registry's roles for people and pipelines", () => {
     expectAdmitsExactly(trustOf("approver"), declared("approvers"));
   });
 
-  test("GIVEN the registry's reader role THEN it trusts the promote environment, and the publishers and approvers", () => {
+  test("GIVEN the registry's reader role THEN it trusts the promote environment, every stage's deployer, and the publishers and approvers", () => {
     const promote = ciRepository === undefined ? [] : [`repo:${ciRepository}:environment:promote`];
-    expectAdmitsExactly(trustOf("reader"), [...declared("publishers"), ...declared("approvers")], { subjects: promote, roles: [] });
+    // Each stage's deployer role, as its own stack names it, in the stage's account (it runs `models add`).
+    const deployers = STAGES.map((s) => `arn:${PARTITION}:iam::${s.accountId}:role/${String(one(runs[s.name], "aws:iam/role:Role", "-deployer-role").inputs.name)}`);
+    expect(deployers).toEqual(STAGES.map((s) => `arn:${PARTITION}:iam::${s.accountId}:role/${SERVICE}-${s.name}-deployer`));
+    const trust = trustOf("reader");
+    expectAdmitsExactly(trust, [...declared("publishers"), ...declared("approvers")], { subjects: promote, roles: deployers });
+    // Each exactly once (statements go by account, so not necessarily in stage order).
+    expect(admitted(trust).roles.filter((r) => deployers.includes(r)).sort()).toEqual([...deployers].sort());
   });
 
   test("GIVEN every stack's previewer, the registry's included THEN it trusts pull requests (or the CI role) alone", () => {
