@@ -13,11 +13,11 @@ import {
 } from "@aws-sdk/client-sagemaker";
 import { isRetryable, type RetryOptions, retryingClient, withRetries } from "./aws";
 import { CliError, describeKnownError, isError, UsageError } from "./cli";
+import { hourlyPrice, PRICE_TABLE } from "./prices";
 import { deployHint, describeEndpoint, dropUndefined, formatDuration, isThrottlingError, type Stage, type StageEndpoint } from "./stage-access";
 import { STACK_TAG_KEYS } from "../../components/ci-policies";
 import { hasLocalInstanceStorage } from "../../components/instance-types";
 import { SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "../../components/names";
-import { hourlyPrice, PRICE_TABLE } from "../plan/prices";
 
 /**
  * Batch transform: a SageMaker transform job that runs the model a stage's endpoint serves now
@@ -309,7 +309,7 @@ export function estimateCost(instanceType: string | undefined, instanceCount: nu
   if (instanceType === undefined || instanceCount === undefined) return { usd: null, reason: "the job's instances are not known" };
   const hourlyUsd = hourlyPrice(instanceType);
   if (hourlyUsd === undefined) {
-    return { usd: null, reason: `${instanceType} has no price in the price table (scripts/plan/prices.ts, ${PRICE_TABLE.date})` };
+    return { usd: null, reason: `${instanceType} has no price in the price table (scripts/lib/prices.ts, ${PRICE_TABLE.date})` };
   }
   const hours = durationSeconds / 3600;
   return { usd: Math.round(instanceCount * hours * hourlyUsd * 10_000) / 10_000, instanceCount, hours, hourlyUsd, basis: PRICE_BASIS };

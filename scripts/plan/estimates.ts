@@ -1,8 +1,8 @@
-import { hourlyPrice, PRICE_TABLE } from "./prices";
 import type { EndpointEstimate, PlannedResource, StackEstimates } from "./types";
 import { guardrailWaitSeconds, trafficSteps } from "../../components/guardrails";
 import { instanceFamily } from "../../components/instance-types";
 import type { DeploymentConfig } from "../../stacks/config/schema";
+import { hourlyPrice, PRICE_TABLE } from "../lib/prices";
 
 /**
  * Rollout time and cost of each endpoint, from the Endpoint and EndpointConfiguration the program

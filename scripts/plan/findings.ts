@@ -1,9 +1,9 @@
 import { type DeploymentConfigInput, PROVIDER_WAIT_MINUTES, WARN_ABOVE_MINUTES } from "./estimates";
-import { hourlyPrice, PRICE_TABLE } from "./prices";
 import type { EndpointEstimate, Finding, PlannedResource, Severity } from "./types";
 import { endpointNames, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "../../components/names";
 import type { FileProblem } from "../../stacks/config/load";
 import type { StackConfig } from "../../stacks/config/schema";
+import { hourlyPrice, PRICE_TABLE } from "../lib/prices";
 
 /**
  * The checks of the offline plan. Errors are what AWS or the provider would reject; warnings are
@@ -267,7 +267,7 @@ function checkPrices(sink: FindingSink, ctx: CheckContext, r: PlannedResource): 
   for (const { instanceType: type } of variants) {
     if (type !== undefined && hourlyPrice(type) === undefined) {
       sink.add("price-unknown", at(r), endpointKey(ctx, r, "instanceType"), `no price for ${type} in the price table (${PRICE_TABLE.region}, `
-        + `${PRICE_TABLE.date}); the monthly estimate leaves it out: add it to scripts/plan/prices.ts`);
+        + `${PRICE_TABLE.date}); the monthly estimate leaves it out: add it to scripts/lib/prices.ts`);
     }
   }
 }

@@ -19,7 +19,7 @@ import { endpointNames, roleArn, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN, sta
 import { addScriptTasks } from "../../projen/script-tasks";
 import { type BatchDeps, main } from "../../scripts/batch";
 import { estimateCost, transformJobName } from "../../scripts/lib/batch";
-import { hourlyPrice, PRICE_TABLE } from "../../scripts/plan/prices";
+import { hourlyPrice, PRICE_TABLE } from "../../scripts/lib/prices";
 import { readStackConfigFiles } from "../../stacks/config/files";
 import { loadStackConfig, stackFileName } from "../../stacks/config/load";
 import { accountRef } from "../../stacks/config/schema";
@@ -309,7 +309,7 @@ describe("run", () => {
     // THEN
     expect(code).toBe(0);
     expect(out.find((l) => l.startsWith("cost "))).toMatch(
-      new RegExp(`^cost\\s+unknown: ${unpriced.replace(/\./g, "\\.")} has no price in the price table \\(scripts/plan/prices\\.ts, ${PRICE_TABLE.date}\\)$`));
+      new RegExp(`^cost\\s+unknown: ${unpriced.replace(/\./g, "\\.")} has no price in the price table \\(scripts/lib/prices\\.ts, ${PRICE_TABLE.date}\\)$`));
   });
 });
 
