@@ -25,14 +25,11 @@ export interface DeploymentAccountArgs {
   readonly stage: Consumer;
   /** The registry this stage deploys models from (names, account, models, ECR). */
   readonly registry: RegistryAccess;
-  /** The registry's own stack: its deployer manages the registry's resources and no serving ones. */
-  readonly hostsRegistry: boolean;
   /**
-   * The account serves endpoints: it gets the stage key, bucket and SageMaker execution role. A
-   * dedicated registry account serves none and gets only the CI roles and the workload boundary.
-   * @default true
+   * The registry's own stack: its deployer manages the registry's resources, and the account gets no
+   * stage key, bucket or execution role (it serves no endpoints).
    */
-  readonly serving?: boolean;
+  readonly hostsRegistry: boolean;
   /** Who may assume the deployer (and previewer) role. */
   readonly ciPrincipal: CiPrincipal;
   /**
@@ -77,7 +74,6 @@ export class DeploymentAccount extends pulumi.ComponentResource {
   constructor(name: string, args: DeploymentAccountArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mlplatform:account:DeploymentAccount", name, {}, opts);
     const createOidcProvider = args.createOidcProvider ?? false;
-    const serving = args.serving ?? true;
     const tags = args.tags ?? {};
     const { stage, registry } = args;
     if (createOidcProvider && args.ciPrincipal.type !== "github-oidc") {
@@ -92,7 +88,7 @@ export class DeploymentAccount extends pulumi.ComponentResource {
       policy: JSON.stringify(workloadBoundaryPolicy(stage, registry, args.hostsRegistry)),
       tags,
     }, child);
-    const serves = serving ? this.servingResources(name, args, names, boundary, tags) : undefined;
+    const serves = !args.hostsRegistry ? this.servingResources(name, args, names, boundary, tags) : undefined;
 
     const dependsOn: pulumi.Resource[] = [];
     if (createOidcProvider) {

@@ -174,7 +174,13 @@ export function modelSourceProblems(model: RealtimeEndpointSpec["model"]): RuleP
     problems.push(problem("source.modelDataKey", "model-source", "modelDataUrl",
       `makes a model data URL of ${model.modelDataUrl.length} characters; SageMaker takes an s3:// or https:// URL of at most ${MAX_URL_LENGTH}`));
   }
-  const entries = Object.entries(model.environment);
+  return [...problems, ...environmentProblems(model.environment)];
+}
+
+/** A container's environment variables. */
+export function environmentProblems(environment: Readonly<Record<string, string>>): RuleProblem[] {
+  const problems: RuleProblem[] = [];
+  const entries = Object.entries(environment);
   if (entries.length > MAX_ENVIRONMENT_ENTRIES) {
     problems.push(problem("source.environment", "environment", "environment",
       `${entries.length} environment variables; SageMaker takes at most ${MAX_ENVIRONMENT_ENTRIES}`));
@@ -227,7 +233,8 @@ export function multiModelProblems(spec: RealtimeEndpointSpec): RuleProblem[] {
   if ("modelPackageArn" in spec.model) {
     return [problem("source.version", "model-source", "multiModel", "a multi-model endpoint serves an image (imageTag or imageDigest), not a registry version")];
   }
-  return modelSourceProblems({ ...spec.model, modelDataUrl: "s3://stage-bucket/multi-model/" });
+  // Its model data is the stage bucket prefix the component derives: only the environment is the stack file's.
+  return environmentProblems(spec.model.environment);
 }
 
 /** An asynchronous endpoint's concurrency and scale-to-zero settings. */

@@ -59,7 +59,6 @@ function createStack(config: StackConfig): StackOutputs {
   const consumers: Consumer[] = project.stages.map((s) => ({ stage: s.name, account: accountRef(s.accountId, region) }));
   // The registry is a stack of its own, whose account serves no endpoints from it.
   const hostsRegistry = stage === REGISTRY_STACK;
-  const serving = !hostsRegistry;
   // One stack per account manages the account's GitHub OIDC provider: the first deployed there.
   const firstInAccount = deploymentStacks(project).find((s) => s.accountId === config.accountId)?.name === stage;
 
@@ -89,7 +88,6 @@ function createStack(config: StackConfig): StackOutputs {
     stage: { stage, account },
     registry: { serviceName, registry, models: project.models, ecrRepository: project.ecrRepository },
     hostsRegistry,
-    serving,
     ciPrincipal: ci.type === "github-oidc" ? { type: ci.type, repository: ci.repository } : ci,
     createOidcProvider: ci.type === "github-oidc" && firstInAccount ? ci.createOidcProvider : false,
     stateBackend: backend === undefined ? undefined : {

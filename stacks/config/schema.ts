@@ -623,10 +623,8 @@ export function accountOfStage(project: ProjectConfig, stage: string): string | 
 /** Name of the registry's stack (Pulumi.registry.yaml); no stage may take it. */
 export { REGISTRY_STACK };
 
-/** Where the model registry lives: its own stack, in a stage's account or a dedicated one. */
+/** Where the model registry lives: its own stack (REGISTRY_STACK), in a stage's account or a dedicated one. */
 export interface RegistryPlacement {
-  /** The stack that creates the registry: always REGISTRY_STACK, whichever account it deploys into. */
-  readonly stack: string;
   readonly accountId: string;
   /** A dedicated account (registryAccountId), rather than the account of a stage (registryStage). */
   readonly dedicated: boolean;
@@ -640,9 +638,9 @@ export interface RegistryPlacement {
  * The schema has checked that the names and accounts exist.
  */
 export function registryPlacement(project: ProjectConfig): RegistryPlacement {
-  if (project.registryAccountId !== undefined) return { stack: REGISTRY_STACK, accountId: project.registryAccountId, dedicated: true };
+  if (project.registryAccountId !== undefined) return { accountId: project.registryAccountId, dedicated: true };
   const stage = project.registryStage ?? project.stages[0].name;
-  return { stack: REGISTRY_STACK, accountId: accountOfStage(project, stage) ?? "", dedicated: false };
+  return { accountId: accountOfStage(project, stage) ?? "", dedicated: false };
 }
 
 /** One Pulumi stack of the service: a stage, or the registry. */
@@ -656,7 +654,7 @@ export interface DeploymentStack {
 export function deploymentStacks(project: ProjectConfig): DeploymentStack[] {
   const placement = registryPlacement(project);
   const stages = project.stages.map((s): DeploymentStack => ({ name: s.name, accountId: s.accountId, kind: "stage" }));
-  return [{ name: placement.stack, accountId: placement.accountId, kind: "registry" }, ...stages];
+  return [{ name: REGISTRY_STACK, accountId: placement.accountId, kind: "registry" }, ...stages];
 }
 
 /** Account id of any stack of the service (a stage or the dedicated registry), or undefined. */

@@ -80,7 +80,7 @@ function deployerScope(hostsRegistry: boolean): DeployerScope {
 }
 
 /** The registry's own stack, as stacks/program.ts builds it: it serves nothing. */
-const registryArgs: Partial<component.DeploymentAccountArgs> = { stage: REGISTRY_STAGE, hostsRegistry: true, serving: false };
+const registryArgs: Partial<component.DeploymentAccountArgs> = { stage: REGISTRY_STAGE, hostsRegistry: true };
 
 let resources: RecordedResource[];
 let mod: typeof component;

@@ -1,12 +1,10 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseDocument, type Document } from "yaml";
+import type { Document } from "yaml";
 import { stageNames } from "../../components/names";
 import { diffPlans } from "../../scripts/plan/diff";
 import { planStack } from "../../scripts/plan/engine";
 import { FIXTURE_ROOT, FIXTURE_STAGES } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
+import { projectCopies } from "../support/stack-files";
 
 /**
  * `plan diff` flags the IAM changes a stack's deployer may not make (components/ci-policies.ts):
@@ -14,18 +12,11 @@ import { FIXTURE } from "../fixtures/service";
  */
 
 const QA = FIXTURE_STAGES[1];
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const copy = projectCopies();
 
 /** A copy of the fixture project with Pulumi.yaml edited. */
 function projectWith(edit: (doc: Document) => void): string {
-  const dir = mkdtempSync(join(tmpdir(), "plan-admin-"));
-  dirs.push(dir);
-  for (const file of readdirSync(FIXTURE_ROOT).filter((f) => f.endsWith(".yaml"))) copyFileSync(join(FIXTURE_ROOT, file), join(dir, file));
-  const doc = parseDocument(readFileSync(join(dir, "Pulumi.yaml"), "utf8"));
-  edit(doc);
-  writeFileSync(join(dir, "Pulumi.yaml"), doc.toString());
-  return dir;
+  return copy(QA, { project: edit });
 }
 
 async function adminFindings(stack: string, edit: (doc: Document) => void) {

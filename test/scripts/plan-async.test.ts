@@ -1,16 +1,12 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseDocument, type Document } from "yaml";
+import type { Document } from "yaml";
 import { BACKLOG_SCALING_POLICY_NAME, SCALE_FROM_ZERO_POLICY_NAME } from "../../components/async-inference";
 import { asyncProblems } from "../../components/endpoint-rules";
 import { endpointNames, stageNames } from "../../components/names";
 import { diffPlans } from "../../scripts/plan/diff";
 import { planStack } from "../../scripts/plan/engine";
 import type { PlannedResource, StackPlan } from "../../scripts/plan/types";
-import { FIXTURE_ROOT } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
-import { endpointPath } from "../support/stack-files";
+import { endpointPath, projectCopies } from "../support/stack-files";
 
 /**
  * An asynchronous endpoint through the real program and the plan: results and failures under the
@@ -22,19 +18,15 @@ const STAGE = "qa";
 const [, EMBEDDER] = FIXTURE.models;
 const ENDPOINT = endpointNames(FIXTURE.serviceName, EMBEDDER).endpoint;
 const BUCKET = stageNames(FIXTURE.serviceName, STAGE, { accountId: FIXTURE.accounts.qa, region: FIXTURE.region }).bucket;
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const copy = projectCopies();
 
 function asyncProject(async: Record<string, unknown>, edit: (doc: Document) => void = () => undefined): string {
-  const dir = mkdtempSync(join(tmpdir(), "plan-async-"));
-  dirs.push(dir);
-  for (const file of readdirSync(FIXTURE_ROOT).filter((f) => f.endsWith(".yaml"))) copyFileSync(join(FIXTURE_ROOT, file), join(dir, file));
-  const file = join(dir, `Pulumi.${STAGE}.yaml`);
-  const doc = parseDocument(readFileSync(file, "utf8"));
-  doc.setIn(endpointPath(EMBEDDER, "async"), doc.createNode(async));
-  edit(doc);
-  writeFileSync(file, doc.toString());
-  return dir;
+  return copy(STAGE, {
+    stack: (doc) => {
+      doc.setIn(endpointPath(EMBEDDER, "async"), doc.createNode(async));
+      edit(doc);
+    },
+  });
 }
 
 const ofType = (plan: StackPlan, type: string): PlannedResource[] => plan.resources.filter((r) => r.type === type);

@@ -1,7 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseDocument, type Document } from "yaml";
+import type { Document } from "yaml";
 import { endpointNames } from "../../components/names";
 import { SCALING_POLICY_NAME } from "../../components/variant-autoscaling";
 import { diffPlans, type StackDiff } from "../../scripts/plan/diff";
@@ -9,7 +6,7 @@ import { planStack } from "../../scripts/plan/engine";
 import type { StackPlan } from "../../scripts/plan/types";
 import { FIXTURE_ROOT } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
-import { endpointPath } from "../support/stack-files";
+import { endpointPath, projectCopies } from "../support/stack-files";
 
 /**
  * An autoscaled endpoint in the plan: a new model version replaces only the Model and the
@@ -21,19 +18,11 @@ import { endpointPath } from "../support/stack-files";
 const STAGE = "prod";
 const [SCORER] = FIXTURE.models;
 const ENDPOINT = endpointNames(FIXTURE.serviceName, SCORER).endpoint;
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const copy = projectCopies();
 
 /** A copy of the fixture project whose prod stack file is edited. */
 function projectWith(edit: (doc: Document) => void, from = FIXTURE_ROOT): string {
-  const dir = mkdtempSync(join(tmpdir(), "plan-autoscaling-"));
-  dirs.push(dir);
-  for (const file of readdirSync(from).filter((f) => f.endsWith(".yaml"))) copyFileSync(join(from, file), join(dir, file));
-  const file = join(dir, `Pulumi.${STAGE}.yaml`);
-  const doc = parseDocument(readFileSync(file, "utf8"));
-  edit(doc);
-  writeFileSync(file, doc.toString());
-  return dir;
+  return copy(STAGE, { stack: edit }, from);
 }
 
 const diff = (before: StackPlan, after: StackPlan): StackDiff => diffPlans(before, after, { mode: "revision", beforeLabel: "base", afterLabel: "head" });

@@ -1,12 +1,8 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseDocument, type Document } from "yaml";
+import type { Document } from "yaml";
 import { endpointNames, multiModelPrefix, stageNames } from "../../components/names";
 import { planStack } from "../../scripts/plan/engine";
-import { FIXTURE_ROOT } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
-import { endpointPath } from "../support/stack-files";
+import { endpointPath, projectCopies } from "../support/stack-files";
 
 /**
  * A multi-model endpoint through the real program and the plan: a MultiModel container that reads
@@ -17,22 +13,18 @@ const STAGE = "qa";
 const [, EMBEDDER] = FIXTURE.models;
 const ENDPOINT = endpointNames(FIXTURE.serviceName, EMBEDDER).endpoint;
 const BUCKET = stageNames(FIXTURE.serviceName, STAGE, { accountId: FIXTURE.accounts.qa, region: FIXTURE.region }).bucket;
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const copy = projectCopies();
 
 /** The fixture's qa embedder (an image source) made multi-model, then edited further. */
 function multiModelProject(edit: (doc: Document) => void = () => undefined): string {
-  const dir = mkdtempSync(join(tmpdir(), "plan-mme-"));
-  dirs.push(dir);
-  for (const file of readdirSync(FIXTURE_ROOT).filter((f) => f.endsWith(".yaml"))) copyFileSync(join(FIXTURE_ROOT, file), join(dir, file));
-  const file = join(dir, `Pulumi.${STAGE}.yaml`);
-  const doc = parseDocument(readFileSync(file, "utf8"));
-  doc.deleteIn(endpointPath(EMBEDDER, "source", "modelDataKey"));
-  doc.setIn(endpointPath(EMBEDDER, "multiModel"), true);
-  doc.setIn(endpointPath(EMBEDDER, "containerStartupHealthCheckTimeoutSeconds"), 60);
-  edit(doc);
-  writeFileSync(file, doc.toString());
-  return dir;
+  return copy(STAGE, {
+    stack: (doc) => {
+      doc.deleteIn(endpointPath(EMBEDDER, "source", "modelDataKey"));
+      doc.setIn(endpointPath(EMBEDDER, "multiModel"), true);
+      doc.setIn(endpointPath(EMBEDDER, "containerStartupHealthCheckTimeoutSeconds"), 60);
+      edit(doc);
+    },
+  });
 }
 
 test("GIVEN a multi-model endpoint THEN its container is MultiModel on the endpoint's prefix of the stage bucket, with the health check timeout", async () => {

@@ -1,12 +1,8 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseDocument, type Document } from "yaml";
+import type { Document } from "yaml";
 import { endpointNames } from "../../components/names";
 import { planStack } from "../../scripts/plan/engine";
-import { FIXTURE_ROOT } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
-import { endpointPath } from "../support/stack-files";
+import { endpointPath, projectCopies } from "../support/stack-files";
 
 /**
  * A serverless endpoint, through the real program and the plan: its EndpointConfiguration carries a
@@ -16,24 +12,20 @@ import { endpointPath } from "../support/stack-files";
 
 const STAGE = "sandbox";
 const [SCORER] = FIXTURE.models;
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const copy = projectCopies();
 
 /** The fixture's sandbox stack with its scorer endpoint made serverless, then edited further. */
 function serverlessProject(edit: (doc: Document) => void = () => undefined): string {
-  const dir = mkdtempSync(join(tmpdir(), "plan-serverless-"));
-  dirs.push(dir);
-  for (const file of readdirSync(FIXTURE_ROOT).filter((f) => f.endsWith(".yaml"))) copyFileSync(join(FIXTURE_ROOT, file), join(dir, file));
-  const file = join(dir, `Pulumi.${STAGE}.yaml`);
-  const doc = parseDocument(readFileSync(file, "utf8"));
-  doc.deleteIn(endpointPath(SCORER, "instanceType"));
-  doc.deleteIn(endpointPath(SCORER, "instanceCount"));
-  doc.deleteIn(endpointPath(SCORER, "volumeSizeGiB"));
-  doc.setIn(endpointPath(SCORER, "serverless"), doc.createNode({ memorySizeMiB: 2048, maxConcurrency: 5 }));
-  doc.setIn(endpointPath(SCORER, "deployment"), doc.createNode({ strategy: "all-at-once", waitSeconds: 180 }));
-  edit(doc);
-  writeFileSync(file, doc.toString());
-  return dir;
+  return copy(STAGE, {
+    stack: (doc) => {
+      doc.deleteIn(endpointPath(SCORER, "instanceType"));
+      doc.deleteIn(endpointPath(SCORER, "instanceCount"));
+      doc.deleteIn(endpointPath(SCORER, "volumeSizeGiB"));
+      doc.setIn(endpointPath(SCORER, "serverless"), doc.createNode({ memorySizeMiB: 2048, maxConcurrency: 5 }));
+      doc.setIn(endpointPath(SCORER, "deployment"), doc.createNode({ strategy: "all-at-once", waitSeconds: 180 }));
+      edit(doc);
+    },
+  });
 }
 
 const configOf = (plan: Awaited<ReturnType<typeof planStack>>) => plan.resources.find((r) =>

@@ -1,7 +1,3 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseDocument } from "yaml";
 import {
   type AccountRef,
   ecrRepositoryArn,
@@ -18,6 +14,7 @@ import { FIXTURE_ROOT, FIXTURE_STAGES } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
 import { type AccessRequest, type Caller, canAssume, type ContextValue, evaluate } from "../support/iam-eval";
 import { buildIamWorld, callerOf, type IamWorld } from "../support/iam-world";
+import { copyProject } from "../support/stack-files";
 
 /**
  * The model supply chain, evaluated: every role the fixture project's stacks create, with its
@@ -281,13 +278,12 @@ describe("finding 4: CI roles reach their stack's state and nothing else", () =>
   let stateWorld: IamWorld;
   let cleanup: () => void;
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "supply-chain-"));
-    cleanup = () => rmSync(dir, { recursive: true, force: true });
-    for (const file of readdirSync(FIXTURE_ROOT).filter((f) => f.endsWith(".yaml"))) copyFileSync(join(FIXTURE_ROOT, file), join(dir, file));
-    const doc = parseDocument(readFileSync(join(dir, "Pulumi.yaml"), "utf8"));
-    doc.setIn(["config", "mlplatform:stateBackend", "value"], { bucket: STATE_BUCKET, accountId: FIXTURE.accounts.sandbox, secretsKeyAlias: "alias/acme-test-secrets" });
-    writeFileSync(join(dir, "Pulumi.yaml"), doc.toString());
-    stateWorld = await buildIamWorld(dir);
+    const copy = copyProject(FIXTURE_STAGES[0], {
+      project: (doc) => doc.setIn(["config", "mlplatform:stateBackend", "value"],
+        { bucket: STATE_BUCKET, accountId: FIXTURE.accounts.sandbox, secretsKeyAlias: "alias/acme-test-secrets" }),
+    });
+    cleanup = copy.cleanup;
+    stateWorld = await buildIamWorld(copy.dir);
   }, 120_000);
   afterAll(() => cleanup());
 

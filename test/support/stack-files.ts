@@ -44,6 +44,20 @@ export function copyProject(stage: string, edits: ProjectEdits, from = FIXTURE_R
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * copyProject for a test file that makes many copies: call it once at the top of the file; each
+ * copy it returns is removed after the file's tests.
+ */
+export function projectCopies(): (stage: string, edits: ProjectEdits, from?: string) => string {
+  const cleanups: (() => void)[] = [];
+  afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+  return (stage, edits, from) => {
+    const { dir, cleanup } = copyProject(stage, edits, from);
+    cleanups.push(cleanup);
+    return dir;
+  };
+}
+
 /** Path of an endpoint setting in a stack file. */
 export function endpointPath(endpoint: string, ...rest: string[]): string[] {
   return ["config", "mlplatform:endpoints", endpoint, ...rest];
