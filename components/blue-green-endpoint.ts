@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AsyncInference, BacklogScaling } from "./async-inference";
 import { formatRuleProblems, realtimeEndpointProblems, type RuleProblem } from "./endpoint-rules";
 import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "./endpoint-spec";
-import { deploymentConfigFor, rollbackAlarmList } from "./guardrails";
+import { deploymentConfigFor, rollbackAlarmList, usesGuardrails } from "./guardrails";
 import { hasLocalInstanceStorage } from "./instance-types";
 import type { ModelSource } from "./model-source";
 import { endpointChildNames, multiModelPrefix } from "./names";
@@ -115,6 +115,13 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
     if (problems.length > 0) throw new EndpointArgsError("BlueGreenEndpoint", name, problems, this);
     // No volume to encrypt: a serverless variant, or local NVMe storage that the instance encrypts itself.
     const noVolumeKey = args.serverless !== undefined || hasLocalInstanceStorage(args.instanceType ?? "");
+    // With the canary deployer, Pulumi creates the Model, the config and the Endpoint once (the first
+    // deploy of the stack file's version) and leaves to the state machine what moves with each new
+    // version: the Model's container (the deployer creates a Model per version), the config's variants
+    // (version, instance type and count: the deployer's configs carry them) and the config the
+    // Endpoint serves. Everything else (tags, roles, keys, alarms, scaling) stays Pulumi's.
+    const deployer = usesGuardrails(args.deployment) ? undefined : args.deployment;
+    const createdOnce = (...inputs: string[]) => (deployer === undefined ? {} : { ignoreChanges: inputs });
 
     // No `name`: auto-naming lets Pulumi create the replacement before deleting the old model.
     // enableNetworkIsolation stays unset (false). AWS documents no conflict between isolation and a
@@ -135,7 +142,7 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
           ...(Object.keys(args.model.environment).length > 0 ? { environment: args.model.environment } : {}),
         },
       tags,
-    }, { parent: this });
+    }, { parent: this, ...createdOnce("primaryContainer") });
 
     const asyncInference = args.async === undefined ? undefined : new AsyncInference(`${name}-async`, {
       endpointName: name,
@@ -172,7 +179,7 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       ...(args.kmsKeyArn === undefined || noVolumeKey ? {} : { kmsKeyArn: args.kmsKeyArn }),
       ...(asyncInference === undefined ? {} : { asyncInferenceConfig: asyncInference.asyncInferenceConfig }),
       tags,
-    }, { parent: this });
+    }, { parent: this, ...createdOnce("productionVariants") });
 
     const dimensions = { EndpointName: name, VariantName: args.variantName };
     const common = {
@@ -183,7 +190,8 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       treatMissingData: "notBreaching",
       tags,
     };
-    const errorAlarm = new aws.cloudwatch.MetricAlarm(names.errorAlarm, {
+    // SageMaker's guardrails roll back on these; the canary deployer watches alarms of its own canary variant.
+    const rollbackAlarms = deployer !== undefined ? [] : [new aws.cloudwatch.MetricAlarm(names.errorAlarm, {
       ...common,
       name: names.errorAlarm,
       alarmDescription: `Rolls back deployments of ${name}: 5XX invocation errors per minute of variant ${args.variantName}.`,
@@ -191,8 +199,7 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       statistic: "Sum",
       threshold: args.alarms.invocation5xxErrorsPerMinute,
       comparisonOperator: "GreaterThanOrEqualToThreshold",
-    }, { parent: this });
-    const latencyAlarm = new aws.cloudwatch.MetricAlarm(names.latencyAlarm, {
+    }, { parent: this }), new aws.cloudwatch.MetricAlarm(names.latencyAlarm, {
       ...common,
       name: names.latencyAlarm,
       alarmDescription: `Rolls back deployments of ${name}: p99 model latency of variant ${args.variantName} `
@@ -202,14 +209,14 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       // ModelLatency is reported in microseconds.
       threshold: args.alarms.modelLatencyP99Milliseconds * 1000,
       comparisonOperator: "GreaterThanThreshold",
-    }, { parent: this });
+    }, { parent: this })];
 
     const endpoint = new aws.sagemaker.Endpoint(`${name}-endpoint`, {
       name,
       endpointConfigName: config.name,
-      deploymentConfig: deploymentConfigFor(args.deployment, alarmNames),
+      ...(usesGuardrails(args.deployment) ? { deploymentConfig: deploymentConfigFor(args.deployment, alarmNames) } : {}),
       tags,
-    }, { parent: this, dependsOn: [errorAlarm, latencyAlarm] });
+    }, { parent: this, dependsOn: rollbackAlarms, ...createdOnce("endpointConfigName") });
 
     if (args.async?.scaleToZero !== undefined) {
       new BacklogScaling(`${name}-backlog-scaling`, {

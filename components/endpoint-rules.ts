@@ -5,8 +5,10 @@
  * (aws/api-models-aws) and the Pulumi AWS provider (terraform-provider-aws) disagree, the stricter
  * rule holds. Pure: no Pulumi, no AWS calls.
  */
-import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RealtimeEndpointSpec, ServerlessSpec } from "./endpoint-spec";
-import { GUARDRAIL_RANGES, guardrailWaitSeconds, MAX_GUARDRAIL_WAIT_SECONDS, MAX_ROLLBACK_ALARMS, rollbackAlarmList } from "./guardrails";
+import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RealtimeEndpointSpec, ServerlessSpec, StepFunctionsCanarySpec } from "./endpoint-spec";
+import {
+  CANARY_DEPLOYER_RANGES, GUARDRAIL_RANGES, guardrailWaitSeconds, MAX_GUARDRAIL_WAIT_SECONDS, MAX_ROLLBACK_ALARMS, rollbackAlarmList, usesGuardrails,
+} from "./guardrails";
 import { hasLocalInstanceStorage, ignoresDeploymentGuardrails } from "./instance-types";
 import { endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
 import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "./production-variant-instance-types";
@@ -52,6 +54,9 @@ export const RULE_SOURCES = {
   timeouts: "SageMaker API model: ProductionVariantContainerStartupHealthCheckTimeoutInSeconds and "
     + "ProductionVariantModelDataDownloadTimeoutInSeconds (60-3600)",
   variantForm: "SageMaker API model: ProductionVariant takes instances (InstanceType, InitialInstanceCount) or ServerlessConfig",
+  canaryDeployer: "SageMaker API model: ProductionVariant.InitialInstanceCount (min 1), ContainerDefinition.ModelPackageName; Step "
+    + "Functions developer guide: Wait and task timeouts up to a standard execution's year; within these, the template's ranges "
+    + "(components/guardrails.ts CANARY_DEPLOYER_RANGES, DESIGN §9); the deployer runs one real-time instance variant beside a canary",
   autoscaling: "Application Auto Scaling API model: MinCapacity, MaxCapacity (integers), TargetValue (double > 0), ScaleInCooldown and "
     + "ScaleOutCooldown (integer seconds); SageMaker: instance variants scale from at least 1, and every endpoint config change resets "
     + "the count to the initial count (DESIGN §5.6)",
@@ -84,6 +89,7 @@ export function realtimeEndpointProblems(spec: RealtimeEndpointSpec): RuleProble
   problems.push(...(spec.multiModel === true ? multiModelProblems(spec) : modelSourceProblems(spec.model)));
   problems.push(...rollbackAlarmProblems(spec.name, spec.alarms));
   problems.push(...(spec.serverless === undefined ? instanceVariantProblems(spec) : serverlessVariantProblems(spec, spec.serverless)));
+  problems.push(...canaryDeployerProblems(spec));
   return problems;
 }
 
@@ -144,7 +150,9 @@ export function serverlessVariantProblems(spec: RealtimeEndpointSpec, serverless
   } else if (provisioned !== undefined && provisioned > serverless.maxConcurrency) {
     problems.push(problem("serverless.provisionedConcurrency", "capacity", "serverless", `must be at most maxConcurrency ${serverless.maxConcurrency}, got ${provisioned}`));
   }
-  if (spec.deployment.strategy === "rolling") {
+  if (spec.deployment.strategy === "step-functions-canary") {
+    problems.push(...deploymentRangeProblems(spec.deployment));
+  } else if (spec.deployment.strategy === "rolling") {
     problems.push(problem("deployment.strategy", "guardrail-range", "serverless",
       "rolling deployments are not available for serverless endpoints; use all-at-once, canary or linear"));
     problems.push(...deploymentRangeProblems(spec.deployment));
@@ -289,6 +297,7 @@ export function autoscalingProblems(scaling: AutoscalingSpec, instanceCount: num
 
 /** The ranges of a strategy's settings, each as SageMaker (and the provider) take it. */
 export function deploymentRangeProblems(deployment: DeploymentSpec): RuleProblem[] {
+  if (!usesGuardrails(deployment)) return canaryDeployerRangeProblems(deployment);
   const problems: RuleProblem[] = [];
   const range = (field: keyof typeof GUARDRAIL_RANGES, value: number | undefined) => {
     const { min, max, unit } = GUARDRAIL_RANGES[field];
@@ -309,9 +318,47 @@ export function deploymentRangeProblems(deployment: DeploymentSpec): RuleProblem
   return problems;
 }
 
+/** The canary deployer's settings (CANARY_DEPLOYER_RANGES). */
+function canaryDeployerRangeProblems(deployment: StepFunctionsCanarySpec): RuleProblem[] {
+  const values: Record<keyof typeof CANARY_DEPLOYER_RANGES, number | undefined> = {
+    "canaryWeightPercent": deployment.canaryWeightPercent,
+    "canaryInstanceCount": deployment.canaryInstanceCount,
+    "bakeSeconds": deployment.bakeSeconds,
+    "pollSeconds": deployment.pollSeconds,
+    "maxPolls": deployment.maxPolls,
+    "approval.timeoutSeconds": deployment.approval?.timeoutSeconds,
+  };
+  const problems: RuleProblem[] = [];
+  for (const [field, value] of Object.entries(values)) {
+    const { min, max, unit } = CANARY_DEPLOYER_RANGES[field as keyof typeof CANARY_DEPLOYER_RANGES];
+    if (value !== undefined && !isWhole(value, min, max)) {
+      problems.push(problem(`deployment.${field}`, "guardrail-range", "canaryDeployer", `must be a whole number of ${unit} from ${min} to ${max}, got ${value}`));
+    }
+  }
+  return problems;
+}
+
+/**
+ * What the canary deployer needs of an endpoint: a registry version (the state machine creates the
+ * Model from the version's ARN), and a real-time, single-model, instance-based variant.
+ */
+export function canaryDeployerProblems(spec: RealtimeEndpointSpec): RuleProblem[] {
+  if (spec.deployment.strategy !== "step-functions-canary") return [];
+  const refuse = (field: string, check: RuleCheck, what: string) => problem(field, check, "canaryDeployer",
+    `${what} cannot use strategy step-functions-canary: use all-at-once, canary or linear`);
+  const problems: RuleProblem[] = [];
+  if (!("modelPackageArn" in spec.model)) problems.push(refuse("source", "model-source", "an image source (the deployer deploys registry versions)"));
+  if (spec.serverless !== undefined) problems.push(refuse("deployment.strategy", "guardrail-range", "a serverless variant"));
+  if (spec.async !== undefined) problems.push(refuse("deployment.strategy", "guardrail-range", "an asynchronous endpoint"));
+  if (spec.multiModel === true) problems.push(refuse("deployment.strategy", "guardrail-range", "a multi-model endpoint"));
+  return problems;
+}
+
 /** Everything wrong with a strategy for an endpoint of `instanceCount` instances of `instanceType`. */
 export function deploymentProblems(deployment: DeploymentSpec, instanceType: string, instanceCount: number): RuleProblem[] {
   const problems = deploymentRangeProblems(deployment);
+  // The state machine uses none of SageMaker's guardrails: their rules below do not apply.
+  if (!usesGuardrails(deployment)) return problems;
   if (deployment.strategy === "rolling" && instanceCount < 2) {
     problems.push(problem("deployment.strategy", "guardrail-range", "rolling",
       `rolling needs at least 2 instances (a batch is at least one instance and at most 50% of the fleet), got instanceCount ${instanceCount}; `

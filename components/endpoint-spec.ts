@@ -38,6 +38,7 @@ export type DeploymentSpec =
     /** Share of traffic moved per step, in percent of the instances (10-50). */
     readonly stepSizePercent: number;
   } & BlueGreenSpec)
+  | StepFunctionsCanarySpec
   | {
     readonly strategy: "rolling";
     /** Instances replaced per batch, in percent of the fleet (5-50). */
@@ -55,6 +56,53 @@ export type DeploymentSpec =
      */
     readonly maximumExecutionTimeoutSeconds?: number;
   };
+
+/**
+ * The canary deployer (issue 11, seed 003): a Step Functions state machine, not SageMaker's
+ * guardrails, moves the endpoint to a new version. Pulumi creates the endpoint once; after that,
+ * `npx projen deploy` starts an execution that runs a weighted canary variant, bakes it while
+ * watching its alarms, optionally waits for a person's approval, promotes the new version with a
+ * single-variant config (or rolls back), re-applies autoscaling, and notifies on an SNS topic.
+ * It can bake longer than the provider's 60-minute wait and change the instance type of an
+ * autoscaled variant.
+ */
+export interface StepFunctionsCanarySpec {
+  readonly strategy: "step-functions-canary";
+  /**
+   * Share of requests the canary variant takes while it bakes, in percent (1-50).
+   * @default 20 (seed 003's 8:2)
+   */
+  readonly canaryWeightPercent: number;
+  /**
+   * Instances of the canary variant (the serving variant keeps its own).
+   * @default 1
+   */
+  readonly canaryInstanceCount: number;
+  /**
+   * How long the canary bakes while its alarms are watched, in seconds (60-86400).
+   * @default 1200 (seed 003: about 20 minutes)
+   */
+  readonly bakeSeconds: number;
+  /**
+   * Seconds between two looks at the endpoint's status while it updates (10-300).
+   * @default 30
+   */
+  readonly pollSeconds: number;
+  /**
+   * Most looks at the endpoint's status per update before the update counts as failed and the
+   * deployment rolls back (1-1000): pollSeconds x maxPolls bounds each update.
+   * @default 60
+   */
+  readonly maxPolls: number;
+  /**
+   * Wait for a person's approval (`npx projen deploy approve|reject`) after a healthy bake.
+   * @default - no approval: a healthy canary is promoted at once
+   */
+  readonly approval?: {
+    /** Seconds to wait for the decision before rolling back (300-604800, at most 7 days). */
+    readonly timeoutSeconds: number;
+  };
+}
 
 /** The rollback alarms an endpoint component creates, and further ones it lists. */
 export interface RollbackAlarmSpec {

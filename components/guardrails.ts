@@ -1,4 +1,4 @@
-import type { DeploymentSpec } from "./endpoint-spec";
+import type { DeploymentSpec, StepFunctionsCanarySpec } from "./endpoint-spec";
 
 /**
  * Deployment guardrails of a blue/green endpoint: the Endpoint's `deploymentConfig`, the ranges of
@@ -18,6 +18,14 @@ export const MAX_ROLLBACK_ALARMS = 10;
  * Baking and termination waits get at most 40 of them; the rest is for provisioning the new fleet.
  */
 export const MAX_GUARDRAIL_WAIT_SECONDS = 40 * 60;
+
+/** The strategies SageMaker's deployment guardrails carry out (all but the canary deployer's). */
+export type GuardrailDeploymentSpec = Exclude<DeploymentSpec, StepFunctionsCanarySpec>;
+
+/** Whether SageMaker's guardrails carry out a strategy (the canary deployer's state machine does not use them). */
+export function usesGuardrails(deployment: DeploymentSpec): deployment is GuardrailDeploymentSpec {
+  return deployment.strategy !== "step-functions-canary";
+}
 
 /** A batch size as a share of the variant's capacity. */
 export interface CapacityPercent {
@@ -68,7 +76,7 @@ export function rollbackAlarmList(
  * the list is part of the endpoint's identity (changing it replaces the endpoint, DESIGN §5.2).
  */
 export function deploymentConfigFor(
-  deployment: DeploymentSpec,
+  deployment: GuardrailDeploymentSpec,
   rollbackAlarmNames: readonly string[],
 ): EndpointDeploymentSpec {
   const autoRollbackConfiguration = { alarms: rollbackAlarmNames.map((alarmName) => ({ alarmName })) };
@@ -112,6 +120,9 @@ export function trafficSteps(sizePercent: number, instanceCount: number): number
 export function guardrailWaitSeconds(deployment: DeploymentSpec, instanceCount: number): number {
   const steps = (sizePercent: number) => trafficSteps(sizePercent, instanceCount);
   switch (deployment.strategy) {
+    case "step-functions-canary":
+      // The state machine's waits are its own; the provider waits for nothing but the first create.
+      return 0;
     case "all-at-once":
       return deployment.waitSeconds + deployment.terminationWaitSeconds;
     case "canary":
@@ -132,4 +143,23 @@ export const GUARDRAIL_RANGES = {
   stepSizePercent: { min: 10, max: 50, unit: "percent" },
   batchSizePercent: { min: 5, max: 50, unit: "percent" },
   rollbackBatchSizePercent: { min: 5, max: 100, unit: "percent" },
+} as const;
+
+/**
+ * Ranges of the canary deployer's settings (StepFunctionsCanarySpec). These are the template's
+ * choices within what the services take, each with its reason:
+ * - canaryWeightPercent 1-50: a canary takes the smaller share (SageMaker's weights only need to be >= 0);
+ * - canaryInstanceCount from 1: ProductionVariant.InitialInstanceCount (min 1);
+ * - bakeSeconds 60-86400: CloudWatch alarms evaluate one-minute periods; a bake of a day covers a daily pattern;
+ * - pollSeconds 10-300 and maxPolls 1-1000: DescribeEndpoint is cheap, and an update bounded near three days is surely stuck;
+ * - approval.timeoutSeconds 300-604800: a person needs minutes; a week is the longest a canary should bill twice.
+ * Step Functions itself allows waits and task timeouts of up to a year (a standard execution's limit).
+ */
+export const CANARY_DEPLOYER_RANGES = {
+  "canaryWeightPercent": { min: 1, max: 50, unit: "percent" },
+  "canaryInstanceCount": { min: 1, max: 100, unit: "instances" },
+  "bakeSeconds": { min: 60, max: 86400, unit: "seconds" },
+  "pollSeconds": { min: 10, max: 300, unit: "seconds" },
+  "maxPolls": { min: 1, max: 1000, unit: "polls" },
+  "approval.timeoutSeconds": { min: 300, max: 604800, unit: "seconds" },
 } as const;

@@ -4,7 +4,7 @@ import promiseDebugging = require("@pulumi/pulumi/runtime/debuggable");
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import { estimateStack } from "./estimates";
 import {
-  checkOfConfigProblem, checkResources, checkRollouts, endpointKeyResolver, FindingSink, stackUrn,
+  checkCanaryDeployers, checkOfConfigProblem, checkResources, checkRollouts, endpointKeyResolver, FindingSink, stackUrn,
 } from "./findings";
 import { type Identity, identityOf } from "./naming";
 import type { Finding, PlannedResource, StackPlan } from "./types";
@@ -179,8 +179,9 @@ export async function planStack(projectDir: string, stage: string, project = rea
 
   const endpointKeyOf = endpointKeyResolver(resources, config);
   checkResources(sink, { resources, endpointKeyOf });
-  const estimates = estimateStack(resources, endpointKeyOf);
+  const estimates = estimateStack(resources, endpointKeyOf, (key) => config.endpoints[key]?.deployment);
   checkRollouts(sink, estimates.endpoints);
+  checkCanaryDeployers(sink, estimates.endpoints, config);
   return { stack: stage, file, account: config.accountId, region: config.region, resources, findings: sink.findings, estimates, config };
 }
 

@@ -1,7 +1,7 @@
 import type { EndpointEstimate, PlannedResource, StackEstimates } from "./types";
-import { guardrailWaitSeconds, trafficSteps } from "../../components/guardrails";
+import type { DeploymentSpec, StepFunctionsCanarySpec } from "../../components/endpoint-spec";
+import { type GuardrailDeploymentSpec, guardrailWaitSeconds, trafficSteps } from "../../components/guardrails";
 import { instanceFamily } from "../../components/instance-types";
-import type { DeploymentConfig } from "../../stacks/config/schema";
 import { hourlyPrice, PRICE_TABLE } from "../lib/prices";
 
 /**
@@ -73,7 +73,7 @@ function percentOf(size: CapacityInput | undefined, instanceCount: number): numb
 }
 
 /** The guardrail settings of an Endpoint input in the shape of the stack-file schema. */
-export function deploymentOf(input: unknown, instanceCount: number): DeploymentConfig {
+export function deploymentOf(input: unknown, instanceCount: number): GuardrailDeploymentSpec {
   const config = (input ?? {}) as DeploymentConfigInput;
   const rolling = config.rollingUpdatePolicy;
   if (rolling) {
@@ -81,15 +81,16 @@ export function deploymentOf(input: unknown, instanceCount: number): DeploymentC
       strategy: "rolling",
       batchSizePercent: percentOf(rolling.maximumBatchSize, instanceCount),
       waitSeconds: Number(rolling.waitIntervalInSeconds ?? 0),
-      maximumExecutionTimeoutSeconds: rolling.maximumExecutionTimeoutInSeconds,
+      ...(rolling.maximumExecutionTimeoutInSeconds === undefined ? {} : { maximumExecutionTimeoutSeconds: rolling.maximumExecutionTimeoutInSeconds }),
     };
   }
   const blueGreen = config.blueGreenUpdatePolicy ?? {};
   const routing = blueGreen.trafficRoutingConfiguration ?? {};
+  const timeout = blueGreen.maximumExecutionTimeoutInSeconds;
   const common = {
     waitSeconds: Number(routing.waitIntervalInSeconds ?? 0),
     terminationWaitSeconds: Number(blueGreen.terminationWaitInSeconds ?? 0),
-    maximumExecutionTimeoutSeconds: blueGreen.maximumExecutionTimeoutInSeconds,
+    ...(timeout === undefined ? {} : { maximumExecutionTimeoutSeconds: timeout }),
   };
   if (routing.type === "CANARY") return { strategy: "canary", canarySizePercent: percentOf(routing.canarySize, instanceCount), ...common };
   if (routing.type === "LINEAR") return { strategy: "linear", stepSizePercent: percentOf(routing.linearStepSize, instanceCount), ...common };
@@ -130,6 +131,42 @@ export function estimateEndpoint(
   };
 }
 
+/**
+ * Rollout of the canary deployer: an update brings up the canary's instances, the canary bakes, and
+ * a second update brings up the promoted fleet beside the old one. A person's approval is not
+ * counted (the plan cannot know how long it takes; ASSUMPTION: none), nor the polls' granularity.
+ * One deployment costs the canary's instances for the whole rollout plus the new fleet while it
+ * comes up. The provider's 60-minute wait does not apply: the state machine waits, not Pulumi.
+ */
+export function estimateCanaryDeployer(
+  endpoint: PlannedResource,
+  variant: { instanceType: string; instanceCount: number },
+  endpointKey: string | null,
+  deployment: StepFunctionsCanarySpec,
+): EndpointEstimate {
+  const { instanceType, instanceCount } = variant;
+  const perRound = provisioningMinutes(instanceType);
+  const rolloutMinutes = 2 * perRound + deployment.bakeSeconds / 60;
+  const hourly = hourlyPrice(instanceType) ?? null;
+  return {
+    endpointName: endpoint.physicalName ?? endpoint.name,
+    urn: endpoint.urn,
+    endpointKey,
+    instanceType,
+    instanceCount,
+    strategy: deployment.strategy,
+    provisioningMinutes: perRound,
+    provisioningRounds: 2,
+    waitMinutes: round(deployment.bakeSeconds / 60, 1),
+    rolloutMinutes: round(rolloutMinutes, 1),
+    maximumExecutionTimeoutMinutes: null,
+    hourlyUsd: hourly,
+    deployCostUsd: hourly === null ? null
+      : round((deployment.canaryInstanceCount * hourly * rolloutMinutes + instanceCount * hourly * perRound) / 60, 2),
+    monthlyCostUsd: hourly === null ? null : round(instanceCount * hourly * PRICE_TABLE.hoursPerMonth, 2),
+  };
+}
+
 /** Rollout time of a serverless endpoint: no fleet to provision, the waits as for instances; no cost (SERVERLESS_COST_NOTE). */
 function estimateServerless(
   endpoint: PlannedResource, serverless: { memorySizeInMb?: number; maxConcurrency?: number }, endpointKey: string | null,
@@ -157,7 +194,11 @@ function estimateServerless(
 }
 
 /** Every endpoint's estimate and the stack's monthly instance cost. */
-export function estimateStack(resources: readonly PlannedResource[], endpointKeyOf: (r: PlannedResource) => string | null): StackEstimates {
+export function estimateStack(
+  resources: readonly PlannedResource[],
+  endpointKeyOf: (r: PlannedResource) => string | null,
+  deploymentOfKey: (key: string) => DeploymentSpec | undefined = () => undefined,
+): StackEstimates {
   const configs = new Map<string, PlannedResource>();
   for (const r of resources) {
     if (r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration" && r.physicalName) configs.set(r.physicalName, r);
@@ -177,7 +218,12 @@ export function estimateStack(resources: readonly PlannedResource[], endpointKey
     }
     const instanceType = String(variants[0].instanceType ?? "");
     const instanceCount = variants.reduce((n, v) => n + Number(v.initialInstanceCount ?? 0), 0);
-    endpoints.push(estimateEndpoint(endpoint, { instanceType, instanceCount }, endpointKeyOf(endpoint)));
+    // The canary deployer's settings are in its state machine, not in the Endpoint: the stack file says them.
+    const key = endpointKeyOf(endpoint);
+    const deployment = key === null ? undefined : deploymentOfKey(key);
+    endpoints.push(deployment?.strategy === "step-functions-canary"
+      ? estimateCanaryDeployer(endpoint, { instanceType, instanceCount }, key, deployment)
+      : estimateEndpoint(endpoint, { instanceType, instanceCount }, key));
   }
   return {
     monthlyCostUsd: round(endpoints.reduce((sum, e) => sum + (e.monthlyCostUsd ?? 0), 0), 2),

@@ -31,6 +31,19 @@ export const CHECKS: Readonly<Record<string, { readonly severity: Severity; read
     severity: "warning",
     description: "a serverless endpoint without provisioned concurrency: the first invocations after an idle period wait for a cold start",
   },
+  "canary-bake-window": {
+    severity: "warning",
+    description: "(canary deployer) the bake is shorter than the canary alarms need to fire: a bad version can be promoted",
+  },
+  "canary-poll-bound": {
+    severity: "warning",
+    description: "(canary deployer) pollSeconds x maxPolls is shorter than the estimated provisioning: updates would count as failed and roll back",
+  },
+  "canary-deployer-owned": {
+    severity: "warning",
+    description: "(canary deployer) Pulumi leaves the endpoint's version, size and config to the state machine: "
+      + "a changed version or size reaches the endpoint only through `npx projen deploy`",
+  },
   "price-unknown": { severity: "warning", description: "an instance type without a price in the price table" },
   "single-instance-traffic-shift": {
     severity: "warning", description: "a canary or linear rollout on one instance: the first step already moves all traffic",
@@ -336,6 +349,8 @@ function checkRollbackAlarms(
 /** Errors and warnings from the rollout estimates. */
 export function checkRollouts(sink: FindingSink, estimates: readonly EndpointEstimate[]): void {
   for (const e of estimates) {
+    // The state machine waits for the canary deployer's rollouts, not the provider (checkCanaryDeployers).
+    if (e.strategy === "step-functions-canary") continue;
     const where = { urn: e.urn, name: e.urn.split("::").pop() ?? e.endpointName };
     const configKey = e.endpointKey === null ? null : `mlplatform:endpoints.${e.endpointKey}.deployment`;
     const how = `${e.provisioningRounds} x ${e.provisioningMinutes} min provisioning (assumed) + ${e.waitMinutes} min of waits`;
@@ -359,5 +374,39 @@ export function checkRollouts(sink: FindingSink, estimates: readonly EndpointEst
         `maximum execution timeout ${e.maximumExecutionTimeoutMinutes} min is shorter than the estimated rollout ${e.rolloutMinutes} min (${how}): `
         + "the deployment would likely time out and roll back");
     }
+  }
+}
+
+// ---- the canary deployer -------------------------------------------------------------------------
+
+/**
+ * The canary deployer's hazards, from its settings in the stack file and the rollout estimate: a
+ * bake its alarms cannot fire within, a polling bound shorter than provisioning, and the inputs
+ * Pulumi leaves to the state machine (where the stack file and the endpoint can drift apart).
+ */
+export function checkCanaryDeployers(sink: FindingSink, estimates: readonly EndpointEstimate[], config: Pick<StackConfig, "endpoints">): void {
+  for (const e of estimates) {
+    const endpoint = e.endpointKey === null ? undefined : config.endpoints[e.endpointKey];
+    if (endpoint === undefined || endpoint.deployment.strategy !== "step-functions-canary") continue;
+    const { bakeSeconds, pollSeconds, maxPolls } = endpoint.deployment;
+    const where = { urn: e.urn, name: e.urn.split("::").pop() ?? e.endpointName };
+    const key = `mlplatform:endpoints.${e.endpointKey ?? ""}`;
+    // The canary alarms are one-minute alarms with the endpoint's evaluation periods (components/canary-deployer.ts).
+    const window = 60 * endpoint.alarms.evaluationPeriods;
+    if (bakeSeconds < window) {
+      sink.add("canary-bake-window", where, `${key}.deployment.bakeSeconds`, `the bake (${bakeSeconds} s) is shorter than the canary alarms need `
+        + `to fire (${window} s = 60 s x ${endpoint.alarms.evaluationPeriods} evaluation periods): a bad version can be promoted before an alarm `
+        + "rolls it back; bake longer or lower alarms.evaluationPeriods");
+    }
+    const bound = pollSeconds * maxPolls;
+    if (bound < e.provisioningMinutes * 60) {
+      sink.add("canary-poll-bound", where, `${key}.deployment.maxPolls`, `each update may take ${bound} s (pollSeconds ${pollSeconds} x maxPolls `
+        + `${maxPolls}), less than the ${e.provisioningMinutes} min the plan assumes to provision ${e.instanceType}: updates would count as failed `
+        + `and roll back; raise maxPolls to at least ${Math.ceil((e.provisioningMinutes * 60) / pollSeconds)}`);
+    }
+    sink.add("canary-deployer-owned", where, `${key}.source`, "Pulumi creates this endpoint's Model, config and Endpoint once and then ignores "
+      + "the Model's container, the config's variants and the Endpoint's config name: a new source.version, instanceType or instanceCount "
+      + `reaches the endpoint only through \`npx projen deploy --stage <stage> --endpoint ${e.endpointKey ?? e.endpointName}\` (the deploy workflow `
+      + "runs it after pulumi up); what serves is what the last execution promoted");
   }
 }

@@ -235,13 +235,22 @@ const deploymentSchema = z.discriminatedUnion("strategy", [
   z.strictObject({ strategy: z.literal("canary"), canarySizePercent: percent, waitSeconds: seconds, ...blueGreenCommon }),
   z.strictObject({ strategy: z.literal("linear"), stepSizePercent: percent, waitSeconds: seconds, ...blueGreenCommon }),
   z.strictObject({
+    strategy: z.literal("step-functions-canary"),
+    canaryWeightPercent: percent.default(20),
+    canaryInstanceCount: z.number({ error: "must be a number of instances" }).default(1),
+    bakeSeconds: seconds.default(1200),
+    pollSeconds: seconds.default(30),
+    maxPolls: z.number({ error: "must be a number of polls" }).default(60),
+    approval: z.strictObject({ timeoutSeconds: seconds.default(86400) }).optional(),
+  }),
+  z.strictObject({
     strategy: z.literal("rolling"),
     batchSizePercent: percent,
     waitSeconds: seconds,
     rollbackBatchSizePercent: percent.optional(),
     maximumExecutionTimeoutSeconds: seconds.optional(),
   }),
-], { error: "strategy must be one of all-at-once, canary, linear, rolling" }) satisfies z.ZodType<DeploymentSpec>;
+], { error: "strategy must be one of all-at-once, canary, linear, rolling, step-functions-canary" }) satisfies z.ZodType<DeploymentSpec>;
 
 export type DeploymentConfig = z.output<typeof deploymentSchema>;
 

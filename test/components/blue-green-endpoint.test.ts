@@ -222,6 +222,42 @@ describe("BlueGreenEndpoint resources", () => {
   });
 });
 
+describe("BlueGreenEndpoint with the canary deployer", () => {
+  const deployer: DeploymentSpec = {
+    strategy: "step-functions-canary", canaryWeightPercent: 20, canaryInstanceCount: 1, bakeSeconds: 1200, pollSeconds: 30, maxPolls: 60,
+  };
+  /** Each child's ignoreChanges, by type, as the component asks Pulumi (transformations see every child's options). */
+  async function ignoredInputs(deployment: DeploymentSpec): Promise<Record<string, string[]>> {
+    const ignored: Record<string, string[]> = {};
+    await deploy({ deployment }, {
+      transformations: [({ type, props, opts }) => {
+        if (opts.ignoreChanges !== undefined) ignored[type] = [...opts.ignoreChanges];
+        return { props, opts };
+      }],
+    });
+    return ignored;
+  }
+
+  test("GIVEN the deployer WHEN built THEN Pulumi ignores exactly the container, the variants and the served config", async () => {
+    expect(await ignoredInputs(deployer)).toEqual({
+      [T.model]: ["primaryContainer"],
+      [T.config]: ["productionVariants"],
+      [T.endpoint]: ["endpointConfigName"],
+    });
+  });
+
+  test("GIVEN a guardrail strategy WHEN built THEN Pulumi ignores nothing", async () => {
+    expect(await ignoredInputs(canary)).toEqual({});
+  });
+
+  test("GIVEN the deployer WHEN built THEN the Endpoint has no deploymentConfig and no rollback alarm is created", async () => {
+    const { resource, recorded } = await deploy({ deployment: deployer });
+    expect(resource.inputs.deploymentConfig).toBeUndefined();
+    expect(ofType(recorded, T.alarm).map((r) => r.name)).not.toEqual(expect.arrayContaining([`${NAME}-invocation-5xx`]));
+    expect(ofType(recorded, T.alarm).map((r) => r.name)).not.toEqual(expect.arrayContaining([`${NAME}-model-latency`]));
+  });
+});
+
 describe("BlueGreenEndpoint argument checks", () => {
   test("GIVEN a name with an underscore WHEN built THEN the endpoint itself (field \"\") has a name problem", () => {
     expect(refused({}, "fraud_detection")).toEqual([["", "name"]]);

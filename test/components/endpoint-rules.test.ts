@@ -31,6 +31,9 @@ const allAtOnce: DeploymentSpec = { strategy: "all-at-once", waitSeconds: 120, t
 const canary: DeploymentSpec = { strategy: "canary", canarySizePercent: 10, waitSeconds: 600, terminationWaitSeconds: 0 };
 const linear: DeploymentSpec = { strategy: "linear", stepSizePercent: 25, waitSeconds: 300, terminationWaitSeconds: 60 };
 const rolling: DeploymentSpec = { strategy: "rolling", batchSizePercent: 20, waitSeconds: 240 };
+const deployer: DeploymentSpec & { strategy: "step-functions-canary" } = {
+  strategy: "step-functions-canary", canaryWeightPercent: 20, canaryInstanceCount: 1, bakeSeconds: 1200, pollSeconds: 30, maxPolls: 60,
+};
 const alarms: RollbackAlarmSpec = {
   invocation5xxErrorsPerMinute: 1, modelLatencyP99Milliseconds: 1000, evaluationPeriods: 2, additionalRollbackAlarmNames: [],
 };
@@ -423,6 +426,63 @@ describe("deploymentProblems", () => {
   });
 });
 
+describe("the canary deployer's rules", () => {
+  const check = (overrides: Partial<RealtimeEndpointSpec>) => lines(realtimeEndpointProblems(spec(overrides)));
+
+  test("GIVEN a registry endpoint on instances with autoscaling WHEN it uses the canary deployer THEN there is no problem", () => {
+    expect(check({
+      deployment: deployer,
+      instanceCount: 2,
+      autoscaling: {
+        minCapacity: 2, maxCapacity: 4, targetInvocationsPerInstance: 70, scaleInCooldownSeconds: 600, scaleOutCooldownSeconds: 30,
+      },
+    })).toEqual([]);
+  });
+
+  test("GIVEN every setting out of range WHEN checked THEN each names its field and range", () => {
+    expect(check({
+      deployment: {
+        ...deployer,
+        canaryWeightPercent: 0,
+        canaryInstanceCount: 1.5,
+        bakeSeconds: 30,
+        pollSeconds: 301,
+        maxPolls: 1001,
+        approval: { timeoutSeconds: 60 },
+      },
+    })).toEqual([
+      "deployment.canaryWeightPercent [guardrail-range]: must be a whole number of percent from 1 to 50, got 0",
+      "deployment.canaryInstanceCount [guardrail-range]: must be a whole number of instances from 1 to 100, got 1.5",
+      "deployment.bakeSeconds [guardrail-range]: must be a whole number of seconds from 60 to 86400, got 30",
+      "deployment.pollSeconds [guardrail-range]: must be a whole number of seconds from 10 to 300, got 301",
+      "deployment.maxPolls [guardrail-range]: must be a whole number of polls from 1 to 1000, got 1001",
+      "deployment.approval.timeoutSeconds [guardrail-range]: must be a whole number of seconds from 300 to 604800, got 60",
+    ]);
+  });
+
+  test("GIVEN a bake past SageMaker's guardrail waits and the provider's hour WHEN checked THEN no guardrail rule applies", () => {
+    // The state machine waits, not the provider: the 40-minute limit of guardrail waits is not the deployer's.
+    expect(check({ deployment: { ...deployer, bakeSeconds: 7200 }, instanceType: "ml.inf1.xlarge" })).toEqual([]);
+  });
+
+  test("GIVEN an image source, a serverless, an async and a multi-model endpoint WHEN they use the deployer THEN each is refused", () => {
+    const refused = (overrides: Partial<RealtimeEndpointSpec>) => check({ deployment: deployer, ...overrides })
+      .filter((line) => line.includes("step-functions-canary"));
+    expect(refused({ model: image("s3://b/m") })).toEqual([
+      "source [model-source]: an image source (the deployer deploys registry versions) cannot use strategy step-functions-canary: use all-at-once, canary or linear",
+    ]);
+    expect(refused({ instanceType: undefined, instanceCount: undefined, serverless: { memorySizeMiB: 2048, maxConcurrency: 5 } })).toEqual([
+      "deployment.strategy [guardrail-range]: a serverless variant cannot use strategy step-functions-canary: use all-at-once, canary or linear",
+    ]);
+    expect(refused({ async: { notifications: false } })).toEqual([
+      "deployment.strategy [guardrail-range]: an asynchronous endpoint cannot use strategy step-functions-canary: use all-at-once, canary or linear",
+    ]);
+    expect(refused({ multiModel: true, model: image("s3://b/m") })).toContain(
+      "deployment.strategy [guardrail-range]: a multi-model endpoint cannot use strategy step-functions-canary: use all-at-once, canary or linear",
+    );
+  });
+});
+
 describe("the sources of the rules", () => {
   const scalingBase: AutoscalingSpec = {
     minCapacity: 1, maxCapacity: 4, targetInvocationsPerInstance: 10, scaleInCooldownSeconds: 0, scaleOutCooldownSeconds: 0,
@@ -450,6 +510,7 @@ describe("the sources of the rules", () => {
     spec({ serverless: { memorySizeMiB: 1500, maxConcurrency: 0, provisionedConcurrency: 300 }, deployment: rolling }),
     spec({ async: { notifications: false, maxConcurrentInvocationsPerInstance: 0, scaleToZero: { maxCapacity: 0, targetBacklogPerInstance: 0 } } }),
     spec({ multiModel: true, containerStartupHealthCheckTimeoutSeconds: 30 }),
+    spec({ model: image("s3://b/m"), deployment: { ...deployer, canaryWeightPercent: 60, maxPolls: 0 } }),
   ];
   const problems = broken.flatMap((s) => realtimeEndpointProblems(s));
 
