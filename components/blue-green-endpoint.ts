@@ -2,11 +2,12 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { AsyncInference, BacklogScaling } from "./async-inference";
 import { formatRuleProblems, realtimeEndpointProblems, type RuleProblem } from "./endpoint-rules";
-import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "./endpoint-spec";
+import type { AbTestSpec, AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "./endpoint-spec";
 import { deploymentConfigFor, rollbackAlarmList, usesGuardrails } from "./guardrails";
 import { hasLocalInstanceStorage } from "./instance-types";
 import type { ModelSource } from "./model-source";
-import { endpointChildNames, multiModelPrefix } from "./names";
+import { abVariantNames, endpointChildNames, multiModelPrefix } from "./names";
+import { variantAlarmArgs } from "./variant-alarms";
 import { VariantAutoscaling } from "./variant-autoscaling";
 
 export interface BlueGreenEndpointArgs {
@@ -82,6 +83,12 @@ export interface BlueGreenEndpointArgs {
    */
   readonly modelDataDownloadTimeoutSeconds?: number;
   /**
+   * An A/B test: further weighted variants, each with its own Model and alarm pair; the rollback
+   * alarms then watch the worst variant.
+   * @default - the endpoint's own variant only
+   */
+  readonly abTest?: AbTestSpec;
+  /**
    * Tags on every child resource.
    * @default {}
    */
@@ -113,8 +120,11 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       problems.push({ field: "multiModel", check: "capacity", message: "needs stageBucketName (the stage bucket)", source: "the component's wiring" });
     }
     if (problems.length > 0) throw new EndpointArgsError("BlueGreenEndpoint", name, problems, this);
-    // No volume to encrypt: a serverless variant, or local NVMe storage that the instance encrypts itself.
-    const noVolumeKey = args.serverless !== undefined || hasLocalInstanceStorage(args.instanceType ?? "");
+    const abVariants = args.abTest?.variants ?? [];
+    // No volume to encrypt: a serverless variant, or local NVMe storage that the instance encrypts
+    // itself (the config's key applies to every variant, so one such variant drops it).
+    const noVolumeKey = args.serverless !== undefined
+      || [args.instanceType, ...abVariants.map((v) => v.instanceType)].some((type) => hasLocalInstanceStorage(type ?? args.instanceType ?? ""));
     // With the canary deployer, Pulumi creates the Model, the config and the Endpoint once (the first
     // deploy of the stack file's version) and leaves to the state machine what moves with each new
     // version: the Model's container (the deployer creates a Model per version), the config's variants
@@ -131,16 +141,14 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
     // allows for; turning it on is a per-image decision, and changing it replaces the model.
     const model = new aws.sagemaker.Model(names.modelLogical, {
       executionRoleArn: args.executionRoleArn,
-      primaryContainer: "modelPackageArn" in args.model
-        ? { modelPackageName: args.model.modelPackageArn }
-        : {
-          image: args.model.image,
+      primaryContainer: args.multiModel === true && !("modelPackageArn" in args.model)
+        ? {
           // A multi-model container loads `<prefix>/<TargetModel>` on first call (DESIGN §5.8).
-          ...(args.multiModel === true
-            ? { mode: "MultiModel", modelDataUrl: pulumi.interpolate`s3://${args.stageBucketName ?? ""}/${multiModelPrefix(name)}` }
-            : { modelDataUrl: args.model.modelDataUrl }),
-          ...(Object.keys(args.model.environment).length > 0 ? { environment: args.model.environment } : {}),
-        },
+          ...containerOf(args.model),
+          mode: "MultiModel",
+          modelDataUrl: pulumi.interpolate`s3://${args.stageBucketName ?? ""}/${multiModelPrefix(name)}`,
+        }
+        : containerOf(args.model),
       tags,
     }, { parent: this, ...createdOnce("primaryContainer") });
 
@@ -153,21 +161,27 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
       tags,
     }, { parent: this });
 
+    // An A/B test's further variants: each its own auto-named Model of another version, on instances.
+    const abModels = abVariants.map((variant) => new aws.sagemaker.Model(abVariantNames(name, variant.name).modelLogical, {
+      executionRoleArn: args.executionRoleArn,
+      primaryContainer: containerOf(variant.model),
+      tags,
+    }, { parent: this }));
+    const instanceSettings = (instanceType: string | undefined) => ({
+      ...(args.volumeSizeGiB === undefined || hasLocalInstanceStorage(instanceType ?? "") ? {} : { volumeSizeInGb: args.volumeSizeGiB }),
+      ...(args.containerStartupHealthCheckTimeoutSeconds === undefined ? {}
+        : { containerStartupHealthCheckTimeoutInSeconds: args.containerStartupHealthCheckTimeoutSeconds }),
+      ...(args.modelDataDownloadTimeoutSeconds === undefined ? {}
+        : { modelDataDownloadTimeoutInSeconds: args.modelDataDownloadTimeoutSeconds }),
+    });
+
     const config = new aws.sagemaker.EndpointConfiguration(names.endpointConfigLogical, {
       productionVariants: [{
         variantName: args.variantName,
         modelName: model.name,
-        initialVariantWeight: 1,
+        initialVariantWeight: args.abTest?.weight ?? 1,
         ...(args.serverless === undefined
-          ? {
-            initialInstanceCount: args.instanceCount,
-            instanceType: args.instanceType,
-            ...(args.volumeSizeGiB === undefined ? {} : { volumeSizeInGb: args.volumeSizeGiB }),
-            ...(args.containerStartupHealthCheckTimeoutSeconds === undefined ? {}
-              : { containerStartupHealthCheckTimeoutInSeconds: args.containerStartupHealthCheckTimeoutSeconds }),
-            ...(args.modelDataDownloadTimeoutSeconds === undefined ? {}
-              : { modelDataDownloadTimeoutInSeconds: args.modelDataDownloadTimeoutSeconds }),
-          }
+          ? { initialInstanceCount: args.instanceCount, instanceType: args.instanceType, ...instanceSettings(args.instanceType) }
           : {
             serverlessConfig: {
               memorySizeInMb: args.serverless.memorySizeMiB,
@@ -175,41 +189,39 @@ export class BlueGreenEndpoint extends pulumi.ComponentResource {
               ...(args.serverless.provisionedConcurrency === undefined ? {} : { provisionedConcurrency: args.serverless.provisionedConcurrency }),
             },
           }),
-      }],
+      }, ...abVariants.map((variant, i) => {
+        const instanceType = variant.instanceType ?? args.instanceType;
+        return {
+          variantName: variant.name,
+          modelName: abModels[i].name,
+          initialVariantWeight: variant.weight,
+          initialInstanceCount: variant.instanceCount ?? args.instanceCount,
+          instanceType,
+          ...instanceSettings(instanceType),
+        };
+      })],
       ...(args.kmsKeyArn === undefined || noVolumeKey ? {} : { kmsKeyArn: args.kmsKeyArn }),
       ...(asyncInference === undefined ? {} : { asyncInferenceConfig: asyncInference.asyncInferenceConfig }),
       tags,
     }, { parent: this, ...createdOnce("productionVariants") });
 
-    const dimensions = { EndpointName: name, VariantName: args.variantName };
-    const common = {
-      namespace: "AWS/SageMaker",
-      dimensions,
-      period: 60,
-      evaluationPeriods: args.alarms.evaluationPeriods,
-      treatMissingData: "notBreaching",
-      tags,
-    };
-    // SageMaker's guardrails roll back on these; the canary deployer watches alarms of its own canary variant.
-    const rollbackAlarms = deployer !== undefined ? [] : [new aws.cloudwatch.MetricAlarm(names.errorAlarm, {
-      ...common,
-      name: names.errorAlarm,
-      alarmDescription: `Rolls back deployments of ${name}: 5XX invocation errors per minute of variant ${args.variantName}.`,
-      metricName: "Invocation5XXErrors",
-      statistic: "Sum",
-      threshold: args.alarms.invocation5xxErrorsPerMinute,
-      comparisonOperator: "GreaterThanOrEqualToThreshold",
-    }, { parent: this }), new aws.cloudwatch.MetricAlarm(names.latencyAlarm, {
-      ...common,
-      name: names.latencyAlarm,
-      alarmDescription: `Rolls back deployments of ${name}: p99 model latency of variant ${args.variantName} `
-        + `above ${args.alarms.modelLatencyP99Milliseconds} ms.`,
-      metricName: "ModelLatency",
-      extendedStatistic: "p99",
-      // ModelLatency is reported in microseconds.
-      threshold: args.alarms.modelLatencyP99Milliseconds * 1000,
-      comparisonOperator: "GreaterThanThreshold",
-    }, { parent: this })];
+    // SageMaker's guardrails roll back on these; the canary deployer watches alarms of its own canary
+    // variant. In an A/B test they watch the worst variant, under the same names (DESIGN §5.2).
+    const purpose = { endpointName: name, description: `Rolls back deployments of ${name}` };
+    const allVariants = [args.variantName, ...abVariants.map((v) => v.name)];
+    const rollbackAlarms = deployer !== undefined ? [] : [
+      new aws.cloudwatch.MetricAlarm(names.errorAlarm, variantAlarmArgs("errors", names.errorAlarm, purpose, allVariants, args.alarms, tags), { parent: this }),
+      new aws.cloudwatch.MetricAlarm(names.latencyAlarm, variantAlarmArgs("latency", names.latencyAlarm, purpose, allVariants, args.alarms, tags), { parent: this }),
+    ];
+    // Each further variant's own pair: what `npx projen variants metrics` compares, as alarms.
+    for (const variant of abVariants) {
+      const variantNames = abVariantNames(name, variant.name);
+      const own = { endpointName: name, description: `A/B variant ${variant.name} of ${name}` };
+      new aws.cloudwatch.MetricAlarm(variantNames.errorAlarm,
+        variantAlarmArgs("errors", variantNames.errorAlarm, own, [variant.name], args.alarms, tags), { parent: this });
+      new aws.cloudwatch.MetricAlarm(variantNames.latencyAlarm,
+        variantAlarmArgs("latency", variantNames.latencyAlarm, own, [variant.name], args.alarms, tags), { parent: this });
+    }
 
     const endpoint = new aws.sagemaker.Endpoint(`${name}-endpoint`, {
       name,
@@ -263,4 +275,14 @@ export class EndpointArgsError extends pulumi.ResourceError {
 /** Whether an error is an EndpointArgsError (by its mark, so a second copy of this module still counts). */
 export function isEndpointArgsError(error: unknown): error is EndpointArgsError {
   return typeof error === "object" && error !== null && (error as { endpointArgsError?: unknown }).endpointArgsError === true;
+}
+
+/** The container of a single-model variant: a registry version, or an image with its model data. */
+function containerOf(model: ModelSource): aws.types.input.sagemaker.ModelPrimaryContainer {
+  if ("modelPackageArn" in model) return { modelPackageName: model.modelPackageArn };
+  return {
+    image: model.image,
+    modelDataUrl: model.modelDataUrl,
+    ...(Object.keys(model.environment).length > 0 ? { environment: model.environment } : {}),
+  };
 }

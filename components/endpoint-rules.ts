@@ -10,7 +10,7 @@ import {
   CANARY_DEPLOYER_RANGES, GUARDRAIL_RANGES, guardrailWaitSeconds, MAX_GUARDRAIL_WAIT_SECONDS, MAX_ROLLBACK_ALARMS, rollbackAlarmList, usesGuardrails,
 } from "./guardrails";
 import { hasLocalInstanceStorage, ignoresDeploymentGuardrails } from "./instance-types";
-import { endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
+import { abVariantNames, AUTO_NAME_SUFFIX_LENGTH, endpointChildNames, longestEndpointName, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "./names";
 import { PRODUCTION_VARIANT_INSTANCE_TYPES } from "./production-variant-instance-types";
 
 const HOSTING_INSTANCE_TYPES: ReadonlySet<string> = new Set(PRODUCTION_VARIANT_INSTANCE_TYPES);
@@ -57,6 +57,8 @@ export const RULE_SOURCES = {
   canaryDeployer: "SageMaker API model: ProductionVariant.InitialInstanceCount (min 1), ContainerDefinition.ModelPackageName; Step "
     + "Functions developer guide: Wait and task timeouts up to a standard execution's year; within these, the template's ranges "
     + "(components/guardrails.ts CANARY_DEPLOYER_RANGES, DESIGN §9); the deployer runs one real-time instance variant beside a canary",
+  abTest: "SageMaker API model: ProductionVariantList (1-10 variants), VariantWeight (>= 0), VariantName; developer guide, "
+    + "deployment guardrails exclusions: no rolling deployments for multi-variant endpoints",
   autoscaling: "Application Auto Scaling API model: MinCapacity, MaxCapacity (integers), TargetValue (double > 0), ScaleInCooldown and "
     + "ScaleOutCooldown (integer seconds); SageMaker: instance variants scale from at least 1, and every endpoint config change resets "
     + "the count to the initial count (DESIGN §5.6)",
@@ -90,6 +92,7 @@ export function realtimeEndpointProblems(spec: RealtimeEndpointSpec): RuleProble
   problems.push(...rollbackAlarmProblems(spec.name, spec.alarms));
   problems.push(...(spec.serverless === undefined ? instanceVariantProblems(spec) : serverlessVariantProblems(spec, spec.serverless)));
   problems.push(...canaryDeployerProblems(spec));
+  problems.push(...abTestProblems(spec));
   return problems;
 }
 
@@ -160,6 +163,60 @@ export function serverlessVariantProblems(spec: RealtimeEndpointSpec, serverless
     // A serverless variant counts as one unit of capacity for the traffic steps.
     problems.push(...deploymentProblems(spec.deployment, "serverless", 1));
   }
+  return problems;
+}
+
+/** An endpoint config takes at most 10 production variants (API model: ProductionVariantList). */
+const MAX_VARIANTS = 10;
+
+/**
+ * An A/B test: what kind of endpoint takes one, the further variants' names, weights, sizes and
+ * sources. Autoscaling, if any, applies to the endpoint's own variant only.
+ */
+export function abTestProblems(spec: RealtimeEndpointSpec): RuleProblem[] {
+  const ab = spec.abTest;
+  if (ab === undefined) return [];
+  const problems: RuleProblem[] = [];
+  const kind = spec.serverless !== undefined ? "a serverless endpoint" : spec.async !== undefined ? "an asynchronous endpoint"
+    : spec.multiModel === true ? "a multi-model endpoint" : spec.deployment.strategy === "step-functions-canary"
+      ? "an endpoint of the canary deployer (its state machine runs one variant beside its canary)"
+      : spec.deployment.strategy === "rolling" ? "an endpoint with rolling deployments (SageMaker rolls only single-variant endpoints)" : undefined;
+  if (kind !== undefined) {
+    problems.push(problem("abTest", "capacity", "abTest", `${kind} takes no A/B test: remove abTest, or serve it from a real-time instance endpoint `
+      + "with strategy all-at-once, canary or linear"));
+  }
+  if (ab.variants.length < 1 || ab.variants.length > MAX_VARIANTS - 1) {
+    problems.push(problem("abTest.variants", "capacity", "abTest",
+      `must list 1-${MAX_VARIANTS - 1} further variants (an endpoint config takes at most ${MAX_VARIANTS}), got ${ab.variants.length}`));
+  }
+  const weights = [ab.weight, ...ab.variants.map((v) => v.weight)];
+  if (!Number.isFinite(ab.weight) || ab.weight < 0) problems.push(problem("abTest.weight", "capacity", "abTest", `must be a number >= 0, got ${ab.weight}`));
+  else if (weights.every((w) => w === 0)) problems.push(problem("abTest.weight", "capacity", "abTest", "every variant has weight 0: no variant would take requests"));
+  const seen = new Set([spec.variantName]);
+  ab.variants.forEach((variant, i) => {
+    const at = (field: string) => `abTest.variants.${i}${field === "" ? "" : `.${field}`}`;
+    if (!SAGEMAKER_NAME_PATTERN.test(variant.name)) {
+      problems.push(problem(at("name"), "name", "sagemakerName", `must be letters, digits and hyphens (at most 63), got "${variant.name}"`));
+    } else if (seen.has(variant.name)) {
+      problems.push(problem(at("name"), "name", "abTest", `"${variant.name}" is already a variant of this endpoint: each variant needs its own name`));
+    } else {
+      const modelName = abVariantNames(spec.name, variant.name).modelLogical.length + AUTO_NAME_SUFFIX_LENGTH;
+      if (modelName > SAGEMAKER_NAME_MAX) {
+        problems.push(problem(at("name"), "name", "sagemakerName", `"${variant.name}" is too long: its Model's auto-name would reach ${modelName} `
+          + `characters (limit ${SAGEMAKER_NAME_MAX}); shorten it by ${modelName - SAGEMAKER_NAME_MAX}`));
+      }
+    }
+    seen.add(variant.name);
+    if (!Number.isFinite(variant.weight) || variant.weight < 0) problems.push(problem(at("weight"), "capacity", "abTest", `must be a number >= 0, got ${variant.weight}`));
+    if (variant.instanceType !== undefined && !HOSTING_INSTANCE_TYPES.has(variant.instanceType)) {
+      problems.push(problem(at("instanceType"), "instance-type", "instanceType",
+        `must be a SageMaker production-variant instance type such as ml.m5.large, got "${variant.instanceType}"`));
+    }
+    if (variant.instanceCount !== undefined && !isWhole(variant.instanceCount, 1)) {
+      problems.push(problem(at("instanceCount"), "capacity", "instanceCount", `must be a whole number of at least 1, got ${variant.instanceCount}`));
+    }
+    problems.push(...modelSourceProblems(variant.model).map((p) => ({ ...p, field: at(p.field) })));
+  });
   return problems;
 }
 

@@ -197,9 +197,41 @@ export interface AsyncSpec {
   };
 }
 
+/** One more variant of an A/B test: another version of the endpoint's model, on its own instances. */
+export interface AbVariantSpec {
+  /** Production variant name (letters, digits and hyphens; not the endpoint's own variant name). */
+  readonly name: string;
+  /** The version this variant serves: a registry version, or an image plus model data. */
+  readonly model: ModelSource;
+  /** Share of requests relative to the other variants' weights (>= 0). */
+  readonly weight: number;
+  /**
+   * Hosting instance type.
+   * @default - the endpoint's instanceType
+   */
+  readonly instanceType?: string;
+  /**
+   * Instances of this variant.
+   * @default - the endpoint's instanceCount
+   */
+  readonly instanceCount?: number;
+}
+
 /**
- * One real-time endpoint with a single variant: instance-based (instanceType and instanceCount) or
- * serverless (serverless), what its rules look at.
+ * An A/B test (seed 002): further variants beside the endpoint's own, each with its weight. The
+ * endpoint's two rollback alarms then watch the worst variant (their names, part of the endpoint's
+ * identity, stay the same), and each further variant gets alarms of its own.
+ */
+export interface AbTestSpec {
+  /** Weight of the endpoint's own variant (>= 0). */
+  readonly weight: number;
+  /** The further variants (1-9: an endpoint config takes at most 10 variants). */
+  readonly variants: readonly AbVariantSpec[];
+}
+
+/**
+ * One real-time endpoint: its own variant, instance-based (instanceType and instanceCount) or
+ * serverless (serverless), and an A/B test's further variants; what its rules look at.
  */
 export interface RealtimeEndpointSpec {
   /** The endpoint's stable name (the component's logical name). */
@@ -256,4 +288,10 @@ export interface RealtimeEndpointSpec {
    * @default - a real-time endpoint
    */
   readonly async?: AsyncSpec;
+  /**
+   * An A/B test: further weighted variants (instance-based, real-time, single-model endpoints with a
+   * guardrail strategy other than rolling).
+   * @default - the endpoint's own variant only
+   */
+  readonly abTest?: AbTestSpec;
 }

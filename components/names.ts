@@ -114,6 +114,21 @@ export function endpointChildNames(endpoint: string): EndpointNames {
   };
 }
 
+/** Names of one further variant of an A/B test: its Model (auto-named like the endpoint's) and its own alarms. */
+export interface AbVariantNames {
+  readonly modelLogical: string;
+  readonly errorAlarm: string;
+  readonly latencyAlarm: string;
+}
+
+export function abVariantNames(endpoint: string, variant: string): AbVariantNames {
+  return {
+    modelLogical: `${endpoint}-ab-${variant}`,
+    errorAlarm: `${endpoint}-${variant}-invocation-5xx`,
+    latencyAlarm: `${endpoint}-${variant}-model-latency`,
+  };
+}
+
 /** The longest SageMaker name an endpoint (by its stable name) and its children reach once auto-named. */
 export function longestEndpointName(endpoint: string): number {
   const n = endpointChildNames(endpoint);

@@ -143,6 +143,7 @@ function createStack(config: StackConfig): StackOutputs {
       multiModel: endpoint.multiModel,
       containerStartupHealthCheckTimeoutSeconds: endpoint.containerStartupHealthCheckTimeoutSeconds,
       modelDataDownloadTimeoutSeconds: endpoint.modelDataDownloadTimeoutSeconds,
+      abTest: endpoint.abTest,
     }, opts);
     endpoints[key] = component.endpointName;
   }

@@ -58,6 +58,14 @@ export function settingsOf(r: PlannedResource): string {
     }
     case "aws:cloudwatch/metricAlarm:MetricAlarm": {
       const op = { GreaterThanOrEqualToThreshold: ">=", GreaterThanThreshold: ">" }[String(i.comparisonOperator)] ?? String(i.comparisonOperator);
+      const queries = i.metricQueries as { expression?: string; metric?: { metricName?: string; stat?: string; period?: number } }[] | undefined;
+      if (queries !== undefined && queries.length > 0) {
+        // A metric math alarm (components/variant-alarms.ts): the expression over the metrics it reads.
+        const metrics = queries.flatMap((q) => (q.metric === undefined ? [] : [q.metric]));
+        const expression = queries.find((q) => q.expression !== undefined)?.expression ?? "";
+        return `${expression} of ${metrics.length} x ${String(metrics[0]?.stat)} ${String(metrics[0]?.metricName)} ${op} ${String(i.threshold)} `
+          + `for ${String(i.evaluationPeriods)}x${String(metrics[0]?.period)}s`;
+      }
       return `${String(i.extendedStatistic ?? i.statistic)} ${String(i.metricName)} ${op} ${String(i.threshold)} for ${String(i.evaluationPeriods)}x${String(i.period)}s`;
     }
     case "aws:appautoscaling/target:Target":

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type RuleProblem, realtimeEndpointProblems } from "../../components/endpoint-rules";
-import type { AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "../../components/endpoint-spec";
+import type { AbTestSpec, AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "../../components/endpoint-spec";
 import type { ModelSource } from "../../components/model-source";
 import {
   type AccountRef,
@@ -332,7 +332,23 @@ const endpointSchema = z.strictObject({
     notifications: z.boolean().default(false),
     scaleToZero: z.strictObject({ maxCapacity: z.number(), targetBacklogPerInstance: z.number() }).optional(),
   }).optional() satisfies z.ZodType<AsyncSpec | undefined>,
+  /**
+   * An A/B test: further weighted variants, each another version of the endpoint's model
+   * (components/endpoint-spec.ts AbTestSpec; the stack file names each variant's `source`).
+   */
+  abTest: z.strictObject({
+    weight: z.number({ error: "must be a weight, a number >= 0" }),
+    variants: z.array(z.strictObject({
+      name: z.string(),
+      source: sourceSchema,
+      weight: z.number({ error: "must be a weight, a number >= 0" }),
+      instanceType: z.string({ error: "must be an instance type such as ml.m5.large" }).optional(),
+      instanceCount: z.number({ error: "must be a number of instances" }).optional(),
+    })),
+  }).optional(),
 });
+
+type EndpointInput = z.output<typeof endpointSchema>;
 
 /** Where a stack runs, resolved from the project config and the stack name. */
 export interface StageContext {
@@ -383,23 +399,52 @@ export function stageConfigSchema(context: StageContext) {
       for (const problem of sourceIssues) {
         ctx.addIssue({ code: "custom", path: at("source", ...problem.path), message: problem.message });
       }
-      // The endpoint's rules (components/endpoint-rules.ts), on the values the component will get.
-      const model = sourceIssues.length === 0 ? resolveSource(endpoint.source, project.serviceName, endpoint.model, registry) : undefined;
-      const name = endpointNames(project.serviceName, key).endpoint;
-      const ruleProblems = model === undefined
-        ? realtimeEndpointProblems({ ...endpoint, name, model: { modelPackageArn: "" } }).filter((p) => !p.field.startsWith("source."))
-        : realtimeEndpointProblems({ ...endpoint, name, model });
+      const variantSourceIssues = (endpoint.abTest?.variants ?? []).map((variant, i) => {
+        const issues = sourceProblems(variant.source, project, registry);
+        for (const problem of issues) {
+          ctx.addIssue({ code: "custom", path: at("abTest", "variants", i, "source", ...problem.path), message: problem.message });
+        }
+        return issues.length > 0;
+      });
+      // The endpoint's rules (components/endpoint-rules.ts), on the values the component will get;
+      // a source already refused above is not checked again (its rules would only repeat the refusal).
+      const badSource = (field: string) => (field.startsWith("source.") && sourceIssues.length > 0)
+        || variantSourceIssues.some((bad, i) => bad && field.startsWith(`abTest.variants.${i}.source.`));
+      const ruleProblems = realtimeEndpointProblems(endpointSpec(endpoint, project, registry, key))
+        .filter((p) => !badSource(p.field));
       for (const problem of ruleProblems) {
-        ctx.addIssue({ code: "custom", path: at(...problem.field.split(".").filter((part) => part !== "")), message: nameHint(problem, key), params: { check: problem.check } });
+        ctx.addIssue({ code: "custom", path: at(...problem.field.split(".").filter((part) => part !== "").map((part) => (/^\d+$/.test(part) ? Number(part) : part))), message: nameHint(problem, key), params: { check: problem.check } });
       }
     }
   }).transform((config) => ({
     ...config,
-    endpoints: Object.fromEntries(Object.entries(config.endpoints).map(([key, endpoint]) => [key, {
-      ...endpoint,
-      source: resolveSource(endpoint.source, project.serviceName, endpoint.model, registry),
-    }])),
+    endpoints: Object.fromEntries(Object.entries(config.endpoints).map(([key, endpoint]) => {
+      const { model, abTest } = endpointSpec(endpoint, project, registry, key);
+      return [key, { ...endpoint, source: model, abTest }];
+    })),
   }));
+}
+
+/**
+ * An endpoint's sources resolved as the component takes them (a source the schema refuses becomes
+ * an empty registry ARN: its problems are reported by the schema, never deployed).
+ */
+function endpointSpec(endpoint: EndpointInput, project: ProjectConfig, registry: AccountRef, key: string): {
+  name: string; model: ModelSource; abTest: AbTestSpec | undefined;
+} & Omit<EndpointInput, "source" | "abTest" | "model"> {
+  const resolve = (source: SourceInput, multiModel = false): ModelSource => (sourceProblems(source, project, registry, multiModel).length > 0
+    ? { modelPackageArn: "" }
+    : resolveSource(source, project.serviceName, endpoint.model, registry));
+  const { source, abTest, model: _modelName, ...rest } = endpoint;
+  return {
+    ...rest,
+    name: endpointNames(project.serviceName, key).endpoint,
+    model: resolve(source, endpoint.multiModel === true),
+    abTest: abTest === undefined ? undefined : {
+      weight: abTest.weight,
+      variants: abTest.variants.map(({ source: variantSource, ...variant }) => ({ ...variant, model: resolve(variantSource) })),
+    },
+  };
 }
 
 /** A name problem says what to shorten in the stack file: the endpoint key, not the derived name. */

@@ -49,7 +49,7 @@ async function deploy(overrides: Partial<component.BlueGreenEndpointArgs> = {}, 
   const alarm = (name: string) => ofType(recorded, T.alarm).find((r) => r.name === name)?.inputs;
   return {
     endpoint,
-    model: onlyOfType(recorded, T.model),
+    model: ofType(recorded, T.model).find((r) => r.name === `${NAME}-model`) ?? onlyOfType(recorded, T.model),
     config: onlyOfType(recorded, T.config),
     resource: onlyOfType(recorded, T.endpoint),
     errorAlarm: alarm(`${NAME}-invocation-5xx`),
@@ -219,6 +219,62 @@ describe("BlueGreenEndpoint resources", () => {
     expect(after.resource.inputs.name).toBe(before.resource.inputs.name);
     const rollbackOf = (deployed: { resource: RecordedResource }) => deployed.resource.inputs.deploymentConfig.autoRollbackConfiguration;
     expect(rollbackOf(after)).toEqual(rollbackOf(before));
+  });
+});
+
+describe("BlueGreenEndpoint with an A/B test", () => {
+  const abTest = {
+    weight: 3,
+    variants: [{ name: "challenger", model: { modelPackageArn: PACKAGE(4) }, weight: 1, instanceType: "ml.c5.large", instanceCount: 1 }],
+  };
+
+  test("GIVEN a challenger WHEN built THEN the config carries both variants with their weights, sizes and models", async () => {
+    const { config, recorded } = await deploy({ abTest });
+    const models = ofType(recorded, T.model);
+    expect(models.map((m) => [m.name, m.inputs.primaryContainer])).toEqual([
+      [`${NAME}-model`, { modelPackageName: PACKAGE(3) }],
+      [`${NAME}-ab-challenger`, { modelPackageName: PACKAGE(4) }],
+    ]);
+    const variants = config.inputs.productionVariants as Record<string, unknown>[];
+    expect(variants.map((v) => [v.variantName, v.initialVariantWeight, v.instanceType, v.initialInstanceCount])).toEqual([
+      ["primary", 3, "ml.m5.large", 2],
+      ["challenger", 1, "ml.c5.large", 1],
+    ]);
+  });
+
+  test("GIVEN a challenger WHEN built THEN the rollback alarms keep their names and watch the worst variant, so the Endpoint's list is unchanged", async () => {
+    const single = await deploy();
+    const ab = await deploy({ abTest });
+    const listed = (r: RecordedResource) => (r.inputs.deploymentConfig as { autoRollbackConfiguration: unknown }).autoRollbackConfiguration;
+    expect(listed(ab.resource)).toEqual(listed(single.resource));
+    const queries = ab.errorAlarm?.metricQueries as { id: string; expression?: string; metric?: Record<string, unknown> }[];
+    expect(queries).toEqual([
+      { id: "v0", returnData: false, metric: { namespace: "AWS/SageMaker", metricName: "Invocation5XXErrors", period: 60, stat: "Sum", dimensions: { EndpointName: NAME, VariantName: "primary" } } },
+      { id: "v1", returnData: false, metric: { namespace: "AWS/SageMaker", metricName: "Invocation5XXErrors", period: 60, stat: "Sum", dimensions: { EndpointName: NAME, VariantName: "challenger" } } },
+      { id: "worst", expression: "MAX([v0, v1])", label: "worst variant: Invocation5XXErrors", returnData: true },
+    ]);
+    expect(ab.errorAlarm).toMatchObject({ threshold: 5, evaluationPeriods: 3, comparisonOperator: "GreaterThanOrEqualToThreshold" });
+    expect(ab.errorAlarm?.metricName).toBeUndefined();
+    expect(ab.latencyAlarm?.alarmDescription).toBe(`Rolls back deployments of ${NAME}: p99 model latency of the worst of variants primary, challenger above 250 ms.`);
+  });
+
+  test("GIVEN a challenger WHEN built THEN it has its own alarm pair on its variant alone", async () => {
+    const { recorded } = await deploy({ abTest });
+    const own = ofType(recorded, T.alarm).filter((r) => r.name.startsWith(`${NAME}-challenger-`));
+    expect(own.map((r) => [r.name, r.inputs.dimensions, r.inputs.threshold])).toEqual([
+      [`${NAME}-challenger-invocation-5xx`, { EndpointName: NAME, VariantName: "challenger" }, 5],
+      [`${NAME}-challenger-model-latency`, { EndpointName: NAME, VariantName: "challenger" }, 250_000],
+    ]);
+  });
+
+  test("GIVEN a challenger on local NVMe storage WHEN built THEN the config drops the volume key for every variant", async () => {
+    const { config } = await deploy({ abTest: { ...abTest, variants: [{ ...abTest.variants[0], instanceType: "ml.g5.xlarge" }] } });
+    expect(config.inputs.kmsKeyArn).toBeUndefined();
+  });
+
+  test("GIVEN a rolling strategy WHEN an A/B test is added THEN the component refuses abTest", () => {
+    const error = refusal({ abTest, deployment: { strategy: "rolling", batchSizePercent: 50, waitSeconds: 60 } });
+    expect(error.problems.map((p) => p.field)).toEqual(["abTest"]);
   });
 });
 

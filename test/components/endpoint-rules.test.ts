@@ -483,6 +483,56 @@ describe("the canary deployer's rules", () => {
   });
 });
 
+describe("an A/B test's rules", () => {
+  const challenger = { name: "challenger", model: { modelPackageArn: PACKAGE.replace(/7$/, "8") }, weight: 1 };
+  const check = (overrides: Partial<RealtimeEndpointSpec>) => lines(realtimeEndpointProblems(spec(overrides)));
+
+  test("GIVEN a challenger beside the endpoint's own variant WHEN checked THEN there is no problem", () => {
+    expect(check({ abTest: { weight: 3, variants: [challenger, { ...challenger, name: "image-b", model: image("s3://b/m.tar.gz"), instanceType: "ml.c5.large" }] } }))
+      .toEqual([]);
+  });
+
+  test.each<[string, Partial<RealtimeEndpointSpec>, string]>([
+    ["serverless", { instanceType: undefined, instanceCount: undefined, serverless: { memorySizeMiB: 2048, maxConcurrency: 5 } }, "a serverless endpoint"],
+    ["async", { async: { notifications: false } }, "an asynchronous endpoint"],
+    ["rolling", { deployment: rolling }, "an endpoint with rolling deployments (SageMaker rolls only single-variant endpoints)"],
+    ["the canary deployer", { deployment: { strategy: "step-functions-canary", canaryWeightPercent: 20, canaryInstanceCount: 1, bakeSeconds: 600, pollSeconds: 30, maxPolls: 60 } },
+      "an endpoint of the canary deployer (its state machine runs one variant beside its canary)"],
+  ])("GIVEN %s WHEN it has an A/B test THEN abTest is refused, naming the kind", (_, overrides, kind) => {
+    expect(check({ ...overrides, abTest: { weight: 1, variants: [challenger] } }).filter((l) => l.startsWith("abTest ["))).toEqual([
+      `abTest [capacity]: ${kind} takes no A/B test: remove abTest, or serve it from a real-time instance endpoint with strategy all-at-once, canary or linear`,
+    ]);
+  });
+
+  test("GIVEN no further variant, or ten WHEN checked THEN the count is refused: a config takes at most 10 variants", () => {
+    expect(check({ abTest: { weight: 1, variants: [] } })).toEqual(["abTest.variants [capacity]: must list 1-9 further variants (an endpoint config takes at most 10), got 0"]);
+    const ten = Array.from({ length: 10 }, (_, i) => ({ ...challenger, name: `v${i}` }));
+    expect(check({ abTest: { weight: 1, variants: ten } })).toEqual(["abTest.variants [capacity]: must list 1-9 further variants (an endpoint config takes at most 10), got 10"]);
+  });
+
+  test("GIVEN every weight 0 WHEN checked THEN no variant would take requests; a negative weight is refused where it is", () => {
+    expect(check({ abTest: { weight: 0, variants: [{ ...challenger, weight: 0 }] } })).toEqual(["abTest.weight [capacity]: every variant has weight 0: no variant would take requests"]);
+    expect(check({ abTest: { weight: 0, variants: [{ ...challenger, weight: -2 }] } })).toEqual(["abTest.variants.0.weight [capacity]: must be a number >= 0, got -2"]);
+  });
+
+  test("GIVEN bad names WHEN checked THEN the pattern, the repeat and the Model's auto-name length are each named", () => {
+    expect(check({ abTest: { weight: 1, variants: [{ ...challenger, name: "b_1" }, { ...challenger, name: "primary" }, { ...challenger, name: "x".repeat(30) }] } })).toEqual([
+      "abTest.variants.0.name [name]: must be letters, digits and hyphens (at most 63), got \"b_1\"",
+      "abTest.variants.1.name [name]: \"primary\" is already a variant of this endpoint: each variant needs its own name",
+      `abTest.variants.2.name [name]: "${"x".repeat(30)}" is too long: its Model's auto-name would reach ${NAME.length + 4 + 30 + 8} characters (limit 63); `
+      + `shorten it by ${NAME.length + 4 + 30 + 8 - 63}`,
+    ]);
+  });
+
+  test("GIVEN a variant's size and source WHEN wrong THEN each is named under the variant", () => {
+    expect(check({ abTest: { weight: 1, variants: [{ ...challenger, instanceType: "m5.large", instanceCount: 0, model: image("ftp://x") }] } })).toEqual([
+      "abTest.variants.0.instanceType [instance-type]: must be a SageMaker production-variant instance type such as ml.m5.large, got \"m5.large\"",
+      "abTest.variants.0.instanceCount [capacity]: must be a whole number of at least 1, got 0",
+      "abTest.variants.0.source.modelDataKey [model-source]: makes a model data URL of 7 characters; SageMaker takes an s3:// or https:// URL of at most 1024",
+    ]);
+  });
+});
+
 describe("the sources of the rules", () => {
   const scalingBase: AutoscalingSpec = {
     minCapacity: 1, maxCapacity: 4, targetInvocationsPerInstance: 10, scaleInCooldownSeconds: 0, scaleOutCooldownSeconds: 0,
@@ -511,6 +561,7 @@ describe("the sources of the rules", () => {
     spec({ async: { notifications: false, maxConcurrentInvocationsPerInstance: 0, scaleToZero: { maxCapacity: 0, targetBacklogPerInstance: 0 } } }),
     spec({ multiModel: true, containerStartupHealthCheckTimeoutSeconds: 30 }),
     spec({ model: image("s3://b/m"), deployment: { ...deployer, canaryWeightPercent: 60, maxPolls: 0 } }),
+    spec({ deployment: rolling, abTest: { weight: -1, variants: [{ name: "primary", model: image("ftp://x"), weight: -1, instanceCount: 0 }] } }),
   ];
   const problems = broken.flatMap((s) => realtimeEndpointProblems(s));
 

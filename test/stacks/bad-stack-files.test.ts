@@ -332,7 +332,7 @@ const cases: BadCase[] = [
     title: "an unknown deployment strategy",
     stage: "qa",
     edits: { stack: set(endpointPath("churn-scorer", "deployment", "strategy"), "blue-green") },
-    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.strategy: strategy must be one of all-at-once, canary, linear, rolling, got \"blue-green\""],
+    expected: ["Pulumi.qa.yaml: mlplatform:endpoints.churn-scorer.deployment.strategy: strategy must be one of all-at-once, canary, linear, rolling, step-functions-canary, got \"blue-green\""],
   },
   {
     // churn-predictor- (16) + the 38-character key + -config (7) + the 8-character auto-name suffix = 69; 63 - 15 leaves 48 for the name.

@@ -96,7 +96,9 @@ const SOURCE_FORM_CHECKS: Readonly<Record<string, readonly string[]>> = {
 function rulesUnderEndpoints(nodes: readonly Node[]): string[] {
   return nodes.filter((n) => n.path === "endpoints" || n.path.startsWith("endpoints."))
     .flatMap((n) => {
-      const checks = n.checks.filter((c) => !(SOURCE_FORM_CHECKS[n.path] ?? []).includes(c));
+      // The source's form is one schema, used for the endpoint's source and for each A/B variant's.
+      const asSource = n.path.replace(/^endpoints\.<key>\.abTest\.variants\[\]\.source\./, "endpoints.<key>.source.");
+      const checks = n.checks.filter((c) => !(SOURCE_FORM_CHECKS[asSource] ?? []).includes(c));
       // An enum is a list of allowed values: a rule (the instance types were one), unlike a literal, which tags a union.
       const rule = n.type === "enum" ? [`${n.path}: enum`] : [];
       const unknown = LEAVES.has(n.type) || WRAPPERS.has(n.type) ? [] : [`${n.path}: ${n.type} (a schema type this guard does not know)`];

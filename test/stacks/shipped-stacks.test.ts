@@ -116,10 +116,13 @@ describe("the shipped stacks", () => {
 
   it.each(stageNames)("GIVEN the %s stage THEN it serves exactly the endpoints of its stack file, each under its stable name", (stage) => {
     const run = runs[stage];
-    const keys = Object.keys(readEndpoints(stage));
+    const endpoints = readEndpoints(stage);
+    const keys = Object.keys(endpoints);
+    // One Model per endpoint, and one more per further variant of an A/B test.
+    const abVariants = Object.values(endpoints).reduce((n, e) => n + ((e as { abTest?: { variants: unknown[] } }).abTest?.variants.length ?? 0), 0);
     const models = ofType(run.resources, "aws:sagemaker/model:Model");
     const configs = ofType(run.resources, "aws:sagemaker/endpointConfiguration:EndpointConfiguration");
-    expect(models).toHaveLength(keys.length);
+    expect(models).toHaveLength(keys.length + abVariants);
     expect(configs).toHaveLength(keys.length);
     for (const r of [...models, ...configs]) expect(r.inputs.name).toBeUndefined();
     expect(ofType(run.resources, "aws:sagemaker/endpoint:Endpoint").map((r) => r.inputs.name).sort())
