@@ -4,6 +4,7 @@
  * trust policies that bind them to the CI principal, and the workload permissions boundary every
  * role the deployer creates must carry. No Allow uses a wildcard action.
  */
+import { canaryStageDeployerStatements } from "./canary-policy";
 import {
   type AccountRef,
   alarmArn,
@@ -322,6 +323,7 @@ function servingDeployerStatements(scope: DeployerScope): Statement[] {
       Action: ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"],
       Resource: alarmArn(account, `${prefix}*`),
     },
+    ...canaryStageDeployerStatements(account, prefix),
   ];
 }
 

@@ -2,7 +2,9 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenEndpoint } from "../components/blue-green-endpoint";
 import { DeploymentAccount } from "../components/deployment-account";
-import { type AccountRef, endpointNames, roleArn, stageNames } from "../components/names";
+import { CanaryDeployer } from "../components/canary-deployer";
+import { hasLocalInstanceStorage } from "../components/instance-types";
+import { type AccountRef, endpointNames, modelPackageGroupName, modelPackagesArn, roleArn, stageNames } from "../components/names";
 import type { Consumer } from "../components/policies";
 import { RegistryAccount } from "../components/registry-account";
 import { ConfigError, loadStackConfig } from "./config/load";
@@ -145,6 +147,23 @@ function createStack(config: StackConfig): StackOutputs {
       modelDataDownloadTimeoutSeconds: endpoint.modelDataDownloadTimeoutSeconds,
       abTest: endpoint.abTest,
     }, opts);
+    if (endpoint.deployment.strategy === "step-functions-canary") {
+      // The canary deployer's state machine moves this endpoint to new versions (npx projen deploy).
+      const endpointName = endpointNames(serviceName, key).endpoint;
+      new CanaryDeployer(`${endpointName}-canary`, {
+        account,
+        endpointName,
+        variantName: endpoint.variantName,
+        executionRoleArn: executionRoleArn!,
+        modelPackagesArn: modelPackagesArn(registry, modelPackageGroupName(serviceName, endpoint.model)),
+        kmsKeyArn: deployment.kmsKeyArn!,
+        // SageMaker refuses a volume key on instance types with local NVMe storage.
+        ...(hasLocalInstanceStorage(endpoint.instanceType ?? "") ? {} : { volumeKmsKeyArn: deployment.kmsKeyArn }),
+        deployment: endpoint.deployment,
+        alarms: endpoint.alarms,
+        autoscaling: endpoint.autoscaling,
+      }, { ...opts, parent: component });
+    }
     endpoints[key] = component.endpointName;
   }
 

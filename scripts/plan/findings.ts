@@ -185,6 +185,9 @@ const NAME_RULES: Readonly<Record<string, NameRule>> = {
   "aws:iam/policy:Policy": { what: "IAM managed policy name", min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
   "aws:iam/rolePolicy:RolePolicy": { what: "IAM inline policy name", min: 1, max: 128, pattern: /^[\w+=,.@-]+$/, expected: "letters, digits and +=,.@_-" },
   "aws:sns/topic:Topic": { what: "SNS topic name", min: 1, max: 256, pattern: /^[\w-]+$/, expected: "letters, digits, _ and - (SNS CreateTopic)" },
+  "aws:sfn/stateMachine:StateMachine": {
+    what: "Step Functions state machine name", min: 1, max: 80, pattern: /^[\w-]+$/, expected: "letters, digits, _ and - (Step Functions API model: Name, 1-80)",
+  },
   "aws:appautoscaling/policy:Policy": {
     what: "scaling policy name", min: 1, max: 256, pattern: /^[\x20-\x7e]+$/, expected: "printable characters (Application Auto Scaling API model: PolicyName, 1-256)",
   },

@@ -164,6 +164,17 @@ const TYPES: Readonly<Record<string, TypeModel>> = {
       return { id: arn, state: { arn } };
     },
   },
+  "aws:sns/topicPolicy:TopicPolicy": {
+    outputs: ({ inputs }) => ({ id: str(inputs.arn), state: {} }),
+  },
+  // The provider's id of a state machine is its ARN.
+  "aws:sfn/stateMachine:StateMachine": {
+    nameProperty: "name",
+    outputs: ({ name, account }) => {
+      const arn = `arn:${account.partition ?? "aws"}:states:${account.region}:${account.accountId}:stateMachine:${name}`;
+      return { id: arn, state: { arn } };
+    },
+  },
   // The provider's id of a scalable target is its resource id; AWS gives its ARN a random id.
   "aws:appautoscaling/target:Target": {
     outputs: ({ inputs, account, uuid }) => ({

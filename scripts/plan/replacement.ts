@@ -113,6 +113,15 @@ export const REPLACEMENT_RULES: Readonly<Record<string, ReplacementRule>> = {
     forceNew: ["name", "namePrefix", "fifoTopic"],
     source: "sns/topic.go: name, name_prefix and fifo_topic are ForceNew; attributes (KMS key, policy) are SetTopicAttributes in place",
   },
+  "aws:sns/topicPolicy:TopicPolicy": {
+    forceNew: ["arn"],
+    source: "sns/topic_policy.go: arn is ForceNew; policy is SetTopicAttributes in place",
+  },
+  "aws:sfn/stateMachine:StateMachine": {
+    forceNew: ["name", "namePrefix", "type"],
+    source: "sfn/state_machine.go: name, name_prefix and type are ForceNew; definition, role_arn, logging and tracing are "
+      + "UpdateStateMachine in place",
+  },
   "aws:appautoscaling/target:Target": {
     forceNew: ["resourceId", "scalableDimension", "serviceNamespace"],
     source: "appautoscaling/target.go: resource_id, scalable_dimension and service_namespace are ForceNew; min and max capacity "

@@ -96,9 +96,11 @@ const STATE: StateBackendAccess = {
 const ACCOUNT_WIDE_ACTIONS = [
   "sts:GetCallerIdentity", "kms:ListAliases", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
   "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies", "cloudwatch:GetMetricData",
+  // No resource type: a task token names the execution it answers.
+  "states:SendTaskFailure", "states:SendTaskSuccess",
 ];
 /** Service prefixes the platform's policies use. */
-const SERVICES = ["application-autoscaling", "cloudwatch", "ecr", "iam", "kms", "logs", "s3", "sagemaker", "sns", "sts"];
+const SERVICES = ["application-autoscaling", "cloudwatch", "ecr", "iam", "kms", "logs", "s3", "sagemaker", "sns", "states", "sts"];
 
 function access(ecrRepository: boolean): RegistryAccess {
   return { serviceName: SERVICE, registry: REGISTRY, models: MODELS, ecrRepository };
@@ -746,11 +748,12 @@ describe("deployerPolicy", () => {
     expect([statement.Resource, statement.Action, statement.Condition]).toEqual(["*", ["sts:GetCallerIdentity", "kms:ListAliases"], undefined]);
     const onStar = allows(document).filter((s) => list(s.Resource).includes("*"));
     // The Describe calls of Application Auto Scaling have no resource type (stage deployers only).
-    // Reads without a resource type (stage deployers only): Application Auto Scaling's Describe calls, CloudWatch's GetMetricData.
-    const readsWithoutResource = ["ReadAutoscaling", "VariantMetrics"];
-    expect(onStar.map((s) => s.Sid).filter((sid) => !readsWithoutResource.includes(sid ?? ""))).toEqual(["AccountWide"]);
-    expect(onStar.filter((s) => readsWithoutResource.includes(s.Sid ?? "")).flatMap((s) => list(s.Action))
-      .every((a) => /^(application-autoscaling:Describe|cloudwatch:GetMetricData$)/.test(a))).toBe(true);
+    // Actions without a resource type (stage deployers only): Application Auto Scaling's Describe calls, CloudWatch's
+    // GetMetricData, and the canary approvals (a task token names the execution it answers).
+    const withoutResource = ["ReadAutoscaling", "VariantMetrics", "CanaryApprovals"];
+    expect(onStar.map((s) => s.Sid).filter((sid) => !withoutResource.includes(sid ?? ""))).toEqual(["AccountWide"]);
+    expect(onStar.filter((s) => withoutResource.includes(s.Sid ?? "")).flatMap((s) => list(s.Action))
+      .every((a) => /^(application-autoscaling:Describe|cloudwatch:GetMetricData$|states:SendTask(Success|Failure)$)/.test(a))).toBe(true);
   });
 
   test("GIVEN the stack's tag keys WHEN listed THEN they are mlplatform:service and mlplatform:stage", () => {
@@ -913,13 +916,19 @@ describe("deployerPolicy", () => {
     expect(bySid(consumer, "RegistryVersionsForModels").Resource).toEqual([VERSIONS("churn-scorer"), VERSIONS("risk-ranker")]);
   });
 
-  test("GIVEN a stage's deployer WHEN its policy is built THEN it passes only the stage's execution role, and only to SageMaker", () => {
+  test("GIVEN a stage's deployer WHEN its policy is built THEN it passes the execution role only to SageMaker, the canary deployers' roles only to Step Functions", () => {
     expect(granting(consumer, (a) => a === "iam:PassRole")).toEqual([{
       Sid: "PassExecutionRole",
       Effect: "Allow",
       Action: "iam:PassRole",
       Resource: "arn:aws:iam::404040404042:role/churn-predictor-qa-sagemaker-execution",
       Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
+    }, {
+      Sid: "PassCanaryRoles",
+      Effect: "Allow",
+      Action: "iam:PassRole",
+      Resource: "arn:aws:iam::404040404042:role/churn-predictor-*-canary-deployer",
+      Condition: { StringEquals: { "iam:PassedToService": "states.amazonaws.com" } },
     }]);
   });
 

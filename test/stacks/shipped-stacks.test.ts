@@ -1,3 +1,4 @@
+import { canaryDeployerNames } from "../../components/canary-contract";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -119,7 +120,7 @@ describe("the shipped stacks", () => {
     const endpoints = readEndpoints(stage);
     const keys = Object.keys(endpoints);
     // One Model per endpoint, and one more per further variant of an A/B test.
-    const abVariants = Object.values(endpoints).reduce((n, e) => n + ((e as { abTest?: { variants: unknown[] } }).abTest?.variants.length ?? 0), 0);
+    const abVariants = Object.values(endpoints).reduce<number>((n, e) => n + ((e as { abTest?: { variants: unknown[] } }).abTest?.variants.length ?? 0), 0);
     const models = ofType(run.resources, "aws:sagemaker/model:Model");
     const configs = ofType(run.resources, "aws:sagemaker/endpointConfiguration:EndpointConfiguration");
     expect(models).toHaveLength(keys.length + abVariants);
@@ -137,7 +138,8 @@ describe("the shipped stacks", () => {
     expect(plan.resources.filter((r) => r.type === "aws:iam/policy:Policy").map((r) => r.id)).toEqual([boundaryArn]);
     const roles = plan.resources.filter((r) => r.type === "aws:iam/role:Role");
     // The deployer may change the policies of bounded roles only: never its own, the previewer's, the approver's or the reader's.
-    const unbounded = (name: string) => /-(deployer|previewer|approver|reader)-role$/.test(name);
+    // CI and approval roles, and the canary deployers' state machine roles: no deployer may change their policies.
+    const unbounded = (name: string) => /-(deployer|previewer|approver|reader|canary)-role$/.test(name);
     for (const role of roles) {
       expect([role.name, role.inputs.permissionsBoundary]).toEqual([role.name, unbounded(role.name) ? undefined : boundaryArn]);
     }
@@ -151,10 +153,13 @@ describe("the shipped stacks", () => {
   it.each(stackNames)("GIVEN the %s stack THEN every endpoint rolls back on alarms created in the same stack (the endpoint's account)", (stack) => {
     const alarmNames = new Set(ofType(runs[stack].resources, "aws:cloudwatch/metricAlarm:MetricAlarm").map((r) => r.inputs.name));
     for (const endpoint of ofType(runs[stack].resources, "aws:sagemaker/endpoint:Endpoint")) {
-      const alarms = (endpoint.inputs.deploymentConfig as { autoRollbackConfiguration: { alarms: { alarmName: string }[] } })
-        .autoRollbackConfiguration.alarms;
+      const guardrails = endpoint.inputs.deploymentConfig as { autoRollbackConfiguration: { alarms: { alarmName: string }[] } } | undefined;
+      // The canary deployer's endpoints roll back on its canary alarms, which its state machine reads.
+      const deployer = canaryDeployerNames(String(endpoint.inputs.name));
+      const alarms = guardrails?.autoRollbackConfiguration.alarms.map((a) => a.alarmName)
+        ?? [deployer.invocation4xxAlarm, deployer.invocation5xxAlarm, deployer.modelLatencyAlarm];
       expect(alarms.length).toBeGreaterThanOrEqual(2);
-      for (const alarm of alarms) expect(alarmNames.has(alarm.alarmName)).toBe(true);
+      for (const alarm of alarms) expect([alarm, alarmNames.has(alarm)]).toEqual([alarm, true]);
     }
   });
 
