@@ -1,8 +1,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BlueGreenEndpoint } from "../components/blue-green-endpoint";
-import { DeploymentAccount } from "../components/deployment-account";
 import { CanaryDeployer } from "../components/canary-deployer";
+import { DeploymentAccount } from "../components/deployment-account";
 import { hasLocalInstanceStorage } from "../components/instance-types";
 import { type AccountRef, endpointNames, modelPackageGroupName, modelPackagesArn, roleArn, stageNames } from "../components/names";
 import type { Consumer } from "../components/policies";

@@ -1,7 +1,7 @@
-import { canaryDeployerNames } from "../../components/canary-contract";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { canaryDeployerNames } from "../../components/canary-contract";
 import { planStack } from "../../scripts/plan/engine";
 import { readProjectConfig } from "../../stacks/config/files";
 import { type DeploymentStack, deploymentStacks, type ProjectConfig, REGISTRY_STACK, type TrustedPrincipal } from "../../stacks/config/schema";
@@ -120,7 +120,8 @@ describe("the shipped stacks", () => {
     const endpoints = readEndpoints(stage);
     const keys = Object.keys(endpoints);
     // One Model per endpoint, and one more per further variant of an A/B test.
-    const abVariants = Object.values(endpoints).reduce<number>((n, e) => n + ((e as { abTest?: { variants: unknown[] } }).abTest?.variants.length ?? 0), 0);
+    const abVariants = Object.values(endpoints)
+      .reduce<number>((n, e) => n + ((e as { abTest?: { variants: unknown[] } }).abTest?.variants.length ?? 0), 0);
     const models = ofType(run.resources, "aws:sagemaker/model:Model");
     const configs = ofType(run.resources, "aws:sagemaker/endpointConfiguration:EndpointConfiguration");
     expect(models).toHaveLength(keys.length + abVariants);
