@@ -20,6 +20,8 @@ const project = new MlServiceProject({
   // The training pipeline registers from its retrain workflow; people approve with their SSO permission set.
   publishers: [{ github: { environment: "registry-publish", workflow: "retrain.yml" } }],
   approvers: [{ roleArn: "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_MLModelApprover_*" }],
+  // The retraining loop (retraining.yaml) runs monthly as the publisher, from retrain.yml.
+  retraining: { cadence: "monthly" },
   // Where `pulumi login` keeps the stacks' state, and the key of the awskms:// secrets provider.
   stateBackend: { bucket: "example-org-pulumi-state", accountId: "111111111111", secretsKeyAlias: "alias/pulumi-secrets" },
 });

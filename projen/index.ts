@@ -2,11 +2,12 @@ import { javascript, typescript } from "projen";
 import { addTemplateCheckTask } from "./check-tasks";
 import { addPlanTasks } from "./plan-tasks";
 import { addPulumiProjectFile } from "./pulumi-project";
+import { Retraining } from "./retrain-workflows";
 import { addScriptTasks } from "./script-tasks";
-import { parseServiceDefinition, type ServiceDefinition } from "./service";
+import { parseServiceDefinition, pulumiProjectDefinition, type ServiceDefinition } from "./service";
 import { StackFiles } from "./stack-files";
 import { addStageTasks } from "./tasks";
-import { addIncrementalTypeCheck, TSC_BUILD_INFO } from "./test-task";
+import { addIncrementalTypeCheck, addPostgresForTests, TSC_BUILD_INFO } from "./test-task";
 import { useLocalBinPath } from "./tool-task";
 import { addWorkflows } from "./workflows";
 
@@ -113,14 +114,18 @@ export class MlServiceProject extends typescript.TypeScriptProject {
       "@stylistic/quotes": ["error", "double", { avoidEscape: true }],
       "@stylistic/max-len": ["error", { code: 150, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreComments: true }],
     });
-    addPulumiProjectFile(this, def);
+    // The project config only: projen-only keys (retraining) stay out of Pulumi.yaml.
+    addPulumiProjectFile(this, pulumiProjectDefinition(def));
     new StackFiles(this, service);
     addStageTasks(this, service);
     addScriptTasks(this);
     useLocalBinPath(this);
+    // Prepended: the PostgreSQL step first, so the type check's two steps come before it.
+    addPostgresForTests(this);
     addIncrementalTypeCheck(this);
     addPlanTasks(this);
     addTemplateCheckTask(this);
+    if (service.retraining !== undefined) new Retraining(this, service.retraining);
     if (githubCi) addWorkflows(this, service.project, service.region);
   }
 }

@@ -16,12 +16,26 @@ const SCRIPT_TASKS = [
   {
     name: "variants",
     file: "variants",
-    description: "A/B variants of a stage's endpoint: list them, change their traffic weights in place, compare per-variant CloudWatch metrics: variants list|weights|metrics --stage <stage> --endpoint <key> (variants --help)",
+    description: "A/B variants of a stage's endpoint: list them, change their traffic weights in place, compare per-variant CloudWatch metrics, "
+      + "promote the winner into the stack file: variants list|weights|metrics|promote --stage <stage> --endpoint <key> (variants --help)",
   },
   {
     name: "models",
     file: "models",
     description: "Models of a stage's multi-model endpoint: copy an approved version's artifact under its prefix of the stage bucket (write-once), list them, remove one: models add|list|remove --stage <stage> --endpoint <key> (models --help)",
+  },
+  {
+    name: "deploy",
+    file: "deploy",
+    description: "Deploy a registry version to an endpoint with strategy step-functions-canary through its canary state machine and watch it, "
+      + "or approve or reject a waiting deployment: deploy --stage <stage> --endpoint <key> [--version <arn>] | --pending; "
+      + "deploy watch|approve|reject (deploy --help)",
+  },
+  {
+    name: "retrain",
+    file: "retrain",
+    description: "The retraining loop of a model (retraining.yaml): data from PostgreSQL, warm-start tuning, evaluation, registration "
+      + "pending approval: retrain run --model <model> [--testing] | retrain data|tune|evaluate|register|status (retrain --help)",
   },
   {
     name: "assert-account",
@@ -31,7 +45,8 @@ const SCRIPT_TASKS = [
   {
     name: "promote",
     file: "promote",
-    description: "Promote approved model versions and image tags to the next stage's stack file: promote --from <stage> --to <stage> (promote --help)",
+    description: "Promote approved model versions and image tags to the next stage's stack file, or the latest approved versions "
+      + "to the first stage: promote --from <stage>|registry --to <stage> (promote --help)",
   },
   {
     name: "gen:instance-types",

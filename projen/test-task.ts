@@ -33,3 +33,12 @@ export function addIncrementalTypeCheck(project: typescript.TypeScriptProject): 
     condition: `node -e "${newerThanLastCheck}" ${INSTALLED} ${TSC_BUILD_INFO}`,
   });
 }
+
+/**
+ * Makes the test task install Debian's PostgreSQL server when it is missing: the retraining tests
+ * start a real one (test/support/postgres.ts). Where it cannot install (no root, no apt-get), the
+ * script says what to install and the task fails before any test runs.
+ */
+export function addPostgresForTests(project: typescript.TypeScriptProject): void {
+  project.testTask.prependExec("bash test/support/install-postgres.sh", { name: "PostgreSQL for the retraining tests (installed when missing)" });
+}

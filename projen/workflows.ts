@@ -1,4 +1,5 @@
 import { github, type IResolver, type javascript } from "projen";
+import { addRetrainWorkflows } from "./retrain-workflows";
 import { registryNames, roleArn, stageNames } from "../components/names";
 import { INTENT_LABEL } from "../scripts/plan/intent";
 import { accountRef, deploymentStacks, PROMOTE_ENVIRONMENT, type ProjectConfig, REGISTRY_STACK } from "../stacks/config/schema";
@@ -12,7 +13,8 @@ import { accountRef, deploymentStacks, PROMOTE_ENVIRONMENT, type ProjectConfig, 
  *   role;
  * - deploy.yml: on every push to main, `pulumi up` stack after stack in deploy order (the registry
  *   first, then the stages), each in its GitHub environment (where approvals live) with that
- *   stack's deployer role;
+ *   stack's deployer role; after a stage's `pulumi up`, `deploy --pending` moves its canary
+ *   endpoints (strategy step-functions-canary) to their stack file's versions;
  * - promote.yml: run by hand, promotes model versions from one stage to the next (stages only: the
  *   registry stack is never promoted to), reading the registry with its reader role in the
  *   `promote` environment, and opens a pull request with the change.
@@ -131,6 +133,14 @@ export function addWorkflows(project: javascript.NodeProject, config: ProjectCon
   pullRequestWorkflow(gh, ctx);
   deployWorkflow(gh, ctx);
   promoteWorkflow(gh, ctx, config);
+  addRetrainWorkflows(project, config, {
+    region,
+    runsOn: RUNS_ON,
+    setupSteps,
+    action: (name) => uses(ACTIONS[name]),
+    newWorkflow: (name, options) => newWorkflow(gh, name, options),
+    assumeStep: (accountId, roleToAssume, session) => assumeStep(ctx, accountId, roleToAssume, session),
+  });
 }
 
 interface Context {
@@ -219,6 +229,8 @@ function pullRequestWorkflow(gh: github.GitHub, ctx: Context): void {
     steps: [
       ...setupSteps(),
       { name: "Type-check", run: "npx tsc --noEmit -p tsconfig.dev.json" },
+      // The retraining tests start a real PostgreSQL server (test/support/postgres.ts); npm test runs the same script.
+      { name: "PostgreSQL for the retraining tests", run: "bash test/support/install-postgres.sh" },
       { name: "Test", run: "npx jest" },
       { name: "Lint", run: "npx projen eslint" },
       { name: "Offline plan of every stack", run: "npx projen plan --stack all" },
@@ -281,17 +293,33 @@ function deployWorkflow(gh: github.GitHub, ctx: Context): void {
       // The deployer role trusts only this environment; its protection rules are the approvals.
       environment: role.stack,
       permissions: { contents: READ, idToken: WRITE },
-      // The provider waits up to 60 minutes for an endpoint to be InService.
-      timeoutMinutes: 120,
+      // The provider waits up to 60 minutes for an endpoint to be InService; a stage's canary
+      // deployments then take their updates and bake (canaryDeploySteps).
+      timeoutMinutes: role.kind === "stage" ? 180 : 120,
       env: PULUMI_ENV,
       steps: [
         ...setupSteps(),
         assumeRoleStep(ctx, role, "deployer", `deploy-${role.stack}`),
         { name: `Check the credentials are for account ${role.accountId}`, run: `npx projen assert-account --stack ${role.stack}` },
         pulumiStep("up", role.stack),
+        ...(role.kind === "stage" ? canaryDeploySteps(ctx, role) : []),
       ],
     });
   });
+}
+
+/**
+ * After `pulumi up` of a stage: `deploy --pending` starts the canary state machine of every endpoint
+ * with strategy step-functions-canary whose stack file version it does not serve yet, one after
+ * another, and watches each to its end (a rollback fails the job); a stage without such endpoints
+ * makes no AWS call. The role is assumed again first: the deployer role's sessions last an hour
+ * (its maximum), and `pulumi up` may have used most of the first one.
+ */
+function canaryDeploySteps(ctx: Context, role: StackCiRoles): github.workflows.JobStep[] {
+  return [
+    { ...assumeRoleStep(ctx, role, "deployer", `canary-${role.stack}`), name: "Assume the role again for the canary deployments" },
+    { name: `Deploy the pending versions of the canary endpoints (${role.stack})`, run: `npx projen deploy --stage ${role.stack} --pending` },
+  ];
 }
 
 function promoteWorkflow(gh: github.GitHub, ctx: Context, config: ProjectConfig): void {

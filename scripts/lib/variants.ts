@@ -1,6 +1,8 @@
 import { type CloudWatchClient, GetMetricDataCommand, type MetricDataQuery, StatusCode } from "@aws-sdk/client-cloudwatch";
 import {
+  DescribeEndpointConfigCommand,
   type DescribeEndpointCommandOutput,
+  DescribeModelCommand,
   type DesiredWeightAndCapacity,
   EndpointStatus,
   type SageMakerClient,
@@ -9,6 +11,7 @@ import {
 import { isRetryable, type RetryOptions, retryingClient, withRetries } from "./aws";
 import { CliError, describeKnownError, table, UsageError } from "./cli";
 import { describeEndpoint, dropUndefined, formatDuration, isThrottlingError } from "./stage-access";
+import type { ModelSource } from "../../components/model-source";
 
 /**
  * A/B variants of a deployed endpoint: the production variants as SageMaker reports them, a change
@@ -82,6 +85,50 @@ export async function describeVariants(
   sagemaker: SageMakerClient, endpoint: { name: string; stage: string }, retry: RetryOptions = {},
 ): Promise<EndpointState> {
   return endpointState(await describeEndpoint(sagemaker, endpoint, retry));
+}
+
+/** What a deployed production variant serves: its model's container, as DescribeModel reports it. */
+export interface DeployedModel {
+  readonly variant: string;
+  readonly modelName: string;
+  /** Set for a model made from a registry model package version. */
+  readonly modelPackageArn?: string;
+  /** Set for a model made from an image and model data. */
+  readonly image?: string;
+  readonly modelDataUrl?: string;
+}
+
+/** DescribeEndpointConfig of `endpointConfig`, then DescribeModel of each variant's model: what each variant serves. */
+export async function deployedModels(sagemaker: SageMakerClient, endpointConfig: string, retry: RetryOptions = {}): Promise<DeployedModel[]> {
+  const client = retryingClient(sagemaker, retry);
+  const config = await client.send(new DescribeEndpointConfigCommand({ EndpointConfigName: endpointConfig }));
+  const models: DeployedModel[] = [];
+  for (const variant of config.ProductionVariants ?? []) {
+    const modelName = variant.ModelName ?? "";
+    const model = await client.send(new DescribeModelCommand({ ModelName: modelName }));
+    const container = model.PrimaryContainer ?? model.Containers?.[0] ?? {};
+    models.push(dropUndefined({
+      variant: variant.VariantName ?? "",
+      modelName,
+      modelPackageArn: container.ModelPackageName,
+      image: container.Image,
+      modelDataUrl: container.ModelDataUrl ?? container.ModelDataSource?.S3DataSource?.S3Uri,
+    }));
+  }
+  return models;
+}
+
+/** Whether a deployed model serves `source` (a stack file's source, resolved): the same package version, or the same image and model data. */
+export function servesSource(deployed: DeployedModel, source: ModelSource): boolean {
+  return "modelPackageArn" in source
+    ? deployed.modelPackageArn === source.modelPackageArn
+    : deployed.modelPackageArn === undefined && deployed.image === source.image && deployed.modelDataUrl === source.modelDataUrl;
+}
+
+/** What a deployed model serves, in words. */
+export function deployedSummary(deployed: DeployedModel): string {
+  if (deployed.modelPackageArn !== undefined) return `model package ${deployed.modelPackageArn}`;
+  return `image ${deployed.image ?? "?"} with model data ${deployed.modelDataUrl ?? "?"}`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,16 +77,31 @@ export function parseStackFile(file: string, content: string | Uint8Array): Stac
   }
 }
 
-interface RawEndpoint {
+/** An endpoint of a stack file as promotion sees it: its model, its kind of source and the promotable values it sets. */
+export interface StackEndpoint {
+  readonly name: string;
   readonly model: string;
   readonly kind: keyof typeof PROMOTABLE_KEYS;
   readonly values: Partial<Record<PromotableKey, PromotableValue>>;
+  /** A multi-model endpoint (`multiModel: true`): its image loads the models under its prefix of the stage bucket. */
+  readonly multiModel: boolean;
+}
+
+/**
+ * The endpoints of a stack file, in file order. Refuses (one CliError naming every problem) an
+ * endpoint without a model and a version or image source, or with a promotable value of the wrong type.
+ */
+export function stackEndpoints(stack: StackFile): StackEndpoint[] {
+  const problems: string[] = [];
+  const endpoints = [...endpointsOf(stack, problems).values()];
+  if (problems.length > 0) throw new CliError(problems.join("; "));
+  return endpoints;
 }
 
 /** The endpoints of a stack file with their model and source values, in file order. */
-function endpointsOf(stack: StackFile, problems: string[]): Map<string, RawEndpoint> {
+function endpointsOf(stack: StackFile, problems: string[]): Map<string, StackEndpoint> {
   const node = stack.doc.getIn(ENDPOINTS_PATH, true);
-  const endpoints = new Map<string, RawEndpoint>();
+  const endpoints = new Map<string, StackEndpoint>();
   if (node === undefined) return endpoints;
   if (!isMap(node)) {
     problems.push(`${stack.file}: ${ENDPOINTS_PATH.join(".")} must be a map of endpoints`);
@@ -95,7 +110,7 @@ function endpointsOf(stack: StackFile, problems: string[]): Map<string, RawEndpo
   // Through the document, so aliases resolve to what they stand for.
   const all = (stack.doc.toJS() as { config: Record<string, Record<string, unknown>> }).config[ENDPOINTS_PATH[1]];
   for (const [name, raw] of Object.entries(all)) {
-    const endpoint = (raw ?? {}) as { model?: unknown; source?: Record<string, unknown> };
+    const endpoint = (raw ?? {}) as { model?: unknown; source?: Record<string, unknown>; multiModel?: unknown };
     const source = endpoint.source ?? {};
     const kind = source.version !== undefined ? "registry"
       : source.imageTag !== undefined || source.imageDigest !== undefined ? "image" : undefined;
@@ -113,7 +128,7 @@ function endpointsOf(stack: StackFile, problems: string[]): Map<string, RawEndpo
         values[key] = value as PromotableValue;
       }
     }
-    endpoints.set(name, { model: endpoint.model, kind, values });
+    endpoints.set(name, { name, model: endpoint.model, kind, values, multiModel: endpoint.multiModel === true });
   }
   return endpoints;
 }

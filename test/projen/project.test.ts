@@ -83,13 +83,19 @@ describe("MlServiceProject", () => {
     expect(LOCAL_BIN_PATH).toBe("$(echo \"$PWD/node_modules/.bin:$PATH\")");
   });
 
-  it("GIVEN the test task THEN it type-checks incrementally, runs jest on both cores failing without tests, and lints changed files", () => {
+  it("GIVEN the test task THEN it type-checks incrementally, installs PostgreSQL when missing, runs jest on both cores failing without tests, and lints changed files", () => {
     const files = synth();
     const tasks = (files[".projen/tasks.json"] as { tasks: Record<string, Task> }).tasks;
     const steps = tasks.test.steps ?? [];
-    expect(steps.map((s) => s.exec ?? s.execArgs?.[0] ?? s.spawn)).toEqual([`rm -f ${TSC_BUILD_INFO}`, expect.stringMatching(/^tsc -b tsconfig\.dev\.json && node -e ".*" node_modules\/\.cache\/tsc\/tsconfig\.dev\.tsbuildinfo$/), "jest", "eslint"]);
+    expect(steps.map((s) => s.exec ?? s.execArgs?.[0] ?? s.spawn)).toEqual([
+      `rm -f ${TSC_BUILD_INFO}`,
+      expect.stringMatching(/^tsc -b tsconfig\.dev\.json && node -e ".*" node_modules\/\.cache\/tsc\/tsconfig\.dev\.tsbuildinfo$/),
+      "bash test/support/install-postgres.sh",
+      "jest",
+      "eslint",
+    ]);
     expect(steps[0].condition).toMatch(/^node -e ".*" node_modules\/\.package-lock\.json node_modules\/\.cache\/tsc\/tsconfig\.dev\.tsbuildinfo$/);
-    expect(steps[2].execArgs).not.toContain("--passWithNoTests");
+    expect(steps[3].execArgs).not.toContain("--passWithNoTests");
     const tsconfigDev = files["tsconfig.dev.json"] as { compilerOptions: Record<string, unknown> };
     expect(tsconfigDev.compilerOptions).toMatchObject({ noEmit: true, incremental: true, tsBuildInfoFile: TSC_BUILD_INFO, isolatedModules: true });
     const jest = (files["package.json"] as { jest: Record<string, unknown> }).jest;

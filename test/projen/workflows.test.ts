@@ -170,6 +170,27 @@ describe("deploy.yml", () => {
       expect(steps[up].with).toMatchObject({ "command": "up", "stack-name": stage });
     }
   });
+
+  it.each([
+    ["the fixture's stages", definition],
+    ["other stages, with a dedicated registry account", {
+      ...withDedicatedRegistry,
+      stages: [{ name: "dev", accountId: "444444444444" }, { name: "live", accountId: "666666666666" }],
+    }],
+  ])("GIVEN %s THEN every stage's job deploys its pending canary versions after pulumi up, with fresh credentials of its own deployer role", (_title, def) => {
+    const jobs = workflow(synth(def), "deploy.yml").jobs;
+    for (const stage of def.stages.map((s) => s.name)) {
+      const steps = jobs[`up-${stage}`].steps;
+      const up = steps.indexOf(pulumiStep(jobs[`up-${stage}`])!);
+      const pending = steps.findIndex((s) => s.run === `npx projen deploy --stage ${stage} --pending`);
+      expect(pending).toBeGreaterThan(up);
+      // The role assumed again between the two, in the stage's own account.
+      const again = steps.slice(up + 1, pending).find((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@"));
+      expect(again?.with).toMatchObject({ "role-to-assume": expectedRole(stage, "deployerRole", def), "allowed-account-ids": accountOf(stage, def) });
+    }
+    // The registry's stack serves no endpoints.
+    expect(jobs["up-registry"].steps.some((s) => s.run?.includes("projen deploy"))).toBe(false);
+  });
 });
 
 describe("pull-request.yml", () => {
@@ -449,8 +470,8 @@ describe("every workflow", () => {
 });
 
 describe("MlServiceProject", () => {
-  it("GIVEN a GitHub OIDC CI principal THEN it writes exactly pull-request.yml, deploy.yml and promote.yml", () => {
-    expect(Object.keys(synth()).sort()).toEqual([...OURS].sort());
+  it("GIVEN a GitHub OIDC CI principal and no retraining THEN it writes exactly pull-request.yml, deploy.yml, promote.yml and approved.yml", () => {
+    expect(Object.keys(synth()).sort()).toEqual([...OURS, "approved.yml"].sort());
   });
 
   it("GIVEN an IAM-role CI principal THEN it writes no GitHub workflows (the stage roles do not trust GitHub)", () => {

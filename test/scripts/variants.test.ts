@@ -661,7 +661,7 @@ describe("command line", () => {
   test("--help lists the commands, says Pulumi does not see weight changes, and exits 0", async () => {
     const { code, out } = await run(["--help"]);
     expect(code).toBe(0);
-    expect(out.join("\n")).toMatch(/list[\s\S]*weights[\s\S]*metrics/);
+    expect(out.join("\n")).toMatch(/list[\s\S]*weights[\s\S]*metrics[\s\S]*promote/);
     expect(out.join("\n")).toContain("Pulumi does not see a weight change");
   });
 
@@ -686,7 +686,7 @@ describe("command line", () => {
   });
 
   test("an unknown command or option, or a missing one, is bad usage in one line", async () => {
-    expect((await run(["shift"])).err).toEqual(['variants: unknown command "shift"; commands are list, weights, metrics (see variants --help)']);
+    expect((await run(["shift"])).err).toEqual(['variants: unknown command "shift"; commands are list, weights, metrics, promote (see variants --help)']);
     expect((await run(args("list", "--weight", "1"))).err).toEqual(["variants: Unknown option '--weight' (see variants --help)"]);
     const { code, err } = await run(["list", "--stage", f.stage]);
     expect(code).toBe(2);
