@@ -9,7 +9,7 @@ import {
 import type { RetryOptions } from "./aws";
 import { retryingClient } from "./aws";
 import { CliError, isError, UsageError } from "./cli";
-import { deployHint, dropUndefined, endpointOf, type Stage, type StageConnection, type StageEndpoint } from "./stage-access";
+import { deployHint, dropUndefined, endpointOf, formatDuration, type Stage, type StageConnection, type StageEndpoint } from "./stage-access";
 import {
   APPROVAL_REJECTED_ERROR, canaryDeployerNames, CANARY_STATES, type CanaryExecutionInput, canaryResourceNames, ROLLED_BACK_ERROR,
 } from "../../components/canary-contract";
@@ -510,14 +510,7 @@ export class ProgressTracker {
 
 /** `1h02m03s`, `4m05s`, `12s` from seconds. */
 function formatSeconds(seconds: number): string {
-  const total = Math.max(0, Math.round(seconds));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const pad = (n: number) => String(n).padStart(2, "0");
-  if (h > 0) return `${h}h${pad(m)}m${pad(s)}s`;
-  if (m > 0) return `${m}m${pad(s)}s`;
-  return `${s}s`;
+  return formatDuration(seconds * 1000);
 }
 
 // ---------------------------------------------------------------------------------------------

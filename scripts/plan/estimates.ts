@@ -97,38 +97,63 @@ export function deploymentOf(input: unknown, instanceCount: number): GuardrailDe
   return { strategy: "all-at-once", ...common };
 }
 
-/** Rollout time and cost of one Endpoint, from its inputs and its EndpointConfiguration's first variant. */
-export function estimateEndpoint(
-  endpoint: PlannedResource,
-  variant: { instanceType: string; instanceCount: number },
-  endpointKey: string | null,
+/** How one strategy rolls out an instance fleet: what an estimate is computed from. */
+interface Rollout {
+  readonly strategy: string;
+  /** Fleets or batches provisioned one after another. */
+  readonly rounds: number;
+  /** Baking and termination waits. */
+  readonly waitSeconds: number;
+  /** Instance-minutes a deployment runs beside the serving fleet, from the rollout's length in minutes. */
+  readonly extraInstanceMinutes: (rolloutMinutes: number, perRound: number) => number;
+  readonly maximumExecutionTimeoutSeconds?: number;
+}
+
+/** An instance endpoint's estimate from how its strategy rolls out. */
+function instanceEstimate(
+  endpoint: PlannedResource, variant: { instanceType: string; instanceCount: number }, endpointKey: string | null, rollout: Rollout,
 ): EndpointEstimate {
   const { instanceType, instanceCount } = variant;
-  const deployment = deploymentOf(endpoint.inputs.deploymentConfig, instanceCount);
-  const waitSeconds = guardrailWaitSeconds(deployment, instanceCount);
-  const steps = deployment.strategy === "rolling" ? trafficSteps(deployment.batchSizePercent, instanceCount) : 1;
   const perRound = provisioningMinutes(instanceType);
-  const rolloutMinutes = steps * perRound + waitSeconds / 60;
+  const rolloutMinutes = rollout.rounds * perRound + rollout.waitSeconds / 60;
   const hourly = hourlyPrice(instanceType) ?? null;
-  // Blue/green runs a second full fleet for the whole rollout; rolling runs one extra batch.
-  const extraInstances = deployment.strategy === "rolling" ? Math.ceil(instanceCount / steps) : instanceCount;
   return {
     endpointName: endpoint.physicalName ?? endpoint.name,
     urn: endpoint.urn,
     endpointKey,
     instanceType,
     instanceCount,
-    strategy: deployment.strategy,
+    strategy: rollout.strategy,
     provisioningMinutes: perRound,
-    provisioningRounds: steps,
-    waitMinutes: round(waitSeconds / 60, 1),
+    provisioningRounds: rollout.rounds,
+    waitMinutes: round(rollout.waitSeconds / 60, 1),
     rolloutMinutes: round(rolloutMinutes, 1),
-    maximumExecutionTimeoutMinutes: deployment.maximumExecutionTimeoutSeconds === undefined
-      ? null : round(deployment.maximumExecutionTimeoutSeconds / 60, 1),
+    maximumExecutionTimeoutMinutes: rollout.maximumExecutionTimeoutSeconds === undefined
+      ? null : round(rollout.maximumExecutionTimeoutSeconds / 60, 1),
     hourlyUsd: hourly,
-    deployCostUsd: hourly === null ? null : round((extraInstances * hourly * rolloutMinutes) / 60, 2),
+    deployCostUsd: hourly === null ? null : round((rollout.extraInstanceMinutes(rolloutMinutes, perRound) * hourly) / 60, 2),
     monthlyCostUsd: hourly === null ? null : round(instanceCount * hourly * PRICE_TABLE.hoursPerMonth, 2),
   };
+}
+
+/** Rollout time and cost of one Endpoint, from its inputs and its EndpointConfiguration's first variant. */
+export function estimateEndpoint(
+  endpoint: PlannedResource,
+  variant: { instanceType: string; instanceCount: number },
+  endpointKey: string | null,
+): EndpointEstimate {
+  const { instanceCount } = variant;
+  const deployment = deploymentOf(endpoint.inputs.deploymentConfig, instanceCount);
+  const steps = deployment.strategy === "rolling" ? trafficSteps(deployment.batchSizePercent, instanceCount) : 1;
+  // Blue/green runs a second full fleet for the whole rollout; rolling runs one extra batch.
+  const extraInstances = deployment.strategy === "rolling" ? Math.ceil(instanceCount / steps) : instanceCount;
+  return instanceEstimate(endpoint, variant, endpointKey, {
+    strategy: deployment.strategy,
+    rounds: steps,
+    waitSeconds: guardrailWaitSeconds(deployment, instanceCount),
+    extraInstanceMinutes: (rolloutMinutes) => extraInstances * rolloutMinutes,
+    maximumExecutionTimeoutSeconds: deployment.maximumExecutionTimeoutSeconds,
+  });
 }
 
 /**
@@ -144,27 +169,12 @@ export function estimateCanaryDeployer(
   endpointKey: string | null,
   deployment: StepFunctionsCanarySpec,
 ): EndpointEstimate {
-  const { instanceType, instanceCount } = variant;
-  const perRound = provisioningMinutes(instanceType);
-  const rolloutMinutes = 2 * perRound + deployment.bakeSeconds / 60;
-  const hourly = hourlyPrice(instanceType) ?? null;
-  return {
-    endpointName: endpoint.physicalName ?? endpoint.name,
-    urn: endpoint.urn,
-    endpointKey,
-    instanceType,
-    instanceCount,
+  return instanceEstimate(endpoint, variant, endpointKey, {
     strategy: deployment.strategy,
-    provisioningMinutes: perRound,
-    provisioningRounds: 2,
-    waitMinutes: round(deployment.bakeSeconds / 60, 1),
-    rolloutMinutes: round(rolloutMinutes, 1),
-    maximumExecutionTimeoutMinutes: null,
-    hourlyUsd: hourly,
-    deployCostUsd: hourly === null ? null
-      : round((deployment.canaryInstanceCount * hourly * rolloutMinutes + instanceCount * hourly * perRound) / 60, 2),
-    monthlyCostUsd: hourly === null ? null : round(instanceCount * hourly * PRICE_TABLE.hoursPerMonth, 2),
-  };
+    rounds: 2,
+    waitSeconds: deployment.bakeSeconds,
+    extraInstanceMinutes: (rolloutMinutes, perRound) => deployment.canaryInstanceCount * rolloutMinutes + variant.instanceCount * perRound,
+  });
 }
 
 /** Rollout time of a serverless endpoint: no fleet to provision, the waits as for instances; no cost (SERVERLESS_COST_NOTE). */
