@@ -12,7 +12,8 @@ import { parseDocument } from "yaml";
  * branch and workflow, approvers by role ARN and environment, a state backend), removes the example's
  * stack files, and runs what a team would: `npx projen` (which must write a day-zero stack file per
  * stack), the offline plan of the day-zero stacks, the plan again once the first stages have
- * endpoints, and the test suite, whose tests must hold for any definition. Fails on the first
+ * endpoints (guardrails, an A/B test and the canary deployer), the scheduled retraining's workflow,
+ * and the test suite, whose tests must hold for any definition. Fails on the first
  * error, naming the step. Run by .ci/run after `npm test`.
  */
 
@@ -32,9 +33,10 @@ export const CHECK_DEFINITION = {
   models: ["ranker", "text-embed", "risk-score"],
   ecrRepository: false,
   ciPrincipal: { type: "github-oidc", repository: "ledger-co/ranking-service", createOidcProvider: true },
-  publishers: [{ github: { branch: "main", workflow: "train.yml" } }],
+  publishers: [{ github: { branch: "main", workflow: "train.yml" } }, { github: { branch: "main", workflow: "retrain.yml" } }],
   approvers: [{ roleArn: "arn:aws:iam::510000000009:role/ml-approvers" }, { github: { environment: "model-review" } }],
   stateBackend: { bucket: "ledger-co-state", accountId: "510000000009" },
+  retraining: { cadence: { cron: "30 2 * * 1" }, models: ["ranker", "risk-score"] },
 } as const;
 
 const STACKS = ["registry", ...CHECK_DEFINITION.stages.map((s) => s.name)];
@@ -47,17 +49,46 @@ export function projenrcFor(shipped: string, definition: object): string {
   return `${shipped.slice(0, start)}new MlServiceProject(${JSON.stringify(definition, null, 2)}${shipped.slice(end + 1)}`;
 }
 
-/** Adds one endpoint per model to a day-zero stack file, served from registry version `version`. */
-export function withEndpoints(text: string, models: readonly string[], version: number): string {
+/**
+ * Adds one endpoint per model to a day-zero stack file, served from registry version `version`.
+ * `kinds` gives some models another form: an A/B test of version + 1 beside it, or the canary
+ * deployer's state machine instead of SageMaker's guardrails.
+ */
+export function withEndpoints(text: string, models: readonly string[], version: number, kinds: Readonly<Record<string, "ab-test" | "canary-deployer">> = {}): string {
   const doc = parseDocument(text);
   doc.setIn(["config", "mlplatform:endpoints"], Object.fromEntries(models.map((model) => [model, {
     model,
     source: { version },
     instanceType: "ml.m5.large",
     instanceCount: 2,
-    deployment: { strategy: "canary", canarySizePercent: 50, waitSeconds: 300 },
+    deployment: kinds[model] === "canary-deployer"
+      ? { strategy: "step-functions-canary", bakeSeconds: 900, approval: { timeoutSeconds: 3600 } }
+      : { strategy: "canary", canarySizePercent: 50, waitSeconds: 300 },
+    ...(kinds[model] === "ab-test" ? { abTest: { weight: 1, variants: [{ name: "next", source: { version: version + 1 }, weight: 1 }] } } : {}),
   }])));
   return doc.toString();
+}
+
+/** A retraining.yaml for the checked service's scheduled models: its own table and columns. */
+export function retrainingFileFor(models: readonly string[]): string {
+  return `database:\n  host: ranking-db.ledger.internal\n  database: ranking\n  user: trainer\nmodels:\n${models.map((model) => [
+    `  ${model}:`,
+    "    query: SELECT event_id, happened_at, label, f1, f2 FROM training_events WHERE happened_at >= $1 AND happened_at < $2",
+    "    dateColumn: happened_at",
+    "    window: { start: \"2023-06-01\", pushbackDays: 7 }",
+    "    target: label",
+    "    features: [f1, f2]",
+    "    rowKey: [event_id]",
+    "    split: { train: 0.6, validation: 0.2, test: 0.2 }",
+    "    tuning:",
+    "      objective: reg:squarederror",
+    "      evalMetric: rmse",
+    "      objectiveMetric: validation:rmse",
+    "      ranges:",
+    "        eta: { type: continuous, min: 0.05, max: 0.3 }",
+    "        max_depth: { type: integer, min: 2, max: 8 }",
+    "      instanceType: ml.m5.large",
+  ].join("\n")).join("\n")}\n`;
 }
 
 function step(title: string, run: () => void): void {
@@ -90,6 +121,7 @@ function main(): void {
       copyRepository(dir);
       writeFileSync(join(dir, ".projenrc.ts"), projenrcFor(readFileSync(join(ROOT, ".projenrc.ts"), "utf8"), CHECK_DEFINITION));
       for (const stage of ["sandbox", "qa", "prod"]) unlinkSync(join(dir, `Pulumi.${stage}.yaml`));
+      writeFileSync(join(dir, "retraining.yaml"), retrainingFileFor(CHECK_DEFINITION.retraining.models));
     });
     step("npx projen writes Pulumi.yaml and a day-zero stack file per stack", () => {
       // --no-post: no `npm install` after synthesis; the copy shares this checkout's node_modules.
@@ -104,11 +136,17 @@ function main(): void {
     step("the offline plan once dev and test serve every model", () => {
       for (const [stage, version] of [["dev", 2], ["test", 1]] as const) {
         const file = join(dir, `Pulumi.${stage}.yaml`);
-        writeFileSync(file, withEndpoints(readFileSync(file, "utf8"), CHECK_DEFINITION.models, version));
+        const kinds: Record<string, "ab-test" | "canary-deployer"> = stage === "test" ? { "ranker": "canary-deployer", "text-embed": "ab-test" } : {};
+        writeFileSync(file, withEndpoints(readFileSync(file, "utf8"), CHECK_DEFINITION.models, version, kinds));
       }
       const out = execFileSync("npx", ["projen", "plan", "--json"], { cwd: dir, encoding: "utf8", env: { ...process.env, CI: "false" } });
       const arn = `arn:aws:sagemaker:${CHECK_DEFINITION.region}:${CHECK_DEFINITION.registryAccountId}:model-package/ledger-ranking-ranker/2`;
       if (!out.includes(arn)) throw new Error(`the plan of dev does not serve ${arn}`);
+    });
+    step("the scheduled retraining of the new service", () => {
+      const workflow = readFileSync(join(dir, ".github", "workflows", "retrain.yml"), "utf8");
+      if (!workflow.includes(CHECK_DEFINITION.retraining.cadence.cron)) throw new Error(`retrain.yml does not run on ${CHECK_DEFINITION.retraining.cadence.cron}`);
+      if (!workflow.includes("ledger-ranking-registry-publisher")) throw new Error("retrain.yml does not assume the registry's publisher role");
     });
     step("the test suite, on the new service", () => run("npx", ["jest", "--ci"]));
     process.stdout.write("check:template: the template works for a service unlike the example\n");
