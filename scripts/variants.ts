@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type AbPromotion, type AbTest, abTestOf, allVariants, endpointRef, flowText, promoteWinner, sourceSummary, variantNamed } from "./lib/ab-promotion";
 import type { ToolDeps } from "./lib/aws";
 import { CliError, COMMON_OPTIONS, EXIT, integerOption, type Io, parseOptions, print, processIo, required, UsageError } from "./lib/cli";
 import {
@@ -12,6 +11,7 @@ import {
   type MetricsReport, metricsWindow, parseWeightSettings, pickLeader, pulumiNote, servesSource, shareLines, stateLines, updateWeights,
   variantMetrics, waitForWeights, weightChange,
 } from "./lib/variants";
+import { type AbPromotion, type AbTest, abTestOf, allVariants, endpointRef, flowText, promoteWinner, sourceSummary, variantNamed } from "./promote/ab-winner";
 import { parseStackFile } from "./promote/changes";
 import { withValidatedProposal, writeWhole } from "./promote/edit";
 import { stackFileName } from "../stacks/config/load";
@@ -19,7 +19,7 @@ import { stackFileName } from "../stacks/config/load";
 /**
  * A/B variants of a stage's endpoint: list them, change their traffic weights, compare their
  * metrics, and end the test in the stack file with its winner. Steps in scripts/lib/variants.ts and
- * scripts/lib/ab-promotion.ts.
+ * scripts/promote/ab-winner.ts.
  */
 
 const TOOL = "variants";

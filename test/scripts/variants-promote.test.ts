@@ -9,7 +9,7 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk
 import { mockClient } from "aws-sdk-client-mock";
 import type { ModelSource } from "../../components/model-source";
 import { endpointNames, roleArn, stageNames } from "../../components/names";
-import { abTestOf, promoteWinner, variantNamed } from "../../scripts/lib/ab-promotion";
+import { abTestOf, promoteWinner, variantNamed } from "../../scripts/promote/ab-winner";
 import { parseStackFile } from "../../scripts/promote/changes";
 import { main } from "../../scripts/variants";
 import { readProjectConfig, readStackConfigFiles } from "../../stacks/config/files";
@@ -502,7 +502,7 @@ describe("promote by metrics (the leader of CloudWatch's numbers)", () => {
   });
 });
 
-describe("editing in place (scripts/lib/ab-promotion.ts)", () => {
+describe("editing in place (scripts/promote/ab-winner.ts)", () => {
   const stack = (text: string) => parseStackFile(FILE, text);
   const promoteIn = (text: string, key: string, winner: string) => {
     const parsed = stack(text);

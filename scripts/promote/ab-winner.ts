@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from "node:util";
 import { isAlias, isMap, isScalar, isSeq, type Node, type Pair, stringify, visit, type YAMLMap } from "yaml";
-import { CliError } from "./cli";
-import { dropUndefined } from "./stage-access";
-import { ENDPOINTS_PATH, parseStackFile, type StackFile } from "../promote/changes";
+import { ENDPOINTS_PATH, parseStackFile, type StackFile } from "./changes";
+import { CliError } from "../lib/cli";
+import { dropUndefined } from "../lib/stage-access";
 
 /**
  * Ending an A/B test in a stack file (`variants promote`): the winner's `source` becomes the
