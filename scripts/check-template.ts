@@ -87,6 +87,7 @@ export function retrainingFileFor(models: readonly string[]): string {
     "      ranges:",
     "        eta: { type: continuous, min: 0.05, max: 0.3 }",
     "        max_depth: { type: integer, min: 2, max: 8 }",
+    "        num_round: { type: integer, min: 50, max: 500 }",
     "      instanceType: ml.m5.large",
   ].join("\n")).join("\n")}\n`;
 }

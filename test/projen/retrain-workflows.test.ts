@@ -40,10 +40,10 @@ const OTHER: ServiceDefinition = {
   region: "us-east-2",
   stages: [{ name: "dev", accountId: "505050505051" }, { name: "staging", accountId: "505050505052" }, { name: "live", accountId: "505050505053" }],
   registryAccountId: "505050505059",
-  models: ["ranker", "text-embed", "risk-score"],
+  models: ["item-rank", "doc-vectors", "fraud-risk"],
   ciPrincipal: { type: "github-oidc", repository: "acme-test-org/ledger-rank" },
   publishers: [{ roleArn: "arn:aws:iam::505050505059:role/notebooks" }, { github: { environment: "ml-train", workflow: RETRAIN_WORKFLOW_FILE } }],
-  retraining: { cadence: "quarterly", models: ["risk-score", "ranker"] },
+  retraining: { cadence: "quarterly", models: ["fraud-risk", "item-rank"] },
 };
 /** OTHER on a cron line of its own, its publisher bound to a branch (no environment). */
 const OTHER_CRON: ServiceDefinition = { ...OTHER, publishers: [{ github: { branch: "trunk" } }], retraining: { cadence: { cron: "5 4 15 * *" } } };
@@ -335,7 +335,7 @@ describe("parseServiceDefinition: retraining", () => {
   });
 
   it("GIVEN some models in another order THEN those are retrained, in the service's order", () => {
-    expect(parseServiceDefinition(OTHER).retraining?.models).toEqual(["ranker", "risk-score"]);
+    expect(parseServiceDefinition(OTHER).retraining?.models).toEqual(["item-rank", "fraud-risk"]);
   });
 
   it("GIVEN a cron line with extra spaces THEN it is kept with single spaces", () => {
