@@ -17,10 +17,13 @@ export interface RegisteredResource {
   /** True for cloud resources, false for components. */
   readonly custom: boolean;
   readonly inputs: Record<string, unknown>;
+  /** Inputs the program asks Pulumi to leave as they are once created (the `ignoreChanges` option). */
+  readonly ignoreChanges: readonly string[];
 }
 
 /** What a mock returns for a new resource: its id and output state. */
-export type ResourceResolver = (args: MockResourceArgs) => { id: string; state: Record<string, unknown> };
+/** Computes a new resource's id and output state; `ignoreChanges` are the inputs Pulumi leaves as created. */
+export type ResourceResolver = (args: MockResourceArgs, ignoreChanges: readonly string[]) => { id: string; state: Record<string, unknown> };
 
 /** The default resolver: id from the name, state echoing the inputs. */
 export const echoInputs: ResourceResolver = (args) => ({ id: `${args.name}-id`, state: { ...args.inputs } });
@@ -48,6 +51,7 @@ interface MonitorRequest {
   getType(): string;
   getName(): string;
   getParent(): string;
+  getIgnorechangesList(): string[];
 }
 
 /**
@@ -59,6 +63,7 @@ export async function runStackOffline(options: OfflineRunOptions): Promise<Offli
   const resolve = options.resolve ?? echoInputs;
   const resources: RegisteredResource[] = [];
   const parents = new Map<string, string>();
+  const ignored = new Map<string, string[]>();
   await pulumi.runtime.setMocks({
     newResource: (args) => {
       const parent = parents.get(`${args.type}::${args.name}`) || undefined;
@@ -70,16 +75,18 @@ export async function runStackOffline(options: OfflineRunOptions): Promise<Offli
         provider: args.provider || undefined,
         custom: args.custom ?? false,
         inputs: args.inputs,
+        ignoreChanges: ignored.get(`${args.type}::${args.name}`) ?? [],
       });
-      return resolve(args);
+      return resolve(args, ignored.get(`${args.type}::${args.name}`) ?? []);
     },
     call: () => ({}),
   }, options.project, options.stage, false);
-  // The mock monitor does not pass the parent to newResource; read it off the request.
+  // The mock monitor does not pass the parent or the ignored inputs to newResource; read them off the request.
   const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: MonitorRequest, cb: unknown): Promise<void> };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
     parents.set(`${req.getType()}::${req.getName()}`, req.getParent());
+    ignored.set(`${req.getType()}::${req.getName()}`, req.getIgnorechangesList());
     return register(req, cb);
   };
   pulumi.runtime.setAllConfig({ ...options.config });

@@ -85,7 +85,9 @@ export function diffPlans(before: StackPlan, after: StackPlan, options: DiffOpti
       changes.push(change("create", r, null, r.physicalName, [], []));
       continue;
     }
-    const properties = changedPaths(comparable(prior), comparable(r));
+    // As Pulumi does: a change to an ignored input (or below it) is no change.
+    const ignored = (path: string) => (r.ignoreChanges ?? []).some((input) => path === input || path.startsWith(`${input}.`) || path.startsWith(`${input}[`));
+    const properties = changedPaths(comparable(prior), comparable(r)).filter((p) => !ignored(p));
     if (properties.length === 0) {
       unchanged++;
       continue;
@@ -318,6 +320,8 @@ function reportAutoscaledInstanceTypeChanges(sink: FindingSink, changes: readonl
     // Either scaling registers the variant: target tracking on invocations, or scale to zero on the backlog.
     const scaled = (e: typeof endpoint | undefined) => e?.autoscaling !== undefined || e?.async?.scaleToZero !== undefined;
     if (!scaled(prior) || !scaled(endpoint) || prior?.instanceType === endpoint.instanceType) continue;
+    // The canary deployer changes the type itself, deregistering the variant first (components/canary-state-machine.ts).
+    if (endpoint.deployment.strategy === "step-functions-canary") continue;
     const resource = after.resources.find((r) => r.type === "aws:sagemaker/endpoint:Endpoint" && keyOf(r) === key);
     const update = changes.find((c) => c.urn === resource?.urn);
     const at = { urn: resource?.urn ?? "", name: resource?.name ?? key };

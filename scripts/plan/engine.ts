@@ -137,10 +137,10 @@ export async function planStack(projectDir: string, stage: string, project = rea
 
   /** What the provider model made of each registered resource, and where it lives, by `type::name`. */
   const provided = new Map<string, { identity: Identity; where: AccountRef }>();
-  const resolve = (args: MockResourceArgs) => {
+  const resolve = (args: MockResourceArgs, ignoreChanges: readonly string[]) => {
     const inputs = (args.inputs ?? {}) as Record<string, unknown>;
     const where = args.type.startsWith("pulumi:providers:") ? providerAccount(inputs, account) : providerOf(args.provider) ?? account;
-    const identity = identityOf(args.type, args.name, inputs, where);
+    const identity = identityOf(args.type, args.name, inputs, where, ignoreChanges);
     provided.set(`${args.type}::${args.name}`, { identity, where });
     return { id: identity.id, state: identity.state };
   };
@@ -174,6 +174,7 @@ export async function planStack(projectDir: string, stage: string, project = rea
       accountId: where.accountId,
       region: where.region,
       inputs: r.inputs,
+      ignoreChanges: r.ignoreChanges,
     };
   });
 

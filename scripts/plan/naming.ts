@@ -212,11 +212,16 @@ export interface Identity {
 
 /**
  * What the provider would report for a new resource of `type` with these inputs, created in
- * `account` (the account and region of the resource's provider).
+ * `account` (the account and region of the resource's provider), with the inputs the program
+ * ignores after creation (`ignoreChanges`).
  */
-export function identityOf(type: string, logicalName: string, inputs: Readonly<Record<string, unknown>>, account: AccountRef): Identity {
+export function identityOf(
+  type: string, logicalName: string, inputs: Readonly<Record<string, unknown>>, account: AccountRef, ignoreChanges: readonly string[] = [],
+): Identity {
   const model = TYPES[type] ?? UNKNOWN;
-  const digest = hashOf(account, type, logicalName, inputs);
+  // An ignored input never replaces the resource, so it never changes its generated name either.
+  const kept = Object.fromEntries(Object.entries(inputs).filter(([key]) => !ignoreChanges.includes(key)));
+  const digest = hashOf(account, type, logicalName, kept);
   const explicit = model.nameProperty === undefined ? undefined : inputs[model.nameProperty];
   const autoNamed = model.nameProperty !== undefined && (explicit === undefined || explicit === null || explicit === "");
   const physicalName = model.nameProperty === undefined

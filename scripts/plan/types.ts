@@ -37,6 +37,12 @@ export interface PlannedResource {
   readonly accountId: string;
   readonly region: string;
   readonly inputs: Readonly<Record<string, unknown>>;
+  /**
+   * Inputs Pulumi leaves as they are once the resource exists (the program's `ignoreChanges`): a
+   * change to them is no change (the canary deployer's endpoints).
+   * @default - none
+   */
+  readonly ignoreChanges?: readonly string[];
 }
 
 /** Rollout time and cost of one endpoint. */

@@ -1,6 +1,7 @@
 import type { Document } from "yaml";
 import { endpointChildNames, endpointNames } from "../../components/names";
 import { hourlyPrice } from "../../scripts/lib/prices";
+import { diffPlans } from "../../scripts/plan/diff";
 import { planStack } from "../../scripts/plan/engine";
 import { provisioningMinutes } from "../../scripts/plan/estimates";
 import { FIXTURE } from "../fixtures/service";
@@ -110,3 +111,29 @@ test("GIVEN the deployer on an image source THEN the plan refuses it at source",
   const refused = plan.findings.filter((f) => f.message.includes("cannot use strategy step-functions-canary"));
   expect(refused.map((f) => [f.severity, f.check])).toEqual([["error", "model-source"]]);
 }, 60_000);
+
+describe("the plan diff of a deployer endpoint", () => {
+  const diff = async (before: string, after: string) => diffPlans(await planStack(before, STAGE), await planStack(after, STAGE),
+    { mode: "revision", beforeLabel: "base", afterLabel: "head" });
+
+  test("GIVEN a new version THEN Pulumi changes nothing: the deployment, not pulumi up, moves the endpoint", async () => {
+    const d = await diff(deployerProject(), deployerProject({}, (doc) => doc.setIn(endpointPath(SCORER, "source", "version"), 99)));
+    expect(d.changes.map((c) => [c.op, c.type])).toEqual([]);
+  }, 60_000);
+
+  test("GIVEN the same new version on a guardrail endpoint THEN the Model and config are replaced: the ignored inputs are the deployer's only", async () => {
+    const guardrails = (edit: (doc: Document) => void = () => undefined) => copy(STAGE, { stack: edit });
+    const d = await diff(guardrails(), guardrails((doc) => doc.setIn(endpointPath(SCORER, "source", "version"), 99)));
+    expect(d.changes.map((c) => c.op).sort()).toEqual(["replace", "replace", "update"]);
+  }, 60_000);
+
+  test("GIVEN an instance type change on an autoscaled deployer endpoint THEN no error: the state machine deregisters scaling around it", async () => {
+    const scaling = (doc: Document) => doc.setIn(endpointPath(SCORER, "autoscaling"), doc.createNode({ minCapacity: 2, maxCapacity: 4, targetInvocationsPerInstance: 50 }));
+    const d = await diff(deployerProject({}, scaling), deployerProject({}, (doc) => {
+      scaling(doc);
+      doc.setIn(endpointPath(SCORER, "instanceType"), "ml.c5.xlarge");
+    }));
+    expect(d.findings.filter((f) => f.check === "autoscaling-instance-type")).toEqual([]);
+    expect(d.changes.map((c) => [c.op, c.type])).toEqual([]);
+  }, 60_000);
+});

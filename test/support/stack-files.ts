@@ -11,9 +11,9 @@ export const REPO_ROOT = resolve(__dirname, "../..");
 
 /** Runs a stack of the fixture project (or of another project directory) through the real program under mocks; onResource sees every registration. */
 export function runStack(stage: string, dir = FIXTURE_ROOT, onResource?: () => void): Promise<OfflineRun> {
-  return runStackFromFiles(dir, stage, onResource && ((args) => {
+  return runStackFromFiles(dir, stage, onResource && ((args, ignoreChanges) => {
     onResource();
-    return echoInputs(args);
+    return echoInputs(args, ignoreChanges);
   }));
 }
 
