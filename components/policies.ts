@@ -363,9 +363,10 @@ export function ecrPullStatements(access: RegistryAccess): Statement[] {
 }
 
 /**
- * Identity policy of the registry's training role (assumed by SageMaker training jobs): read the
- * artifacts and datasets, write training output under TRAINING_OUTPUT_PREFIX only, use the
- * registry key, and write training logs. It registers nothing: the publisher does.
+ * Identity policy of the registry's training role (assumed by SageMaker training jobs, and by the
+ * retraining loop's evaluation models and batch transforms): read the artifacts and datasets,
+ * write training output under TRAINING_OUTPUT_PREFIX only, use the registry key, and write the
+ * jobs' logs and metrics. It registers nothing: the publisher does.
  */
 export function trainingRolePolicy(access: RegistryAccess, keyArn: string): PolicyDocument {
   const { serviceName, registry } = access;
@@ -376,6 +377,16 @@ export function trainingRolePolicy(access: RegistryAccess, keyArn: string): Poli
     { Sid: "ArtifactList", Effect: "Allow", Action: "s3:ListBucket", Resource: bucket },
     { Sid: "RegistryKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], Resource: keyArn },
     logWriteStatement("TrainingLogs", registry, "/aws/sagemaker/TrainingJobs"),
+    // The retraining loop's evaluation (scripts/lib/retrain/evaluation.ts) is a batch transform run as this role.
+    logWriteStatement("TransformLogs", registry, "/aws/sagemaker/TransformJobs"),
+    {
+      // SageMaker publishes a job's metrics as its role; PutMetricData has no resource type, the namespace narrows it.
+      Sid: "JobMetrics",
+      Effect: "Allow",
+      Action: "cloudwatch:PutMetricData",
+      Resource: "*",
+      Condition: { StringLike: { "cloudwatch:namespace": ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/TransformJobs"] } },
+    },
   ];
   if (access.ecrRepository) statements.push(...ecrPullStatements(access));
   return policy(...statements);

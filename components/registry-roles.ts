@@ -5,6 +5,7 @@
  * (read everything: promotion and the registry CLI's reads), and the trust policies that admit the
  * principals the service definition declares for each.
  */
+import { STACK_TAG_KEYS } from "./ci-policies";
 import {
   type AccountRef,
   accountRootArn,
@@ -17,6 +18,8 @@ import {
   modelPackageGroupName,
   modelPackagesArn,
   registryNames,
+  roleArn,
+  sagemakerArn,
   TRAINING_OUTPUT_PREFIX,
 } from "./names";
 import { ECR_PULL_ACTIONS, ECR_PUSH_ACTIONS, policy, type PolicyDocument, registryKeyByAliasStatement, type RegistryAccess, type Statement } from "./policies";
@@ -148,12 +151,86 @@ function registryKeyWriteStatement(access: RegistryAccess): Statement {
   return { ...read, Action: ["kms:Encrypt", "kms:GenerateDataKey"], Resource: kmsKeysArn(access.registry) };
 }
 
+/** The SageMaker resources the retraining loop creates, by type. */
+const RETRAINING_RESOURCE_TYPES = ["hyper-parameter-tuning-job", "training-job", "model", "transform-job"] as const;
+type RetrainingResourceType = (typeof RETRAINING_RESOURCE_TYPES)[number];
+
+/**
+ * The retraining loop (scripts/retrain.ts), which runs as the publisher: start and follow a
+ * model's tuning job, its evaluation model and batch transform, each created with the service's
+ * tag (their names are the models', not the service's: a Create needs the tag instead) and
+ * tagged with the stack tags only; pass the training role, and only it, only to SageMaker, which
+ * runs the jobs as that role; read the database secret when retraining.yaml names one. Datasets,
+ * histories, run state and models are objects of the artifact bucket (UploadArtifacts,
+ * ReadArtifacts: the bucket keeps them write-once). The statements have the same size for any
+ * number of models (an inline policy holds at most 10,240 characters).
+ */
+function retrainingStatements(access: RegistryAccess, options: PublisherOptions): Statement[] {
+  const resources = (...types: RetrainingResourceType[]) => types.map((type) => sagemakerArn(access.registry, `${type}/*`));
+  const taggedForService = { StringEquals: { [`aws:RequestTag/${STACK_TAG_KEYS.service}`]: access.serviceName } };
+  const statements: Statement[] = [
+    {
+      Sid: "RetrainStartTuning",
+      Effect: "Allow",
+      Action: "sagemaker:CreateHyperParameterTuningJob",
+      Resource: resources("hyper-parameter-tuning-job"),
+      // Training containers without network access, and encrypted traffic between instances.
+      Condition: { ...taggedForService, Bool: { "sagemaker:NetworkIsolation": true, "sagemaker:InterContainerTrafficEncryption": true } },
+    },
+    {
+      Sid: "RetrainCreateEvaluationModel",
+      Effect: "Allow",
+      Action: "sagemaker:CreateModel",
+      Resource: resources("model"),
+      Condition: { ...taggedForService, Bool: { "sagemaker:NetworkIsolation": true } },
+    },
+    { Sid: "RetrainStartEvaluation", Effect: "Allow", Action: "sagemaker:CreateTransformJob", Resource: resources("transform-job"), Condition: taggedForService },
+    {
+      // Read-only, and untagged on purpose: a resumed run describes a job that may not exist yet, which must say so, not be denied.
+      Sid: "RetrainFollowJobs",
+      Effect: "Allow",
+      Action: ["sagemaker:DescribeHyperParameterTuningJob", "sagemaker:DescribeTrainingJob", "sagemaker:DescribeTransformJob"],
+      Resource: resources("hyper-parameter-tuning-job", "training-job", "transform-job"),
+    },
+    {
+      // Tags given to a Create call need AddTags; the tuning job's tags reach its training jobs.
+      Sid: "RetrainTagOnCreate",
+      Effect: "Allow",
+      Action: "sagemaker:AddTags",
+      Resource: resources(...RETRAINING_RESOURCE_TYPES),
+      Condition: { ...taggedForService, "ForAllValues:StringEquals": { "aws:TagKeys": [STACK_TAG_KEYS.service, STACK_TAG_KEYS.stage] } },
+    },
+    {
+      Sid: "PassTrainingRoleToSageMaker",
+      Effect: "Allow",
+      Action: "iam:PassRole",
+      Resource: roleArn(access.registry, registryNames(access.serviceName, access.registry).trainingRole),
+      Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
+    },
+  ];
+  if (options.databaseSecretArn !== undefined) {
+    statements.push({ Sid: "ReadDatabaseSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: options.databaseSecretArn });
+  }
+  return statements;
+}
+
+/** What the publisher may do besides the registry's own resources. */
+export interface PublisherOptions {
+  /**
+   * The Secrets Manager secret of the retraining database (`database.secretArn` of
+   * retraining.yaml), which the loop reads as the publisher.
+   * @default - none: the loop takes the database password from PGPASSWORD
+   */
+  readonly databaseSecretArn?: string;
+}
+
 /**
  * The publisher: everything the reader has, plus uploads of new artifacts (the bucket refuses
- * overwrites and training-output keys), image pushes (tags are immutable), and registration of
- * versions only as PendingManualApproval. It cannot approve, delete or change a version.
+ * overwrites and training-output keys), image pushes (tags are immutable), registration of
+ * versions only as PendingManualApproval, and the retraining loop's jobs (run as the training
+ * role). It cannot approve, delete or change a version.
  */
-export function publisherPolicy(access: RegistryAccess): PolicyDocument {
+export function publisherPolicy(access: RegistryAccess, options: PublisherOptions = {}): PolicyDocument {
   const { serviceName, registry } = access;
   const names = registryNames(serviceName, registry);
   const bucket = bucketArn(registry, names.artifactBucket);
@@ -176,6 +253,7 @@ export function publisherPolicy(access: RegistryAccess): PolicyDocument {
       Resource: groups.map((g) => modelPackagesArn(registry, g)),
     },
     { Sid: "NoTrainingOutputWrites", Effect: "Deny", Action: "s3:PutObject", Resource: `${bucket}/${TRAINING_OUTPUT_PREFIX}*` },
+    ...retrainingStatements(access, options),
   ];
   if (access.ecrRepository) {
     const repository = ecrRepositoryArn(registry, names.ecrRepository);

@@ -3,11 +3,13 @@
  * change the policy of may do (components/ci-policies.ts lets a deployer change only the policies
  * of roles that carry it).
  */
+import { STACK_TAG_KEYS } from "./ci-policies";
 import {
   bucketArn,
   ecrRepositoryArn,
   kmsKeysArn,
   registryNames,
+  roleArn,
   sagemakerArn,
   snsTopicArn,
   stageNames,
@@ -56,6 +58,31 @@ export function workloadBoundaryPolicy(stage: Consumer, access: RegistryAccess, 
         Action: "sagemaker:CreateModelPackage",
         Resource: registryResources,
         Condition: { StringEquals: { "sagemaker:ModelApprovalStatus": "PendingManualApproval" } },
+      },
+    );
+    const sagemaker = (...types: string[]) => types.map((type) => sagemakerArn(registry, `${type}/*`));
+    statements.push(
+      {
+        // The retraining loop (scripts/retrain.ts, as the publisher) creates its jobs tagged for the service: their names are the models'.
+        Sid: "RetrainingJobs",
+        Effect: "Allow",
+        Action: ["sagemaker:AddTags", "sagemaker:CreateHyperParameterTuningJob", "sagemaker:CreateModel", "sagemaker:CreateTransformJob"],
+        Resource: sagemaker("hyper-parameter-tuning-job", "training-job", "model", "transform-job"),
+        Condition: { StringEquals: { [`aws:RequestTag/${STACK_TAG_KEYS.service}`]: serviceName } },
+      },
+      {
+        Sid: "RetrainingReads",
+        Effect: "Allow",
+        Action: ["sagemaker:DescribeHyperParameterTuningJob", "sagemaker:DescribeTrainingJob", "sagemaker:DescribeTransformJob"],
+        Resource: sagemaker("hyper-parameter-tuning-job", "training-job", "transform-job"),
+      },
+      {
+        // The loop's jobs run as the training role.
+        Sid: "PassTrainingRole",
+        Effect: "Allow",
+        Action: "iam:PassRole",
+        Resource: roleArn(registry, registryNames(serviceName, registry).trainingRole),
+        Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
       },
     );
     if (access.ecrRepository) {

@@ -14,6 +14,7 @@ import {
   type ToolDeps,
 } from "./aws";
 import { CliError, type OptionSpecs, type ParsedOptions, processIo, UsageError } from "./cli";
+import { XGBOOST_IMAGE_SOURCE, XGBOOST_REGISTRY_ACCOUNTS, XGBOOST_REPOSITORY, XGBOOST_VERSIONS, xgboostImageUri } from "./retrain/xgboost-images";
 import {
   type AccountRef, ecrRegistryHost, modelPackageGroupName, registryNames, roleArn, TRAINING_OUTPUT_PREFIX,
 } from "../../components/names";
@@ -223,7 +224,7 @@ export function readMetricsFile(file: string): EvaluationReport {
 /** What `register` records. */
 export interface RegisterRequest {
   readonly model: string;
-  /** Image in the registry's own ECR repository, with a tag or digest. */
+  /** Image in the registry's own ECR repository, or the region's built-in XGBoost image, with a tag or digest. */
   readonly image: string;
   /**
    * s3:// URL of model.tar.gz in the registry's artifact bucket (the stage accounts can read only
@@ -248,15 +249,45 @@ export interface RegisterRequest {
 
 /** `<account>.dkr.ecr.<region>.amazonaws.com/<repository>` with a `:tag` or `@sha256:` digest; captures the region. */
 const ECR_IMAGE = /^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\/[a-z0-9][a-z0-9._/-]*(:\w[\w.-]{0,127}|@sha256:[0-9a-f]{64})$/;
+/** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/sagemaker-xgboost` with a `:tag` or digest: account, region, suffix, tag. */
+const BUILT_IN_IMAGE = new RegExp(`^(\\d{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(\\.cn)?\\/${XGBOOST_REPOSITORY}(?::([\\w.-]{1,128})|@sha256:[0-9a-f]{64})$`);
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
 const MIME_TYPE = /^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/;
 const INSTANCE_TYPES: readonly string[] = PRODUCTION_VARIANT_INSTANCE_TYPES;
 
 /**
- * Checks that an image is in the registry's own ECR repository, the only one the stages'
- * execution roles may pull from; returns nothing or throws a UsageError saying what to do.
+ * Whether an image is AWS's built-in XGBoost image of the registry's region (the retraining loop
+ * trains and registers with it): the region's XGBoost account (scripts/lib/retrain/xgboost-images.ts),
+ * repository `sagemaker-xgboost`, a known version tag or a digest. Such an image needs no ECR
+ * permission: SageMaker pulls AWS's algorithm images for any role of the region. Throws a
+ * UsageError for a `sagemaker-xgboost` image of another account, which is no built-in image here.
+ */
+function isBuiltInXgboostImage(registry: Registry, image: string): boolean {
+  const parsed = BUILT_IN_IMAGE.exec(image);
+  if (parsed === null) return false;
+  if (parsed[2] !== registry.region) {
+    throw new UsageError(`--image must be in ${registry.region}, the registry's region (SageMaker pulls from its own region); got ${parsed[2]}`);
+  }
+  const expected = XGBOOST_REGISTRY_ACCOUNTS[registry.region];
+  if (parsed[1] !== expected) {
+    throw new UsageError(`--image ${image} is not AWS's built-in XGBoost image of ${registry.region}: `
+      + (expected === undefined ? `no XGBoost account is known for ${registry.region} (${XGBOOST_IMAGE_SOURCE})`
+        : `its images come from account ${expected}, got ${parsed[1]}; use ${xgboostImageUri(registry.region, XGBOOST_VERSIONS[XGBOOST_VERSIONS.length - 1])}`));
+  }
+  const version = parsed[4];
+  if (version !== undefined && !XGBOOST_VERSIONS.includes(version)) {
+    throw new UsageError(`--image ${image}: "${version}" is not a version of the built-in XGBoost image; choose one of ${XGBOOST_VERSIONS.join(", ")}`);
+  }
+  return true;
+}
+
+/**
+ * Checks that an image is the region's built-in XGBoost image or in the registry's own ECR
+ * repository, the only one the stages' execution roles may pull from; returns nothing or throws a
+ * UsageError saying what to do.
  */
 function checkImage(registry: Registry, image: string): void {
+  if (isBuiltInXgboostImage(registry, image)) return;
   if (!registry.project.ecrRepository) {
     throw new UsageError("--image: the registry has no ECR repository: set ecrRepository: true in .projenrc.ts, "
       + "deploy the registry stack, and push the image there");

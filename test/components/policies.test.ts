@@ -100,7 +100,7 @@ const ACCOUNT_WIDE_ACTIONS = [
   "states:SendTaskFailure", "states:SendTaskSuccess",
 ];
 /** Service prefixes the platform's policies use. */
-const SERVICES = ["application-autoscaling", "cloudwatch", "ecr", "iam", "kms", "logs", "s3", "sagemaker", "sns", "states", "sts"];
+const SERVICES = ["application-autoscaling", "cloudwatch", "ecr", "iam", "kms", "logs", "s3", "sagemaker", "secretsmanager", "sns", "states", "sts"];
 
 function access(ecrRepository: boolean): RegistryAccess {
   return { serviceName: SERVICE, registry: REGISTRY, models: MODELS, ecrRepository };
@@ -191,6 +191,8 @@ const DOCUMENTS: [string, Kind, PolicyDocument][] = [
   ["training role without ECR", "identity", trainingRolePolicy(access(false), REGISTRY_KEY)],
   ["publisher with ECR", "identity", publisherPolicy(access(true))],
   ["publisher without ECR", "identity", publisherPolicy(access(false))],
+  ["publisher with the retraining database's secret", "identity",
+    publisherPolicy(access(false), { databaseSecretArn: "arn:aws:secretsmanager:ap-southeast-4:404040404041:secret:retrain/warehouse-AbCdEf" })],
   ["approver with ECR", "identity", approverPolicy(access(true))],
   ["approver without ECR", "identity", approverPolicy(access(false))],
   ["reader with ECR", "identity", readerPolicy(access(true))],
@@ -288,6 +290,9 @@ describe("every generated document", () => {
     expect(ALL_ACTIONS).toEqual(expect.arrayContaining([
       // publisher and approver
       "sagemaker:CreateModelPackage", "sagemaker:UpdateModelPackage", "ecr:PutImage",
+      // the publisher's retraining loop
+      "sagemaker:CreateHyperParameterTuningJob", "sagemaker:DescribeTrainingJob", "sagemaker:CreateTransformJob", "sagemaker:AddTags",
+      "iam:PassRole", "secretsmanager:GetSecretValue",
       // the registry deployer's and every deployer's denies
       "sagemaker:DeleteModelPackage", "s3:DeleteObjectVersion", "iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary",
       "kms:CreateKey", "iam:TagRole", "iam:UntagRole",
@@ -710,11 +715,30 @@ describe("trainingRolePolicy", () => {
     expect(actionsOf(withEcr).filter((a) => a.startsWith("sagemaker:"))).toEqual([]);
   });
 
-  test("GIVEN the registry WHEN the training role policy is built THEN it writes only the training jobs' logs", () => {
-    expect(bySid(withEcr, "TrainingLogs").Resource).toEqual([
-      "arn:aws:logs:ap-southeast-4:404040404041:log-group:/aws/sagemaker/TrainingJobs",
-      "arn:aws:logs:ap-southeast-4:404040404041:log-group:/aws/sagemaker/TrainingJobs:log-stream:*",
+  test("GIVEN the registry WHEN the training role policy is built THEN it writes only the logs of training jobs and of batch transforms (the loop's evaluation)", () => {
+    expect(granting(withEcr, (a) => a.startsWith("logs:")).map((s) => [s.Sid, s.Resource])).toEqual([
+      ["TrainingLogs", [
+        "arn:aws:logs:ap-southeast-4:404040404041:log-group:/aws/sagemaker/TrainingJobs",
+        "arn:aws:logs:ap-southeast-4:404040404041:log-group:/aws/sagemaker/TrainingJobs:log-stream:*",
+      ]],
+      ["TransformLogs", [
+        "arn:aws:logs:ap-southeast-4:404040404041:log-group:/aws/sagemaker/TransformJobs",
+        "arn:aws:logs:ap-southeast-4:404040404041:log-group:/aws/sagemaker/TransformJobs:log-stream:*",
+      ]],
     ]);
+    const training = role(REGISTRY_ROLES.training, withEcr);
+    const write = (group: string) => evaluate({
+      caller: training, action: "logs:PutLogEvents", resource: `arn:aws:logs:ap-southeast-4:404040404041:log-group:${group}:log-stream:job-1/algo-1`,
+    }).decision;
+    expect([write("/aws/sagemaker/TransformJobs"), write("/aws/sagemaker/Endpoints/churn-predictor-x"), write("/aws/lambda/x")])
+      .toEqual(["allow", "implicit-deny", "implicit-deny"]);
+  });
+
+  test("GIVEN the registry WHEN the training role policy is built THEN it publishes metrics only in the training and transform jobs' namespaces", () => {
+    const training = role(REGISTRY_ROLES.training, withEcr);
+    const put = (namespace: string) => evaluate({ caller: training, action: "cloudwatch:PutMetricData", resource: "*", context: { "cloudwatch:namespace": namespace } }).decision;
+    expect([put("/aws/sagemaker/TrainingJobs"), put("/aws/sagemaker/TransformJobs"), put("/aws/sagemaker/Endpoints"), put("Custom/Anything")])
+      .toEqual(["allow", "allow", "implicit-deny", "implicit-deny"]);
   });
 
   test("GIVEN an ECR repository WHEN the training role policy is built THEN it pulls from the registry repository and pushes nothing", () => {

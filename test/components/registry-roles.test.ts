@@ -1,5 +1,7 @@
 import { ECR_PULL_ACTIONS, ECR_PUSH_ACTIONS, type PolicyDocument, type RegistryAccess, type Statement } from "../../components/policies";
 import { approverPolicy, githubSubject, publisherPolicy, readerPolicy, registryRoleTrustPolicy, type RolePrincipal } from "../../components/registry-roles";
+import { evaluationName } from "../../scripts/lib/retrain/evaluation";
+import { tuningJobName } from "../../scripts/lib/retrain/tuning";
 import { FIXTURE } from "../fixtures/service";
 import { canAssume, type Caller, type ContextValue, evaluate } from "../support/iam-eval";
 
@@ -326,6 +328,81 @@ describe("publisherPolicy", () => {
     expect(bySid(withEcr, "ReadVersions").Resource).toEqual([ALL_VERSIONS, ALL_GROUPS]);
     expect(bySid(withEcr, "ReadGroups").Resource).toEqual(ALL_GROUPS);
     expect([bySid(withEcr, "ReadArtifacts").Resource, bySid(withEcr, "ListArtifacts").Resource]).toEqual([`${ARTIFACT_BUCKET}/*`, ARTIFACT_BUCKET]);
+  });
+});
+
+describe("publisherPolicy: the retraining loop", () => {
+  const publisher = roleWith(publisherPolicy(access(true)), "churn-predictor-registry-publisher");
+  const TRAINING_ROLE = "arn:aws:iam::404040404041:role/churn-predictor-sagemaker-training";
+  const AT = new Date("2026-03-01T04:05:06Z");
+  /** The names the loop gives a model's resources: its tuning job, a training job of it, the evaluation's model and transform job. */
+  function loopNames(model: string) {
+    const tuningJob = tuningJobName(model, AT);
+    const trainingJob = `${tuningJob}-001-0a1b2c3d`;
+    return { tuningJob, trainingJob, evaluation: evaluationName(trainingJob) };
+  }
+  const arn = (type: string, name: string) => `arn:aws:sagemaker:ap-southeast-4:404040404041:${type}/${name.toLowerCase()}`;
+  /** The loop's Create calls carry the stack tags (scripts/lib/retrain/tuning.ts retrainTags). */
+  const TAGGED = { "aws:RequestTag/mlplatform:service": "churn-predictor", "aws:RequestTag/mlplatform:stage": "registry", "aws:TagKeys": ["mlplatform:service", "mlplatform:stage"] };
+  const SECURE_TUNING = { ...TAGGED, "sagemaker:NetworkIsolation": true, "sagemaker:InterContainerTrafficEncryption": true };
+  const ISOLATED_MODEL = { ...TAGGED, "sagemaker:NetworkIsolation": true };
+
+  test.each([...MODELS, "customer-lifetime-valuex"])("GIVEN model %s WHEN the loop starts and follows its jobs under the names it gives them THEN each call is allowed", (model) => {
+    const { tuningJob, trainingJob, evaluation } = loopNames(model);
+    expect([
+      decide(publisher, "sagemaker:CreateHyperParameterTuningJob", arn("hyper-parameter-tuning-job", tuningJob), SECURE_TUNING),
+      decide(publisher, "sagemaker:DescribeHyperParameterTuningJob", arn("hyper-parameter-tuning-job", tuningJob)),
+      decide(publisher, "sagemaker:DescribeTrainingJob", arn("training-job", trainingJob)),
+      decide(publisher, "sagemaker:CreateModel", arn("model", evaluation), ISOLATED_MODEL),
+      decide(publisher, "sagemaker:CreateTransformJob", arn("transform-job", evaluation), TAGGED),
+      decide(publisher, "sagemaker:DescribeTransformJob", arn("transform-job", evaluation)),
+      decide(publisher, "sagemaker:AddTags", arn("hyper-parameter-tuning-job", tuningJob), TAGGED),
+      decide(publisher, "sagemaker:AddTags", arn("training-job", trainingJob), TAGGED),
+      decide(publisher, "sagemaker:AddTags", arn("model", evaluation), TAGGED),
+    ]).toEqual(Array(9).fill("allow"));
+  });
+
+  test("GIVEN more models WHEN the publisher policy is built THEN the loop's statements are the same: the policy does not grow with the models", () => {
+    const loop = (models: readonly string[]) => publisherPolicy(access(true, models)).Statement.filter((st) => st.Sid?.startsWith("Retrain"));
+    expect(loop([...MODELS, "fraud-flagger", "doc-embedder"])).toEqual(loop(MODELS));
+  });
+
+  const OTHER_SERVICE = { ...TAGGED, "aws:RequestTag/mlplatform:service": "loan-scorer" };
+  test.each([
+    ["a tuning job tagged for another service", "sagemaker:CreateHyperParameterTuningJob", arn("hyper-parameter-tuning-job", "x-20260301040506"), { ...SECURE_TUNING, ...OTHER_SERVICE }],
+    ["an untagged tuning job", "sagemaker:CreateHyperParameterTuningJob", arn("hyper-parameter-tuning-job", "x-20260301040506"),
+      { "sagemaker:NetworkIsolation": true, "sagemaker:InterContainerTrafficEncryption": true }],
+    ["a tuning job whose containers have network access", "sagemaker:CreateHyperParameterTuningJob", arn("hyper-parameter-tuning-job", "churn-scorer-20260301040506"),
+      { ...SECURE_TUNING, "sagemaker:NetworkIsolation": false }],
+    ["a tuning job without encrypted traffic between its instances", "sagemaker:CreateHyperParameterTuningJob", arn("hyper-parameter-tuning-job", "churn-scorer-20260301040506"),
+      { ...SECURE_TUNING, "sagemaker:InterContainerTrafficEncryption": false }],
+    ["an evaluation model with network access", "sagemaker:CreateModel", arn("model", "churn-scorer-20260301040506-001-0a1b2c3d-eval"), { ...ISOLATED_MODEL, "sagemaker:NetworkIsolation": false }],
+    ["an untagged model (an endpoint's)", "sagemaker:CreateModel", arn("model", "churn-predictor-fraud-model-abc1234"), { "sagemaker:NetworkIsolation": true }],
+    ["a transform job tagged for another service", "sagemaker:CreateTransformJob", arn("transform-job", "x-eval"), OTHER_SERVICE],
+    ["a tag of another key on a job of the loop", "sagemaker:AddTags", arn("training-job", "churn-scorer-20260301040506-001-0a1b2c3d"), { ...TAGGED, "aws:TagKeys": ["owner"] }],
+    ["a training job of its own", "sagemaker:CreateTrainingJob", arn("training-job", "churn-scorer-20260301040506"), TAGGED],
+    ["an endpoint", "sagemaker:CreateEndpoint", arn("endpoint", "churn-scorer-x"), TAGGED],
+  ])("GIVEN the publisher WHEN it creates %s THEN it is not allowed", (_, action, resource, context) => {
+    expect(decide(publisher, action, resource, context)).toBe("implicit-deny");
+  });
+
+  test("GIVEN the publisher WHEN it passes a role THEN only the training role, only to SageMaker, is allowed", () => {
+    const pass = (role: string, service: string) => decide(publisher, "iam:PassRole", role, { "iam:PassedToService": service });
+    expect(pass(TRAINING_ROLE, "sagemaker.amazonaws.com")).toBe("allow");
+    expect(pass(TRAINING_ROLE, "lambda.amazonaws.com")).toBe("implicit-deny");
+    expect(pass("arn:aws:iam::404040404041:role/churn-predictor-sandbox-sagemaker-execution", "sagemaker.amazonaws.com")).toBe("implicit-deny");
+    expect(pass("arn:aws:iam::404040404041:role/churn-predictor-registry-publisher", "sagemaker.amazonaws.com")).toBe("implicit-deny");
+  });
+
+  test("GIVEN no database secret WHEN the publisher policy is built THEN it reads no secret", () => {
+    expect(allowedActions(publisherPolicy(access(true))).filter((a) => a.startsWith("secretsmanager:"))).toEqual([]);
+  });
+
+  test("GIVEN the database secret of retraining.yaml WHEN the publisher policy is built THEN it reads that secret and no other", () => {
+    const secret = "arn:aws:secretsmanager:ap-southeast-4:404040404041:secret:retrain/warehouse-AbCdEf";
+    const withSecret = roleWith(publisherPolicy(access(true), { databaseSecretArn: secret }), "churn-predictor-registry-publisher");
+    expect(decide(withSecret, "secretsmanager:GetSecretValue", secret)).toBe("allow");
+    expect(decide(withSecret, "secretsmanager:GetSecretValue", "arn:aws:secretsmanager:ap-southeast-4:404040404041:secret:prod/payments-AbCdEf")).toBe("implicit-deny");
   });
 });
 

@@ -18,6 +18,7 @@ import { Project, Testing } from "projen";
 import { ecrRegistryHost, modelPackageGroupName, REGISTRY_STACK, registryNames, roleArn, stageNames, TRAINING_OUTPUT_PREFIX } from "../../components/names";
 import { addScriptTasks } from "../../projen/script-tasks";
 import { latestApproved, listVersions } from "../../scripts/lib/registry";
+import { XGBOOST_IMAGE_SOURCE, XGBOOST_REGISTRY_ACCOUNTS, XGBOOST_VERSIONS } from "../../scripts/lib/retrain/xgboost-images";
 import { main } from "../../scripts/registry";
 import { readProjectConfig } from "../../stacks/config/files";
 import { registryPlacement } from "../../stacks/config/schema";
@@ -370,6 +371,69 @@ describe("register", () => {
     // THEN
     expectRefusedBeforeAws(result, "--image: the registry has no ECR repository: set ecrRepository: true in .projenrc.ts, "
       + "deploy the registry stack, and push the image there");
+  });
+
+  describe("the region's built-in XGBoost image (the retraining loop's)", () => {
+    /** AWS's XGBoost images of the fixture's region, from the table of scripts/lib/retrain/xgboost-images.ts. */
+    const builtIn = (suffix: string, account = XGBOOST_REGISTRY_ACCOUNTS[f.region], region = f.region) =>
+      `${account}.dkr.ecr.${region}.amazonaws.com/sagemaker-xgboost${suffix}`;
+    const withoutEcrRepository = () => {
+      const file = join(f.dir, "Pulumi.yaml");
+      writeFileSync(file, readFileSync(file, "utf8").replace("mlplatform:ecrRepository: true", "mlplatform:ecrRepository: false"));
+    };
+
+    test.each([
+      ["a version tag", ":1.7-1"],
+      ["a digest", `@sha256:${"c3".repeat(32)}`],
+    ])("GIVEN no ECR repository and the built-in image with %s WHEN registered THEN the version uses it as given", async (_, suffix) => {
+      // GIVEN
+      withoutEcrRepository();
+      const image = builtIn(suffix);
+      // WHEN
+      const { code } = await run("register", "--model", f.model, "--image", image, "--model-data-url", modelData());
+      // THEN
+      expect(code).toBe(0);
+      const containers = sm.commandCalls(CreateModelPackageCommand)[0].args[0].input.InferenceSpecification?.Containers;
+      expect(containers).toEqual([{ Image: image, ModelDataUrl: modelData() }]);
+    });
+
+    test("GIVEN a sagemaker-xgboost image of an account that does not publish it in the region WHEN registered THEN it is refused naming the right account, with no AWS call", async () => {
+      // GIVEN another region's XGBoost account, in this region
+      const own = XGBOOST_REGISTRY_ACCOUNTS[f.region];
+      const otherAccount = Object.entries(XGBOOST_REGISTRY_ACCOUNTS).find(([r, a]) => r !== f.region && a !== own)![1];
+      const image = builtIn(":1.7-1", otherAccount);
+      // WHEN
+      const result = await run("register", "--model", f.model, "--image", image, "--model-data-url", modelData());
+      // THEN
+      expectRefusedBeforeAws(result, `--image ${image} is not AWS's built-in XGBoost image of ${f.region}: its images come from account `
+        + `${XGBOOST_REGISTRY_ACCOUNTS[f.region]}, got ${otherAccount}; use ${builtIn(`:${XGBOOST_VERSIONS[XGBOOST_VERSIONS.length - 1]}`)}`);
+    });
+
+    test("GIVEN the built-in image of another region WHEN registered THEN it is refused: SageMaker pulls from its own region", async () => {
+      const image = builtIn(":1.7-1", XGBOOST_REGISTRY_ACCOUNTS["us-west-2"], "us-west-2");
+      const result = await run("register", "--model", f.model, "--image", image, "--model-data-url", modelData());
+      expectRefusedBeforeAws(result, `--image must be in ${f.region}, the registry's region (SageMaker pulls from its own region); got us-west-2`);
+    });
+
+    test("GIVEN a tag that is no version of the built-in image WHEN registered THEN it is refused listing the versions", async () => {
+      const image = builtIn(":latest");
+      const result = await run("register", "--model", f.model, "--image", image, "--model-data-url", modelData());
+      expectRefusedBeforeAws(result, `--image ${image}: "latest" is not a version of the built-in XGBoost image; choose one of ${XGBOOST_VERSIONS.join(", ")}`);
+    });
+
+    test("GIVEN the registry in a region whose XGBoost account is not known WHEN a sagemaker-xgboost image is registered THEN it is refused saying so", async () => {
+      // GIVEN the fixture moved to an isolated region, which the table leaves out
+      const file = join(f.dir, "Pulumi.yaml");
+      const text = readFileSync(file, "utf8");
+      expect(text).toContain(`aws:region: ${f.region}`);
+      writeFileSync(file, text.replace(`aws:region: ${f.region}`, "aws:region: us-iso-east-1"));
+      const image = builtIn(":1.7-1", "123456789012", "us-iso-east-1");
+      // WHEN
+      const result = await run("register", "--model", f.model, "--image", image, "--model-data-url", modelData().replace(f.region, "us-iso-east-1"));
+      // THEN
+      expectRefusedBeforeAws(result, `--image ${image} is not AWS's built-in XGBoost image of us-iso-east-1: no XGBoost account is known for us-iso-east-1 `
+        + `(${XGBOOST_IMAGE_SOURCE})`);
+    });
   });
 
   test("model data under the training output prefix is refused: it stays writable; the message says how to make a write-once copy", async () => {

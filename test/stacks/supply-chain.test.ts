@@ -7,9 +7,13 @@ import {
   modelPackageVersionArn,
   REGISTRY_STACK,
   registryNames,
+  roleArn,
+  sagemakerArn,
   stageNames,
 } from "../../components/names";
 import type { PolicyDocument } from "../../components/policies";
+import { evaluationName } from "../../scripts/lib/retrain/evaluation";
+import { tuningJobName } from "../../scripts/lib/retrain/tuning";
 import { FIXTURE_ROOT, FIXTURE_STAGES } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
 import { type AccessRequest, type Caller, canAssume, type ContextValue, evaluate } from "../support/iam-eval";
@@ -270,6 +274,74 @@ describe("finding 3: the registry flow has roles, and each does only its step", 
     // The registry's previewer sees the registry stack's state: pull requests only.
     expect(assume(registryStack.previewerRole, "promote")).toBe(false);
     expect(assume(REG.publisherRole, "promote")).toBe(false);
+  });
+});
+
+describe("the retraining loop: the publisher runs it, the training role runs its jobs", () => {
+  const RUN = "20260301-040506-0a1b2c";
+  const AT = new Date("2026-03-01T04:05:06Z");
+  const sm = (type: string, name: string) => sagemakerArn(REGISTRY, `${type}/${name.toLowerCase()}`);
+  const tuningJob = tuningJobName(MODEL, AT);
+  const trainingJob = `${tuningJob}-001-0a1b2c3d`;
+  const evaluation = evaluationName(trainingJob);
+  const TRAINING_ROLE_ARN = roleArn(REGISTRY, REG.trainingRole);
+  const toSageMaker = { "iam:PassedToService": "sagemaker.amazonaws.com" };
+
+  test("GIVEN the publisher THEN it writes the loop's datasets, history rows, run state and model copies as new objects, and can never replace one", () => {
+    for (const key of [`datasets/${MODEL}/${RUN}/train.csv`, `history/tuning/${MODEL}/${tuningJob}.json`, `runs/${MODEL}/${RUN}/data.json`, `models/${MODEL}/${RUN}/model.tar.gz`]) {
+      expect([key, decide(REG.publisherRole, "s3:PutObject", `${ARTIFACTS}/${key}`, NEW_OBJECT)]).toEqual([key, "allow"]);
+      expect([key, decide(REG.publisherRole, "s3:PutObject", `${ARTIFACTS}/${key}`, OVERWRITE)]).toEqual([key, "explicit-deny"]);
+      expect([key, decide(REG.publisherRole, "s3:GetObject", `${ARTIFACTS}/${key}`)]).toEqual([key, "allow"]);
+    }
+    // The tuning job's model is training output: the publisher reads it (to copy it) and cannot write there.
+    const artifact = `${ARTIFACTS}/training/${MODEL}/${tuningJob}/${trainingJob}/output/model.tar.gz`;
+    expect(decide(REG.publisherRole, "s3:GetObject", artifact)).toBe("allow");
+    expect(decide(REG.publisherRole, "s3:PutObject", artifact, NEW_OBJECT)).toBe("explicit-deny");
+  });
+
+  test("GIVEN the training role THEN its jobs read the datasets, write training output and evaluation predictions, and log as training and transform jobs", () => {
+    expect(decide(REG.trainingRole, "s3:GetObject", `${ARTIFACTS}/datasets/${MODEL}/${RUN}/test.csv`)).toBe("allow");
+    expect(decide(REG.trainingRole, "s3:PutObject", `${ARTIFACTS}/training/${MODEL}/${tuningJob}/evaluation/test.csv.out`, OVERWRITE)).toBe("allow");
+    expect(decide(REG.trainingRole, "s3:PutObject", `${ARTIFACTS}/datasets/${MODEL}/${RUN}/test.csv`, NEW_OBJECT)).not.toBe("allow");
+    const logs = (group: string) => decide(REG.trainingRole, "logs:PutLogEvents", `arn:aws:logs:${REGION}:${REGISTRY.accountId}:log-group:${group}:log-stream:${evaluation}/i-1`);
+    expect([logs("/aws/sagemaker/TrainingJobs"), logs("/aws/sagemaker/TransformJobs")]).toEqual(["allow", "allow"]);
+  });
+
+  test("GIVEN the publisher THEN it starts and follows the model's tuning job, evaluation model and transform job, tagged, under its boundary", () => {
+    const tags = { "aws:RequestTag/mlplatform:service": SERVICE, "aws:RequestTag/mlplatform:stage": REGISTRY_STACK, "aws:TagKeys": ["mlplatform:service", "mlplatform:stage"] };
+    expect({
+      tune: decide(REG.publisherRole, "sagemaker:CreateHyperParameterTuningJob", sm("hyper-parameter-tuning-job", tuningJob),
+        { "sagemaker:NetworkIsolation": true, "sagemaker:InterContainerTrafficEncryption": true, ...tags }),
+      followTuning: decide(REG.publisherRole, "sagemaker:DescribeHyperParameterTuningJob", sm("hyper-parameter-tuning-job", tuningJob)),
+      bestTrainingJob: decide(REG.publisherRole, "sagemaker:DescribeTrainingJob", sm("training-job", trainingJob)),
+      evaluationModel: decide(REG.publisherRole, "sagemaker:CreateModel", sm("model", evaluation), { "sagemaker:NetworkIsolation": true, ...tags }),
+      evaluate: decide(REG.publisherRole, "sagemaker:CreateTransformJob", sm("transform-job", evaluation), tags),
+      followEvaluation: decide(REG.publisherRole, "sagemaker:DescribeTransformJob", sm("transform-job", evaluation)),
+      tagTuningJob: decide(REG.publisherRole, "sagemaker:AddTags", sm("hyper-parameter-tuning-job", tuningJob), tags),
+      passTrainingRole: decide(REG.publisherRole, "iam:PassRole", TRAINING_ROLE_ARN, toSageMaker),
+    }).toEqual({
+      tune: "allow",
+      followTuning: "allow",
+      bestTrainingJob: "allow",
+      evaluationModel: "allow",
+      evaluate: "allow",
+      followEvaluation: "allow",
+      tagTuningJob: "allow",
+      passTrainingRole: "allow",
+    });
+  });
+
+  test("GIVEN every role of every stack THEN only the publisher may pass the training role to SageMaker, and no role may pass it elsewhere", () => {
+    const passers = [...world.roles.values()].filter((r) => decide(r.name, "iam:PassRole", TRAINING_ROLE_ARN, toSageMaker) === "allow");
+    expect(passers.map((r) => r.name)).toEqual([REG.publisherRole]);
+    const elsewhere = [...world.roles.values()].filter((r) => decide(r.name, "iam:PassRole", TRAINING_ROLE_ARN, { "iam:PassedToService": "lambda.amazonaws.com" }) === "allow");
+    expect(elsewhere).toEqual([]);
+  });
+
+  test("GIVEN every role of every stack THEN only the publisher may start a tuning job of the service's models", () => {
+    const starters = [...world.roles.values()].filter((r) => decide(r.name, "sagemaker:CreateHyperParameterTuningJob", sm("hyper-parameter-tuning-job", tuningJob),
+      { "aws:RequestTag/mlplatform:service": SERVICE, "sagemaker:NetworkIsolation": true, "sagemaker:InterContainerTrafficEncryption": true }) === "allow");
+    expect(starters.map((r) => r.name)).toEqual([REG.publisherRole]);
   });
 });
 
