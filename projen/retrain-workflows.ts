@@ -175,8 +175,10 @@ function retrainWorkflow(config: ProjectConfig, registry: AccountRef, schedule: 
     schedule: [{ cron: schedule.cron }],
     workflowDispatch: {
       inputs: {
-        model: { description: "The model to retrain", required: true, type: "choice", options: ["all", ...schedule.models], default: "all" },
-        testing: { description: "Testing mode: a single tuning job, to check the loop end to end", required: false, type: "boolean" },
+        "model": { description: "The model to retrain", required: true, type: "choice", options: ["all", ...schedule.models], default: "all" },
+        "testing": { description: "Testing mode: a single tuning job, to check the loop end to end", required: false, type: "boolean" },
+        // A run outlives the publisher's one-hour credentials when its jobs take longer: it resumes where it stopped.
+        "run-id": { description: "Resume this run (npx projen retrain status lists them); pick its model", required: false, type: "string" },
       },
     },
   });
@@ -201,12 +203,14 @@ function retrainWorkflow(config: ProjectConfig, registry: AccountRef, schedule: 
         env: {
           MODEL: "${{ matrix.model }}",
           TESTING: "${{ inputs.testing }}",
+          RUN_ID: "${{ inputs.run-id }}",
           PGPASSWORD: `\${{ secrets.${RETRAIN_DATABASE_PASSWORD_SECRET} }}`,
         },
         run: [
           "set -euo pipefail",
           "args=(--model \"$MODEL\" --json)",
           "if [ \"$TESTING\" = \"true\" ]; then args+=(--testing); fi",
+          "if [ -n \"${RUN_ID:-}\" ]; then args+=(--run-id \"$RUN_ID\"); fi",
           "npx projen retrain run \"${args[@]}\"",
         ].join("\n"),
       },

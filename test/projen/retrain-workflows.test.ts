@@ -263,6 +263,11 @@ describe("retrain.yml", () => {
       expect(runStep({ MODEL: FIXTURE.models[0], TESTING: "true" }).args).toEqual(["projen", "retrain", "run", "--model", FIXTURE.models[0], "--json", "--testing"]);
     });
 
+    it("GIVEN a run id on demand THEN it resumes that run", () => {
+      expect(runStep({ MODEL: FIXTURE.models[0], TESTING: "false", RUN_ID: "20261201-172900-3f9a1c" }).args)
+        .toEqual(["projen", "retrain", "run", "--model", FIXTURE.models[0], "--json", "--run-id", "20261201-172900-3f9a1c"]);
+    });
+
     it("GIVEN a model value with spaces and shell characters THEN it stays one argument and is never run", () => {
       const { args } = runStep({ MODEL: "x; touch /tmp/pwned $(id)", TESTING: "false" });
       expect(args).toEqual(["projen", "retrain", "run", "--model", "x; touch /tmp/pwned $(id)", "--json"]);
