@@ -11,7 +11,7 @@ import {
   TransformJobStatus,
 } from "@aws-sdk/client-sagemaker";
 import { appendHistoryRow, EVALUATION_HISTORY, type EvaluationHistoryRow, historyStore, readObjectText } from "./history";
-import { artifactKey, type RetrainClients, retrainTags, tuningOutputPrefix } from "./tuning";
+import { artifactKey, type JobWaitOptions, type RetrainClients, retrainTags, tuningOutputPrefix } from "./tuning";
 import { hasLocalInstanceStorage } from "../../../components/instance-types";
 import { type AccountRef, registryNames, roleArn, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_PATTERN } from "../../../components/names";
 import { type RetryOptions, retryingClient } from "../aws";
@@ -267,23 +267,8 @@ export function predictionsKey(request: EvaluationRequest): string {
 // The step.
 // ---------------------------------------------------------------------------------------------
 
-/** How the step waits and reports. */
-export interface EvaluationStepOptions {
-  readonly retry?: RetryOptions;
-  /** @default 30000 */
-  readonly pollIntervalMs?: number;
-  /**
-   * Give up waiting (the job goes on) after this long.
-   * @default 14400000 (4 hours)
-   */
-  readonly timeoutMs?: number;
-  /** @default - setTimeout */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** @default - the system clock */
-  readonly now?: () => Date;
-  /** Progress lines, for stderr. @default - nothing */
-  readonly onProgress?: (line: string) => void;
-}
+/** How the evaluation step waits (default: a look every 30 s, giving up after 4 hours). */
+export type EvaluationStepOptions = JobWaitOptions;
 
 /** What the evaluation step produced. */
 export interface EvaluationResult {

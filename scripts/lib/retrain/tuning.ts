@@ -351,12 +351,12 @@ export interface RetrainClients {
   readonly s3: S3Client;
 }
 
-/** How the step waits and reports. */
-export interface StepOptions {
+/** How a step of the loop waits for its SageMaker job and reports (the tuning and evaluation steps). */
+export interface JobWaitOptions {
   readonly retry?: RetryOptions;
-  /** @default 60000 */
+  /** Between two looks at the job. @default - the step's own (tuning 60000, evaluation 30000) */
   readonly pollIntervalMs?: number;
-  /** @default - tuningTimeoutMs(spec) */
+  /** Give up waiting (the job goes on) after this long. @default - the step's own */
   readonly timeoutMs?: number;
   /** @default - setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
@@ -365,6 +365,9 @@ export interface StepOptions {
   /** Progress lines, for stderr. @default - nothing */
   readonly onProgress?: (line: string) => void;
 }
+
+/** How the tuning step waits (default timeout: tuningTimeoutMs(spec)). */
+export type StepOptions = JobWaitOptions;
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
