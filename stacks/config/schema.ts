@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CANARY_DEFINITION_DEFAULTS } from "../../components/canary-definition-params";
 import { type RuleProblem, realtimeEndpointProblems } from "../../components/endpoint-rules";
 import type { AbTestSpec, AsyncSpec, AutoscalingSpec, DeploymentSpec, RollbackAlarmSpec, ServerlessSpec } from "../../components/endpoint-spec";
 import type { ModelSource } from "../../components/model-source";
@@ -236,11 +237,11 @@ const deploymentSchema = z.discriminatedUnion("strategy", [
   z.strictObject({ strategy: z.literal("linear"), stepSizePercent: percent, waitSeconds: seconds, ...blueGreenCommon }),
   z.strictObject({
     strategy: z.literal("step-functions-canary"),
-    canaryWeightPercent: percent.default(20),
-    canaryInstanceCount: z.number({ error: "must be a number of instances" }).default(1),
-    bakeSeconds: seconds.default(1200),
-    pollSeconds: seconds.default(30),
-    maxPolls: z.number({ error: "must be a number of polls" }).default(60),
+    canaryWeightPercent: percent.default(CANARY_DEFINITION_DEFAULTS.canaryWeightPercent),
+    canaryInstanceCount: z.number({ error: "must be a number of instances" }).default(CANARY_DEFINITION_DEFAULTS.canaryInstanceCount),
+    bakeSeconds: seconds.default(CANARY_DEFINITION_DEFAULTS.bakeSeconds),
+    pollSeconds: seconds.default(CANARY_DEFINITION_DEFAULTS.pollSeconds),
+    maxPolls: z.number({ error: "must be a number of polls" }).default(CANARY_DEFINITION_DEFAULTS.maxPolls),
     approval: z.strictObject({ timeoutSeconds: seconds.default(86400) }).optional(),
   }),
   z.strictObject({
