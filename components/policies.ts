@@ -286,6 +286,12 @@ export interface RegistryAccess {
   readonly registry: AccountRef;
   readonly models: readonly string[];
   readonly ecrRepository: boolean;
+  /**
+   * The retraining database's Secrets Manager secret, which the publisher (and the registry's
+   * boundary) admit reading.
+   * @default - none
+   */
+  readonly databaseSecretArn?: string;
 }
 
 /**

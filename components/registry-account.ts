@@ -47,6 +47,11 @@ export interface RegistryAccountArgs {
    */
   readonly permissionsBoundaryArn?: pulumi.Input<string>;
   /**
+   * The retraining database's Secrets Manager secret, which the publisher may read.
+   * @default - none: the retraining loop takes the password from PGPASSWORD
+   */
+  readonly databaseSecretArn?: string;
+  /**
    * Tags on every resource.
    * @default {}
    */
@@ -134,7 +139,9 @@ export class RegistryAccount extends pulumi.ComponentResource {
       this.ecrRepositoryUrl = repository.repositoryUrl;
     }
 
-    const access = { serviceName: args.serviceName, registry: args.account, models: args.models, ecrRepository };
+    const access = {
+      serviceName: args.serviceName, registry: args.account, models: args.models, ecrRepository, databaseSecretArn: args.databaseSecretArn,
+    };
     const trainingRole = new aws.iam.Role(`${name}-training-role`, {
       name: names.trainingRole,
       description: `${args.serviceName}: SageMaker training jobs (writes training output only)`,

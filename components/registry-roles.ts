@@ -208,8 +208,9 @@ function retrainingStatements(access: RegistryAccess, options: PublisherOptions)
       Condition: { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } },
     },
   ];
-  if (options.databaseSecretArn !== undefined) {
-    statements.push({ Sid: "ReadDatabaseSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: options.databaseSecretArn });
+  const secret = options.databaseSecretArn ?? access.databaseSecretArn;
+  if (secret !== undefined) {
+    statements.push({ Sid: "ReadDatabaseSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secret });
   }
   return statements;
 }
@@ -219,7 +220,7 @@ export interface PublisherOptions {
   /**
    * The Secrets Manager secret of the retraining database (`database.secretArn` of
    * retraining.yaml), which the loop reads as the publisher.
-   * @default - none: the loop takes the database password from PGPASSWORD
+   * @default - the access's databaseSecretArn (the service definition's retrainingDatabaseSecretArn)
    */
   readonly databaseSecretArn?: string;
 }

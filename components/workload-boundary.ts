@@ -76,6 +76,10 @@ export function workloadBoundaryPolicy(stage: Consumer, access: RegistryAccess, 
         Action: ["sagemaker:DescribeHyperParameterTuningJob", "sagemaker:DescribeTrainingJob", "sagemaker:DescribeTransformJob"],
         Resource: sagemaker("hyper-parameter-tuning-job", "training-job", "transform-job"),
       },
+      ...(access.databaseSecretArn === undefined ? [] : [{
+        // The retraining database's password, which the publisher reads (the service definition names the secret).
+        Sid: "ReadDatabaseSecret", Effect: "Allow" as const, Action: "secretsmanager:GetSecretValue", Resource: access.databaseSecretArn,
+      }]),
       {
         // The loop's jobs run as the training role.
         Sid: "PassTrainingRole",

@@ -201,6 +201,13 @@ async function runCommand(command: "run" | RunStep, args: readonly string[], ses
   const { registry, model } = session.target(v.model);
   const config = loadRetrainingConfig(session.cwd, registry.project.models);
   const spec = modelRetraining(config, model);
+  // The publisher may read one secret: the one the service definition names (its policy and boundary grant it).
+  const granted = registry.project.retrainingDatabaseSecretArn;
+  if (config.database.secretArn !== undefined && config.database.secretArn !== granted) {
+    throw new CliError(`${RETRAINING_FILE}: database.secretArn ${config.database.secretArn} is not the secret the publisher may read `
+      + `(${granted === undefined ? "the service definition names none" : `the service definition's retrainingDatabaseSecretArn is ${granted}`}): `
+      + "set retrainingDatabaseSecretArn in .projenrc.ts to it, run npx projen, and have an administrator deploy the registry stack");
+  }
   const { runId, given } = runIdOf(session, v["run-id"], command !== "run" && command !== "data");
   const { clients, retry, secrets } = await session.connect(registry, "publish", v);
   session.io.err(`${TOOL}: ${given ? "continuing" : "starting"} run ${runId} of ${model}`);

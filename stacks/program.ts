@@ -88,7 +88,9 @@ function createStack(config: StackConfig): StackOutputs {
   const backend = project.stateBackend;
   const deployment = new DeploymentAccount(`${serviceName}-${stage}`, {
     stage: { stage, account },
-    registry: { serviceName, registry, models: project.models, ecrRepository: project.ecrRepository },
+    registry: {
+      serviceName, registry, models: project.models, ecrRepository: project.ecrRepository, databaseSecretArn: project.retrainingDatabaseSecretArn,
+    },
     hostsRegistry,
     ciPrincipal: ci.type === "github-oidc" ? { type: ci.type, repository: ci.repository } : ci,
     createOidcProvider: ci.type === "github-oidc" && firstInAccount ? ci.createOidcProvider : false,
@@ -110,6 +112,7 @@ function createStack(config: StackConfig): StackOutputs {
       approvers,
       readers,
       permissionsBoundaryArn: deployment.workloadBoundaryArn,
+      databaseSecretArn: project.retrainingDatabaseSecretArn,
       noncurrentVersionExpirationDays: config.noncurrentVersionExpirationDays,
     }, opts);
     registryOutputs = {

@@ -90,6 +90,9 @@ const trustedPrincipal = z.union([
 export type TrustedPrincipal = z.infer<typeof trustedPrincipal>;
 
 /** Where Pulumi keeps the stacks' state (a DIY S3 backend) and the key of its secrets provider. */
+/** A Secrets Manager secret's ARN (SecretsManager API model: SecretARNType, 20-2048; the name ends in "-" and 6 random characters). */
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]{1,512}-[A-Za-z0-9]{6}$/;
+
 const stateBackend = z.strictObject({
   /** The S3 bucket of `pulumi login s3://<bucket>`. */
   bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "must be an S3 bucket name" }),
@@ -147,6 +150,14 @@ export const projectConfigSchema = z.strictObject({
   approvers: z.array(trustedPrincipal).min(1, { error: "must list at least one principal" }).optional(),
   /** @default - no state backend access for the CI roles */
   stateBackend: stateBackend.optional(),
+  /**
+   * The Secrets Manager secret of the retraining database (retraining.yaml's `database.secretArn`):
+   * the registry's publisher, which runs the loop, may read it (and nothing else of Secrets Manager).
+   * @default - none: the loop takes the database password from PGPASSWORD
+   */
+  retrainingDatabaseSecretArn: z.string().regex(SECRET_ARN, {
+    error: "must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>",
+  }).optional(),
 }).superRefine((config, ctx) => {
   const seen = new Map<string, { accountId: string }>();
   config.stages.forEach((stage, i) => {

@@ -1218,6 +1218,19 @@ describe("the workload permissions boundary", () => {
     expect(uncovered(publisherPolicy(access(true)), registryBoundary)).toEqual([]);
   });
 
+  test("GIVEN a retraining database secret THEN the publisher and the registry's boundary read exactly that secret, and without one nothing of Secrets Manager", () => {
+    const secret = `arn:aws:secretsmanager:${REGISTRY.region}:${REGISTRY.accountId}:secret:retrain/db-AbCdEf`;
+    const withSecret = { ...access(true), databaseSecretArn: secret };
+    const boundary = workloadBoundaryPolicy(REGISTRY_STACK_STAGE, withSecret, true);
+    expect(bySid(publisherPolicy(withSecret), "ReadDatabaseSecret")).toMatchObject({ Action: "secretsmanager:GetSecretValue", Resource: secret });
+    expect(bySid(boundary, "ReadDatabaseSecret")).toMatchObject({ Action: "secretsmanager:GetSecretValue", Resource: secret });
+    expect(uncovered(publisherPolicy(withSecret), boundary)).toEqual([]);
+    expect(actionsOf(publisherPolicy(access(true))).filter((a) => a.startsWith("secretsmanager:"))).toEqual([]);
+    expect(actionsOf(registryBoundary).filter((a) => a.startsWith("secretsmanager:"))).toEqual([]);
+    // A stage's boundary never admits it: only the registry's publisher runs the loop.
+    expect(actionsOf(workloadBoundaryPolicy(QA, withSecret, false)).filter((a) => a.startsWith("secretsmanager:"))).toEqual([]);
+  });
+
   test("GIVEN the registry THEN its boundary never allows approving, changing or deleting a version, nor deleting images (the approver carries no boundary)", () => {
     expect(actionsOf(registryBoundary).filter((a) => /^sagemaker:(Update|Delete)ModelPackage$/.test(a) || a === "ecr:BatchDeleteImage")).toEqual([]);
     expect(uncovered(approverPolicy(access(true)), registryBoundary)).toEqual(expect.arrayContaining([expect.stringMatching(/^sagemaker:UpdateModelPackage on /)]));

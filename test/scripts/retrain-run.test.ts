@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -318,9 +318,11 @@ afterAll(async () => {
 });
 
 /** The fixture project in a temporary directory with a retraining.yaml for the test database, and what the loop derives from it. */
-function project(database: Record<string, unknown> = {}, tuning: Record<string, unknown> = {}) {
+function project(database: Record<string, unknown> = {}, tuning: Record<string, unknown> = {}, grantedSecretArn?: string) {
   const dir = mkdtempSync(join(tmpdir(), "retrain-run-"));
   copyFileSync(join(FIXTURE_ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+  // The secret the service definition lets the publisher read (Pulumi.yaml's project config).
+  if (grantedSecretArn !== undefined) appendFileSync(join(dir, "Pulumi.yaml"), `  mlplatform:retrainingDatabaseSecretArn: ${grantedSecretArn}\n`);
   copyFileSync(pg.caFile, join(dir, "test-ca.pem"));
   const config = {
     database: { host: pg.host, port: pg.port, database: pg.database, user: pg.user, sslmode: "verify-full", sslRootCert: "test-ca.pem", ...database },
@@ -699,7 +701,7 @@ describe("the database", () => {
     sts.on(GetCallerIdentityCommand).resolves({ Account: f.account.accountId, Arn: `arn:aws:sts::${f.account.accountId}:assumed-role/dev/alice` });
     const secretArn = `arn:aws:secretsmanager:${f.region}:${f.account.accountId}:secret:retrain/test-db-AbCdEf`;
     rmSync(f.dir, { recursive: true, force: true });
-    f = project({ user: undefined, secretArn });
+    f = project({ user: undefined, secretArn }, {}, secretArn);
     const login = JSON.stringify({ username: pg.user, password: pg.password });
     secrets.on(GetSecretValueCommand, { SecretId: secretArn }).resolves({ SecretString: login });
     const built: { credentials?: { accessKeyId: string } }[] = [];
@@ -716,6 +718,30 @@ describe("the database", () => {
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(1);
     expect(built.map((o) => o.credentials?.accessKeyId)).toEqual(["ASIAREADER"]);
     expect(sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.RoleArn)).toEqual([f.publisher]);
+  });
+});
+
+describe("the database secret the publisher may read", () => {
+  const secretArn = () => `arn:aws:secretsmanager:${f.region}:${f.account.accountId}:secret:retrain/test-db-AbCdEf`;
+
+  test("GIVEN database.secretArn the service definition does not name WHEN a run starts THEN it is refused before any AWS call", async () => {
+    rmSync(f.dir, { recursive: true, force: true });
+    f = project({ user: undefined, secretArn: secretArn() });
+    const { code, err } = await retrain(["run", "--model", MODEL]);
+    expect(code).toBe(1);
+    expect(err.join("\n")).toContain(`retraining.yaml: database.secretArn ${secretArn()} is not the secret the publisher may read `
+      + "(the service definition names none): set retrainingDatabaseSecretArn in .projenrc.ts to it");
+    expect(sts.calls()).toHaveLength(0);
+    expect(secrets.calls()).toHaveLength(0);
+  });
+
+  test("GIVEN another secret in the service definition WHEN a run starts THEN the refusal names the granted one", async () => {
+    rmSync(f.dir, { recursive: true, force: true });
+    const other = secretArn().replace("test-db-AbCdEf", "other-db-XyZ123");
+    f = project({ user: undefined, secretArn: secretArn() }, {}, other);
+    const { code, err } = await retrain(["data", "--model", MODEL]);
+    expect(code).toBe(1);
+    expect(err.join("\n")).toContain(`the service definition's retrainingDatabaseSecretArn is ${other}`);
   });
 });
 

@@ -387,6 +387,13 @@ describe("a registry placement or principal the schema refuses", () => {
       + "Pulumi.yaml: mlplatform:publishers[0].github.repository: is required when ciPrincipal is not github-oidc");
   });
 
+  it("GIVEN a retraining database secret that is not a Secrets Manager ARN WHEN projen reads the definition THEN it is refused by key", () => {
+    expect(() => parseServiceDefinition(dedicated({ retrainingDatabaseSecretArn: "db-password" })))
+      .toThrow(".projenrc.ts: retrainingDatabaseSecretArn: must be a Secrets Manager secret ARN");
+    expect(parseServiceDefinition(dedicated({ retrainingDatabaseSecretArn: `arn:aws:secretsmanager:${FIXTURE.region}:${REGISTRY_ACCOUNT}:secret:db-AbCdEf` }))
+      .project.retrainingDatabaseSecretArn).toMatch(/:secret:db-AbCdEf$/);
+  });
+
   it("GIVEN the same definitions in .projenrc.ts WHEN projen reads them THEN each is refused there too", () => {
     expect(() => parseServiceDefinition(dedicated({ registryStage: "sandbox" })))
       .toThrow(".projenrc.ts: registryStage: cannot be set together with registryAccountId");
