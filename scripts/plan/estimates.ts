@@ -109,14 +109,40 @@ interface Rollout {
   readonly maximumExecutionTimeoutSeconds?: number;
 }
 
+/**
+ * The instances of an endpoint's variants: one type, or several (an A/B test) shown together, priced
+ * per instance on average and provisioned as fast as the slowest type.
+ */
+export interface Fleet {
+  readonly instanceType: string;
+  readonly instanceCount: number;
+  /** Average on-demand price per instance-hour; null when a type has no price. @default - the price of instanceType */
+  readonly hourlyUsd?: number | null;
+  /** The type whose provisioning takes longest. @default - instanceType */
+  readonly provisioningType?: string;
+}
+
+/** The fleet of a config's instance variants. */
+export function fleetOf(variants: readonly { instanceType?: string; initialInstanceCount?: number }[]): Fleet {
+  const counts = variants.map((v) => ({ type: String(v.instanceType ?? ""), count: Number(v.initialInstanceCount ?? 0) }));
+  const instanceCount = counts.reduce((n, v) => n + v.count, 0);
+  const types = [...new Set(counts.map((v) => v.type))];
+  if (types.length === 1) return { instanceType: types[0], instanceCount };
+  const prices = counts.map((v) => (hourlyPrice(v.type) === undefined ? null : v.count * (hourlyPrice(v.type) ?? 0)));
+  return {
+    instanceType: types.join(" + "),
+    instanceCount,
+    hourlyUsd: prices.includes(null) ? null : (prices as number[]).reduce((a, b) => a + b, 0) / Math.max(1, instanceCount),
+    provisioningType: types.reduce((slowest, t) => (provisioningMinutes(t) > provisioningMinutes(slowest) ? t : slowest)),
+  };
+}
+
 /** An instance endpoint's estimate from how its strategy rolls out. */
-function instanceEstimate(
-  endpoint: PlannedResource, variant: { instanceType: string; instanceCount: number }, endpointKey: string | null, rollout: Rollout,
-): EndpointEstimate {
+function instanceEstimate(endpoint: PlannedResource, variant: Fleet, endpointKey: string | null, rollout: Rollout): EndpointEstimate {
   const { instanceType, instanceCount } = variant;
-  const perRound = provisioningMinutes(instanceType);
+  const perRound = provisioningMinutes(variant.provisioningType ?? instanceType);
   const rolloutMinutes = rollout.rounds * perRound + rollout.waitSeconds / 60;
-  const hourly = hourlyPrice(instanceType) ?? null;
+  const hourly = variant.hourlyUsd !== undefined ? variant.hourlyUsd : hourlyPrice(instanceType) ?? null;
   return {
     endpointName: endpoint.physicalName ?? endpoint.name,
     urn: endpoint.urn,
@@ -139,7 +165,7 @@ function instanceEstimate(
 /** Rollout time and cost of one Endpoint, from its inputs and its EndpointConfiguration's first variant. */
 export function estimateEndpoint(
   endpoint: PlannedResource,
-  variant: { instanceType: string; instanceCount: number },
+  variant: Fleet,
   endpointKey: string | null,
 ): EndpointEstimate {
   const { instanceCount } = variant;
@@ -165,7 +191,7 @@ export function estimateEndpoint(
  */
 export function estimateCanaryDeployer(
   endpoint: PlannedResource,
-  variant: { instanceType: string; instanceCount: number },
+  variant: Fleet,
   endpointKey: string | null,
   deployment: StepFunctionsCanarySpec,
 ): EndpointEstimate {
@@ -226,14 +252,13 @@ export function estimateStack(
       endpoints.push(estimateServerless(endpoint, serverless, endpointKeyOf(endpoint)));
       continue;
     }
-    const instanceType = String(variants[0].instanceType ?? "");
-    const instanceCount = variants.reduce((n, v) => n + Number(v.initialInstanceCount ?? 0), 0);
+    const fleet = fleetOf(variants);
     // The canary deployer's settings are in its state machine, not in the Endpoint: the stack file says them.
     const key = endpointKeyOf(endpoint);
     const deployment = key === null ? undefined : deploymentOfKey(key);
     endpoints.push(deployment?.strategy === "step-functions-canary"
-      ? estimateCanaryDeployer(endpoint, { instanceType, instanceCount }, key, deployment)
-      : estimateEndpoint(endpoint, { instanceType, instanceCount }, key));
+      ? estimateCanaryDeployer(endpoint, fleet, key, deployment)
+      : estimateEndpoint(endpoint, fleet, key));
   }
   return {
     monthlyCostUsd: round(endpoints.reduce((sum, e) => sum + (e.monthlyCostUsd ?? 0), 0), 2),

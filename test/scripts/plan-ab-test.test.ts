@@ -1,7 +1,9 @@
 import type { Document } from "yaml";
 import { abVariantNames, endpointNames } from "../../components/names";
+import { hourlyPrice, PRICE_TABLE } from "../../scripts/lib/prices";
 import { diffPlans, type StackDiff } from "../../scripts/plan/diff";
 import { planStack } from "../../scripts/plan/engine";
+import { provisioningMinutes } from "../../scripts/plan/estimates";
 import type { PlannedResource, StackPlan } from "../../scripts/plan/types";
 import { FIXTURE_ROOT } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
@@ -108,4 +110,16 @@ test("GIVEN two variants of the same name THEN the plan names the repeat", async
   const finding = plan.findings.find((f) => f.configKey === `mlplatform:endpoints.${SCORER}.abTest.variants[0].name`);
   expect(finding).toMatchObject({ severity: "error", check: "name" });
   expect(finding?.message).toContain("\"primary\" is already a variant of this endpoint");
+}, 60_000);
+
+test("GIVEN a challenger on another instance type THEN the estimate prices each variant's instances and provisions at the slowest type's pace", async () => {
+  const plan = await planStack(abProject(8, (doc) => doc.setIn([...endpointPath(SCORER, "abTest"), "variants", 0, "instanceType"], "ml.g5.xlarge")), STAGE);
+  const estimate = plan.estimates.endpoints.find((e) => e.endpointKey === SCORER);
+  const hourly = 1 * (hourlyPrice("ml.m5.large") ?? Number.NaN) + 2 * (hourlyPrice("ml.g5.xlarge") ?? Number.NaN);
+  expect(estimate).toMatchObject({
+    instanceType: "ml.m5.large + ml.g5.xlarge",
+    instanceCount: 3,
+    provisioningMinutes: provisioningMinutes("ml.g5.xlarge"),
+    monthlyCostUsd: Math.round(hourly * PRICE_TABLE.hoursPerMonth * 100) / 100,
+  });
 }, 60_000);
