@@ -63,7 +63,7 @@ const answerCommands = (stage: string, key: string): ApprovalCommands => ({
 
 const FLOW = [
   `Each endpoint with strategy ${CANARY_STRATEGY} in its stack file (deployment.strategy) has a state machine,`,
-  "<endpoint>-canary, in the stage's account: `pulumi up` creates the endpoint and the state machine, and each",
+  "<endpoint>-canary-deployer, in the stage's account: `pulumi up` creates the endpoint and the state machine, and each",
   "later version reaches the endpoint through an execution of it. An execution creates the version's model,",
   "serves it on a canary variant beside the current one (a share of the traffic), bakes it while the canary",
   "alarms are watched, waits for a person's approval when the stack file asks for one, and then serves it",
