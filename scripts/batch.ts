@@ -1,5 +1,5 @@
 import type { DescribeTransformJobCommandOutput, SplitType } from "@aws-sdk/client-sagemaker";
-import type { ToolDeps } from "./lib/aws";
+import type { WaitingToolDeps } from "./lib/aws";
 import {
   checkTransformRequest, createTransformJobInput, describeTransformJob, jobReport, MAX_INSTANCE_COUNT, MAX_PAYLOAD_MIB, reportLines,
   servedModel, SPLIT_TYPES, startedReport, startTransformJob, type TransformRequest, transformInstanceType, transformJobName,
@@ -21,17 +21,7 @@ import { stackFileName } from "../stacks/config/load";
 const TOOL = "batch";
 
 /** What main() can be given instead of the real thing: tests pass a clock, a short poll and a fake Ctrl-C. */
-export interface BatchDeps extends ToolDeps {
-  /** @default - the system clock */
-  readonly now?: () => Date;
-  /** Between two polls of the job's status. @default 30000 */
-  readonly pollIntervalMs?: number;
-  /**
-   * Registers what to do on Ctrl-C while waiting; returns how to unregister it.
-   * @default - SIGINT: runs the handler, then exits with 130
-   */
-  readonly onInterrupt?: (handler: () => void) => () => void;
-}
+export type BatchDeps = WaitingToolDeps;
 
 const DEFAULT_POLL_MS = 30_000;
 

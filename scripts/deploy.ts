@@ -1,5 +1,5 @@
 import type { DescribeExecutionCommandOutput, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
-import type { ToolDeps } from "./lib/aws";
+import type { WaitingToolDeps } from "./lib/aws";
 import {
   CliError, COMMON_OPTIONS, describeKnownError, EXIT, type Io, isError, parseOptions, print, processIo, required, runTool, table, UsageError,
 } from "./lib/cli";
@@ -24,16 +24,7 @@ import { stackFileName } from "../stacks/config/load";
 const TOOL = "deploy";
 
 /** What main() can be given instead of the real thing: tests pass a clock, a fast sleep and a fake Ctrl-C. */
-export interface DeployDeps extends ToolDeps {
-  /** @default - the system clock */
-  readonly now?: () => Date;
-  /** Between two looks at the execution. @default 15000 */
-  readonly pollIntervalMs?: number;
-  /**
-   * Registers what to do on Ctrl-C while watching; returns how to unregister it.
-   * @default - SIGINT: runs the handler, then exits with 130
-   */
-  readonly onInterrupt?: (handler: () => void) => () => void;
+export interface DeployDeps extends WaitingToolDeps {
   /** @default stageSfnClient: the stage connection's credentials */
   readonly createSfnClient?: (connection: StageConnection, region: string) => SFNClient;
 }

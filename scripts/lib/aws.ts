@@ -317,6 +317,19 @@ export interface ToolDeps {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
+/** What a tool that waits can be given instead of the real thing (tests pass a clock, a short poll and a fake Ctrl-C). */
+export interface WaitingToolDeps extends ToolDeps {
+  /** @default - the system clock */
+  readonly now?: () => Date;
+  /** Between two looks at what the tool waits for. @default - the tool's own interval */
+  readonly pollIntervalMs?: number;
+  /**
+   * Registers what to do on Ctrl-C while waiting; returns how to unregister it.
+   * @default - SIGINT: runs the handler, then exits with 130
+   */
+  readonly onInterrupt?: (handler: () => void) => () => void;
+}
+
 /** Client options and retry policy from a tool's parsed AWS options; retries report progress on stderr. */
 export function awsSettings(
   tool: string,
