@@ -6,11 +6,10 @@ import {
   waitForTransformJob,
 } from "./lib/batch";
 import {
-  CliError, COMMON_OPTIONS, describeKnownError, EXIT, integerOption, type Io, isError, parseOptions, print, processIo, required, UsageError,
+  CliError, COMMON_OPTIONS, describeKnownError, EXIT, integerOption, isError, parseOptions, print, required, UsageError,
 } from "./lib/cli";
 import {
-  type Commands, connectToStage, endpointOf, formatDuration, readStage, runCommands, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS,
-  type StageAccessValues, type StageConnection, type StagePurpose,
+  type Commands, endpointOf, formatDuration, runCommands, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS, type StagePurpose, StageToolSession,
 } from "./lib/stage-access";
 import { hasLocalInstanceStorage } from "../components/instance-types";
 import { SAGEMAKER_NAME_PATTERN } from "../components/names";
@@ -123,28 +122,9 @@ const EXPIRED_CREDENTIALS = new Set(["ExpiredToken", "ExpiredTokenException", "R
 /** For the messages of connectToStage. */
 const PURPOSE: StagePurpose = { rights: "that may run transform jobs", uses: "endpoints and bucket" };
 
-class Session {
-  readonly io: Io;
-  constructor(readonly deps: BatchDeps) {
-    this.io = deps.io ?? processIo;
-  }
-
-  stage(name: string | undefined): Stage {
-    return readStage(this.deps.cwd ?? process.cwd(), required(name, "stage"));
-  }
-
-  now(): Date {
-    return this.deps.now?.() ?? new Date();
-  }
-
-  /** Acts as the stage's deployer role (or --role-arn), assumed unless already held; stderr says which and why. */
-  connect(stage: Stage, values: StageAccessValues): Promise<StageConnection> {
-    return connectToStage(TOOL, this.deps, stage, values, PURPOSE);
-  }
-
-  help(command: string): number {
-    HELP[command].forEach((line) => this.io.out(line));
-    return EXIT.ok;
+class Session extends StageToolSession<BatchDeps> {
+  constructor(deps: BatchDeps) {
+    super(TOOL, deps, PURPOSE, HELP);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { DescribeExecutionCommandOutput, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
 import type { WaitingToolDeps } from "./lib/aws";
 import {
-  CliError, COMMON_OPTIONS, describeKnownError, EXIT, type Io, isError, parseOptions, print, processIo, required, runTool, table, UsageError,
+  CliError, COMMON_OPTIONS, describeKnownError, EXIT, isError, parseOptions, print, required, runTool, table, UsageError,
 } from "./lib/cli";
 import {
   type ApprovalCommands, CANARY_STRATEGY, type CanaryEndpoint, canaryEndpoint, canaryEndpoints, checkApproved, type Decision, deploymentId,
@@ -9,8 +9,8 @@ import {
   ProgressTracker, runningExecutions, sendDecision, servedVersions, servesOnly, stageSfnClient, startExecution, succeeded, watchExecution,
 } from "./lib/deploy";
 import {
-  connectToStage, dropUndefined, formatDuration, readStage, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS, type StageAccessValues,
-  type StageConnection, type StagePurpose,
+  dropUndefined, formatDuration, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS, type StageAccessValues,
+  type StageConnection, type StagePurpose, StageToolSession,
 } from "./lib/stage-access";
 import { CANARY_STATES } from "../components/canary-contract";
 import { stackFileName } from "../stacks/config/load";
@@ -214,30 +214,16 @@ function versionOfInput(input: string | undefined): string | undefined {
   }
 }
 
-class Session {
-  readonly io: Io;
-  constructor(readonly deps: DeployDeps) {
-    this.io = deps.io ?? processIo;
+class Session extends StageToolSession<DeployDeps> {
+  constructor(deps: DeployDeps) {
+    super(TOOL, deps, PURPOSE, HELP);
   }
 
-  stage(name: string | undefined): Stage {
-    return readStage(this.deps.cwd ?? process.cwd(), required(name, "stage"));
-  }
-
-  now(): Date {
-    return this.deps.now?.() ?? new Date();
-  }
-
-  /** Acts as the stage's deployer role (or --role-arn), assumed unless already held; stderr says which and why. */
-  async connect(stage: Stage, values: StageAccessValues): Promise<StageClients> {
-    const connection = await connectToStage(TOOL, this.deps, stage, values, PURPOSE);
+  /** The stage's clients, Step Functions among them, as the stage's deployer role (or --role-arn). */
+  async clients(stage: Stage, values: StageAccessValues): Promise<StageClients> {
+    const connection = await this.connect(stage, values);
     const region = stage.config.region;
     return new StageClients(connection, (c) => (this.deps.createSfnClient ?? stageSfnClient)(c, region));
-  }
-
-  help(name: keyof typeof HELP): number {
-    HELP[name].forEach((line) => this.io.out(line));
-    return EXIT.ok;
   }
 
   /** `fn`, run again once as a renewed role when the credentials expired meanwhile. */
@@ -344,7 +330,7 @@ async function startCommand(args: readonly string[], session: Session): Promise<
   const stage = session.stage(v.stage);
   const endpoint = canaryEndpoint(stage, required(v.endpoint, "endpoint"));
   const version = deployVersion(stage, endpoint, v.version);
-  const clients = await session.connect(stage, v);
+  const clients = await session.clients(stage, v);
   const executionArn = await session.start(clients, stage, endpoint, version.arn, version.number);
   const stageName = stage.config.stage;
 
@@ -395,7 +381,7 @@ async function pendingCommand(v: ReturnType<typeof parseOptions<typeof START_OPT
     ]);
     return EXIT.ok;
   }
-  const clients = await session.connect(stage, v);
+  const clients = await session.clients(stage, v);
   const results: PendingResult[] = [];
   let stopped: string | undefined;
   for (const { endpoint, version } of endpoints) {
@@ -431,7 +417,7 @@ async function watchCommandRun(args: readonly string[], session: Session): Promi
   if (v.help) return session.help("watch");
   const stage = session.stage(v.stage);
   const endpoint = canaryEndpoint(stage, required(v.endpoint, "endpoint"));
-  const clients = await session.connect(stage, v);
+  const clients = await session.clients(stage, v);
   const executions = await targetExecutions(clients, stage, endpoint, v.execution);
   if (executions.length === 0) throw new CliError(`no deployment of ${endpoint.name} is running; pass --execution to watch one that has ended`);
   const report = await session.follow(clients, stage, endpoint, executions[0]);
@@ -445,7 +431,7 @@ function answerCommand(approve: boolean): (args: readonly string[], session: Ses
     const stage = session.stage(v.stage);
     const endpoint = canaryEndpoint(stage, required(v.endpoint, "endpoint"));
     const decision: Decision = approve ? { approve: true, reason: v.reason } : { approve: false, reason: required(v.reason, "reason") };
-    const clients = await session.connect(stage, v);
+    const clients = await session.clients(stage, v);
     const retry = clients.connection.retry;
     const candidates = await targetExecutions(clients, stage, endpoint, v.execution);
     const waiting: { executionArn: string; taskToken: string; since?: Date }[] = [];

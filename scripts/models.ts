@@ -1,5 +1,5 @@
 import type { ToolDeps } from "./lib/aws";
-import { COMMON_OPTIONS, EXIT, integerOption, type Io, parseOptions, print, processIo, required } from "./lib/cli";
+import { COMMON_OPTIONS, EXIT, integerOption, parseOptions, print, required } from "./lib/cli";
 import {
   type AddReport, addLines, approvedArtifact, checkTarget, copyArtifact, DEFAULT_PROGRESS_STEP_BYTES, type ListReport, listLines,
   listModels, MAX_SINGLE_PUT_BYTES, REGISTRY_READER_HELP, REGISTRY_READER_OPTIONS, registryReader, removeLines, removeModel,
@@ -7,8 +7,8 @@ import {
 } from "./lib/models";
 import { groupOf, type Registry } from "./lib/registry";
 import {
-  type Commands, connectToStage, endpointOf, readStage, runCommands, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS, type StageAccessValues,
-  type StageEndpoint, type StagePurpose,
+  type Commands, endpointOf, runCommands, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS, type StageAccessValues,
+  type StageEndpoint, type StagePurpose, StageToolSession,
 } from "./lib/stage-access";
 import { multiModelPrefix } from "../components/names";
 
@@ -126,29 +126,23 @@ interface Target {
   readonly prefix: string;
 }
 
-class Session {
-  readonly io: Io;
-  constructor(readonly deps: ModelsDeps) {
-    this.io = deps.io ?? processIo;
+class Session extends StageToolSession<ModelsDeps> {
+  constructor(deps: ModelsDeps) {
+    super(TOOL, deps, PURPOSE, HELP);
   }
 
   /** The stage and multi-model endpoint the command names, from the project's stack files (no AWS call). */
   target(values: { stage?: string; endpoint?: string }): Target {
-    const stage = readStage(this.deps.cwd ?? process.cwd(), required(values.stage, "stage"));
+    const stage = this.stage(values.stage);
     const endpoint = endpointOf(stage, required(values.endpoint, "endpoint"));
     requireMultiModel(stage, endpoint);
     return { stage, endpoint, bucket: stage.names.bucket, prefix: multiModelPrefix(endpoint.name) };
   }
 
   /** The stage's S3 client as the stage's deployer role (or --role-arn); stderr says which and why. */
-  async connect(stage: Stage, values: StageAccessValues) {
-    const { s3, retry } = await connectToStage(TOOL, this.deps, stage, values, PURPOSE);
+  async bucketAccess(stage: Stage, values: StageAccessValues) {
+    const { s3, retry } = await this.connect(stage, values);
     return { s3, retry };
-  }
-
-  help(command: string): number {
-    HELP[command].forEach((line) => this.io.out(line));
-    return EXIT.ok;
   }
 }
 
@@ -166,7 +160,7 @@ const COMMANDS: Commands<Session> = {
     const targetModel = targetModelOf(model, version);
     const destination = s3Url(bucket, prefix + targetModel);
 
-    const stageSide = await session.connect(stage, v);
+    const stageSide = await session.bucketAccess(stage, v);
     const reader = await registryReader(TOOL, registry, v, session.deps);
     const artifact = await approvedArtifact(reader.sagemaker, registry, model, version, reader.retry);
     const served = endpoint.config.source;
@@ -205,7 +199,7 @@ const COMMANDS: Commands<Session> = {
     const v = parseOptions(args, ACCESS_OPTIONS);
     if (v.help) return session.help("list");
     const { stage, endpoint, bucket, prefix } = session.target(v);
-    const { s3, retry } = await session.connect(stage, v);
+    const { s3, retry } = await session.bucketAccess(stage, v);
     const models = await listModels(s3, bucket, prefix, retry);
     const report: ListReport = { stage: stage.config.stage, endpoint: endpoint.name, prefix: s3Url(bucket, prefix), models };
     print(session.io, v.json, report, listLines);
@@ -217,7 +211,7 @@ const COMMANDS: Commands<Session> = {
     if (v.help) return session.help("remove");
     const { stage, endpoint, bucket, prefix } = session.target(v);
     const targetModel = checkTarget(required(v.target, "target"), s3Url(bucket, prefix));
-    const { s3, retry } = await session.connect(stage, v);
+    const { s3, retry } = await session.bucketAccess(stage, v);
     await removeModel(s3, bucket, prefix + targetModel, listCommand(stage.config.stage, endpoint.key), retry);
     const report: RemoveReport = {
       stage: stage.config.stage,

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ToolDeps } from "./lib/aws";
-import { CliError, COMMON_OPTIONS, EXIT, integerOption, type Io, parseOptions, print, processIo, required, UsageError } from "./lib/cli";
+import { CliError, COMMON_OPTIONS, EXIT, integerOption, parseOptions, print, required, UsageError } from "./lib/cli";
 import {
-  type Commands, connectToStage, endpointOf, formatDuration, readStage, runCommands, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS,
-  type StageAccessValues, type StageConnection, type StageEndpoint, type StagePurpose,
+  type Commands, endpointOf, formatDuration, runCommands, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS,
+  type StageConnection, type StageEndpoint, type StagePurpose, StageToolSession,
 } from "./lib/stage-access";
 import {
   DEFAULT_HOURS, DEFAULT_MIN_INVOCATIONS, deployedModels, deployedSummary, describeVariants, MAX_HOURS, METRICS_NOTE, metricsLines,
@@ -151,30 +151,15 @@ const USAGE = [
 /** For the messages of connectToStage. */
 const PURPOSE: StagePurpose = { rights: "that may describe and update the endpoint and read CloudWatch metrics", uses: "endpoints" };
 
-class Session {
-  readonly io: Io;
-  constructor(readonly deps: VariantsDeps) {
-    this.io = deps.io ?? processIo;
+class Session extends StageToolSession<VariantsDeps> {
+  constructor(deps: VariantsDeps) {
+    super(TOOL, deps, PURPOSE, HELP);
   }
 
   /** The stage and endpoint the command names, from the project's stack files (no AWS call). */
   target(values: { stage?: string; endpoint?: string }): { stage: Stage; endpoint: StageEndpoint } {
-    const stage = readStage(this.deps.cwd ?? process.cwd(), required(values.stage, "stage"));
+    const stage = this.stage(values.stage);
     return { stage, endpoint: endpointOf(stage, required(values.endpoint, "endpoint")) };
-  }
-
-  now(): Date {
-    return this.deps.now?.() ?? new Date();
-  }
-
-  /** Acts as the stage's deployer role (or --role-arn), assumed unless already held; stderr says which and why. */
-  connect(stage: Stage, values: StageAccessValues): Promise<StageConnection> {
-    return connectToStage(TOOL, this.deps, stage, values, PURPOSE);
-  }
-
-  help(command: string): number {
-    HELP[command].forEach((line) => this.io.out(line));
-    return EXIT.ok;
   }
 
   /** The endpoint's live variants and their CloudWatch summary over the window, with the leader. */

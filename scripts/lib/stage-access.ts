@@ -5,7 +5,7 @@ import {
   type AccountTarget, AWS_CLI_HELP, AWS_CLI_OPTIONS, awsSettings, clientsForAccount, createAwsClients, type RetryOptions, retryingClient,
   type ToolDeps,
 } from "./aws";
-import { CliError, EXIT, type Io, isError, type OptionSpecs, type ParsedOptions, processIo, runTool, UsageError } from "./cli";
+import { CliError, EXIT, type Io, isError, type OptionSpecs, type ParsedOptions, processIo, required, runTool, UsageError } from "./cli";
 import { type AccountRef, endpointNames, roleArn, stageNames, type StageNames } from "../../components/names";
 import { readProjectConfig, readStackConfigFiles } from "../../stacks/config/files";
 import { loadStackConfig, stackFileName } from "../../stacks/config/load";
@@ -134,6 +134,42 @@ export interface StageConnection {
   readonly retry: RetryOptions;
   /** Acts as the role again (a new AssumeRole where it was assumed), for waits longer than the credentials last. */
   readonly reconnect: () => Promise<void>;
+}
+
+/**
+ * What every stage tool's session does the same way (batch, variants, models, deploy): read a stage
+ * from the stack files, tell the time, act as the stage's role, print a command's help.
+ */
+export class StageToolSession<D extends ToolDeps & { readonly now?: () => Date }> {
+  readonly io: Io;
+
+  constructor(
+    private readonly tool: string,
+    readonly deps: D,
+    private readonly purpose: StagePurpose,
+    private readonly helpText: Readonly<Record<string, readonly string[]>>,
+  ) {
+    this.io = deps.io ?? processIo;
+  }
+
+  /** The stage --stage names, from the project's stack files (no AWS call). */
+  stage(name: string | undefined): Stage {
+    return readStage(this.deps.cwd ?? process.cwd(), required(name, "stage"));
+  }
+
+  now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+
+  /** Acts as the stage's deployer role (or --role-arn), assumed unless already held; stderr says which and why. */
+  connect(stage: Stage, values: StageAccessValues): Promise<StageConnection> {
+    return connectToStage(this.tool, this.deps, stage, values, this.purpose);
+  }
+
+  help(command: string): number {
+    (this.helpText[command] ?? []).forEach((line) => this.io.out(line));
+    return EXIT.ok;
+  }
 }
 
 /**
