@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -20,22 +20,17 @@ import { addScriptTasks } from "../../projen/script-tasks";
 import { type BatchDeps, main } from "../../scripts/batch";
 import { estimateCost, transformJobName } from "../../scripts/lib/batch";
 import { hourlyPrice, PRICE_TABLE } from "../../scripts/lib/prices";
-import { readStackConfigFiles } from "../../stacks/config/files";
-import { loadStackConfig, stackFileName } from "../../stacks/config/load";
-import { accountRef } from "../../stacks/config/schema";
-import { FIXTURE_ROOT, FIXTURE_STAGES } from "../fixtures/project";
+import { stackFileName } from "../../stacks/config/load";
+import { FIXTURE_STAGES } from "../fixtures/project";
+import { stageProject } from "../support/stack-files";
 
 const sm = mockClient(SageMakerClient);
 const sts = mockClient(STSClient);
 
 /** The fixture project in a temporary directory, and what the batch CLI derives from it for its first stage. */
 function fixture() {
-  const dir = mkdtempSync(join(tmpdir(), "batch-"));
-  for (const file of readdirSync(FIXTURE_ROOT)) copyFileSync(join(FIXTURE_ROOT, file), join(dir, file));
   const stage = FIXTURE_STAGES[0];
-  const config = loadStackConfig(stage, readStackConfigFiles(dir, stage));
-  const account = accountRef(config.accountId, config.region);
-  const names = stageNames(config.project.serviceName, stage, account);
+  const { dir, config, account, names } = stageProject(stage);
   const keys = Object.keys(config.endpoints);
   // An endpoint on EBS-backed instances (takes a volume key) and one on local NVMe storage (takes none).
   const key = keys.find((k) => config.endpoints[k].instanceType !== undefined && !hasLocalInstanceStorage(config.endpoints[k].instanceType ?? ""))!;

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -10,14 +10,14 @@ import { DescribeModelPackageCommand, type DescribeModelPackageCommandOutput, Sa
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient, STSServiceException } from "@aws-sdk/client-sts";
 import { mockClient } from "aws-sdk-client-mock";
 import { Project, Testing } from "projen";
-import { parseDocument } from "yaml";
-import { endpointNames, modelPackageGroupName, modelPackageVersionArn, registryNames, roleArn, stageNames } from "../../components/names";
+import { endpointNames, modelPackageGroupName, modelPackageVersionArn, registryNames, roleArn } from "../../components/names";
 import { addScriptTasks } from "../../projen/script-tasks";
 import { main, type ModelsDeps } from "../../scripts/models";
 import { readStackConfigFiles } from "../../stacks/config/files";
 import { loadStackConfig, stackFileName } from "../../stacks/config/load";
-import { accountRef, registryAccountRef } from "../../stacks/config/schema";
+import { registryAccountRef } from "../../stacks/config/schema";
 import { FIXTURE_ROOT, FIXTURE_STAGES } from "../fixtures/project";
+import { endpointPath, stageProject } from "../support/stack-files";
 
 const sm = mockClient(SageMakerClient);
 const sts = mockClient(STSClient);
@@ -39,18 +39,14 @@ function fixture() {
   const key = keys.find((k) => "image" in original.endpoints[k].source)!;
   const singleKey = keys.find((k) => "modelPackageArn" in original.endpoints[k].source)!;
 
-  const dir = mkdtempSync(join(tmpdir(), "models-"));
-  for (const file of readdirSync(FIXTURE_ROOT).filter((f) => f.endsWith(".yaml"))) copyFileSync(join(FIXTURE_ROOT, file), join(dir, file));
-  const file = join(dir, stackFileName(stage));
-  const doc = parseDocument(readFileSync(file, "utf8"));
-  doc.setIn(["config", "mlplatform:endpoints", key, "multiModel"], true);
-  doc.deleteIn(["config", "mlplatform:endpoints", key, "source", "modelDataKey"]);
-  writeFileSync(file, doc.toString());
-
-  const config = loadStackConfig(stage, readStackConfigFiles(dir, stage));
+  const { dir, config, account, names } = stageProject(stage, {
+    stack: (doc) => {
+      doc.setIn(endpointPath(key, "multiModel"), true);
+      doc.deleteIn(endpointPath(key, "source", "modelDataKey"));
+    },
+  });
   const { serviceName } = config.project;
   const registry = registryAccountRef(config.project, config.region);
-  const names = stageNames(serviceName, stage, accountRef(config.accountId, config.region));
   const registryBucket = registryNames(serviceName, registry).artifactBucket;
   const endpointName = endpointNames(serviceName, key).endpoint;
   const model = config.endpoints[key].model;
@@ -74,7 +70,7 @@ function fixture() {
     registryBucket,
     artifactKey: `${model}/1a2b3c/model.tar.gz`,
     arnOf: (m: string, v: number) => modelPackageVersionArn(registry, modelPackageGroupName(serviceName, m), v),
-    deployerRole: roleArn(accountRef(config.accountId, config.region), names.deployerRole),
+    deployerRole: roleArn(account, names.deployerRole),
     readerRole: roleArn(registry, registryNames(serviceName, registry).readerRole),
   };
 }

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CloudWatchClient, GetMetricDataCommand, type GetMetricDataCommandInput, type MetricDataResult } from "@aws-sdk/client-cloudwatch";
@@ -13,14 +13,13 @@ import {
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient, STSServiceException } from "@aws-sdk/client-sts";
 import { mockClient } from "aws-sdk-client-mock";
 import { Project, Testing } from "projen";
-import { endpointNames, roleArn, stageNames } from "../../components/names";
+import { endpointNames, roleArn } from "../../components/names";
 import { addScriptTasks } from "../../projen/script-tasks";
 import { pickLeader, sharesPercent, type VariantMetrics } from "../../scripts/lib/variants";
 import { main, type VariantsDeps } from "../../scripts/variants";
-import { readStackConfigFiles } from "../../stacks/config/files";
-import { loadStackConfig, stackFileName } from "../../stacks/config/load";
-import { accountRef } from "../../stacks/config/schema";
-import { FIXTURE_ROOT, FIXTURE_STAGES } from "../fixtures/project";
+import { stackFileName } from "../../stacks/config/load";
+import { FIXTURE_STAGES } from "../fixtures/project";
+import { stageProject } from "../support/stack-files";
 
 const sm = mockClient(SageMakerClient);
 const sts = mockClient(STSClient);
@@ -28,12 +27,8 @@ const cw = mockClient(CloudWatchClient);
 
 /** The fixture project in a temporary directory, and what the variants CLI derives from it for its first stage. */
 function fixture() {
-  const dir = mkdtempSync(join(tmpdir(), "variants-"));
-  for (const file of readdirSync(FIXTURE_ROOT)) copyFileSync(join(FIXTURE_ROOT, file), join(dir, file));
   const stage = FIXTURE_STAGES[0];
-  const config = loadStackConfig(stage, readStackConfigFiles(dir, stage));
-  const account = accountRef(config.accountId, config.region);
-  const names = stageNames(config.project.serviceName, stage, account);
+  const { dir, config, account, names } = stageProject(stage);
   const keys = Object.keys(config.endpoints);
   const key = keys[0];
   return {

@@ -2,6 +2,10 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFile
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseDocument, type Document } from "yaml";
+import { type AccountRef, stageNames, type StageNames } from "../../components/names";
+import { readStackConfigFiles } from "../../stacks/config/files";
+import { loadStackConfig } from "../../stacks/config/load";
+import { accountRef, type StackConfig } from "../../stacks/config/schema";
 import { echoInputs, type OfflineRun, runStackFromFiles } from "../../stacks/offline-run";
 
 import { FIXTURE_ROOT } from "../fixtures/project";
@@ -42,6 +46,17 @@ export function copyProject(stage: string, edits: ProjectEdits, from = FIXTURE_R
   if (edits.stack) edit(`Pulumi.${stage}.yaml`, edits.stack);
   if (edits.stackText !== undefined) writeFileSync(join(dir, `Pulumi.${stage}.yaml`), edits.stackText);
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A copy of the fixture project (edited) for a stage tool's tests, and the stage as the tools read
+ * it: its config, account and names. Remove `dir` after the test.
+ */
+export function stageProject(stage: string, edits: ProjectEdits = {}): { dir: string; config: StackConfig; account: AccountRef; names: StageNames } {
+  const { dir } = copyProject(stage, edits);
+  const config = loadStackConfig(stage, readStackConfigFiles(dir, stage));
+  const account = accountRef(config.accountId, config.region);
+  return { dir, config, account, names: stageNames(config.project.serviceName, stage, account) };
 }
 
 /**
