@@ -1,5 +1,5 @@
 import { canaryNamePrefix } from "./canary-contract";
-import { type AccountRef, alarmArn, roleArn, sagemakerArn } from "./names";
+import { type AccountRef, alarmArn, roleArn, sagemakerArn, stateMachineArn } from "./names";
 import { policy, type PolicyDocument, type Statement } from "./policies";
 import { VARIANT_SCALABLE_DIMENSION, variantResourceId } from "./variant-autoscaling";
 
@@ -162,10 +162,6 @@ export function canaryDeployerRolePolicy(actions: readonly string[], scope: Cana
   return policy(...bySid.values(), ...impliedStatements(new Set(actions), scope));
 }
 
-/** The ARN of a state machine of this name in the account. */
-export function stateMachineArn(account: AccountRef, name: string): string {
-  return `arn:${account.partition ?? "aws"}:states:${account.region}:${account.accountId}:stateMachine:${name}`;
-}
 
 /** Trust policy of the state machine's role: Step Functions, for this state machine of this account only (confused-deputy guard). */
 export function canaryDeployerTrustPolicy(account: AccountRef, stateMachineName: string): PolicyDocument {

@@ -140,6 +140,11 @@ function partitionOf(account: AccountRef): string {
   return account.partition ?? "aws";
 }
 
+/** The ARN of a Step Functions state machine of this name in the account. */
+export function stateMachineArn(account: AccountRef, name: string): string {
+  return `arn:${partitionOf(account)}:states:${account.region}:${account.accountId}:stateMachine:${name}`;
+}
+
 export function roleArn(account: AccountRef, roleName: string): string {
   return `arn:${partitionOf(account)}:iam::${account.accountId}:role/${roleName}`;
 }

@@ -14,7 +14,7 @@ import {
   APPROVAL_REJECTED_ERROR, canaryDeployerNames, CANARY_STATES, type CanaryExecutionInput, canaryResourceNames, ROLLED_BACK_ERROR,
 } from "../../components/canary-contract";
 import type { StepFunctionsCanarySpec } from "../../components/endpoint-spec";
-import { type AccountRef, modelPackageGroupName, modelPackageVersionArn } from "../../components/names";
+import { type AccountRef, modelPackageGroupName, modelPackageVersionArn, stateMachineArn as arnOfStateMachine } from "../../components/names";
 import { stackFileName } from "../../stacks/config/load";
 import { checkModelPackageArn, registryAccountRef } from "../../stacks/config/schema";
 
@@ -65,7 +65,7 @@ export interface CanaryEndpoint extends StageEndpoint {
  * component names it (components/canary-contract.ts canaryDeployerNames).
  */
 export function canaryStateMachineArn(account: AccountRef, endpointName: string): string {
-  return `arn:${account.partition ?? "aws"}:states:${account.region}:${account.accountId}:stateMachine:${canaryDeployerNames(endpointName).stateMachine}`;
+  return arnOfStateMachine(account, canaryDeployerNames(endpointName).stateMachine);
 }
 
 /** The deployment settings of an endpoint that deploys with the state machine, or undefined. */

@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CANARY_VARIANT_NAME, canaryDeployerNames } from "../../components/canary-contract";
 import type * as component from "../../components/canary-deployer";
-import { canaryDeployerRolePolicy, canaryTopicPolicy, stateMachineArn } from "../../components/canary-policy";
+import { canaryDeployerRolePolicy, canaryTopicPolicy } from "../../components/canary-policy";
 import { canaryStateMachineActions, canaryStateMachineDefinition } from "../../components/canary-state-machine";
 import type { AutoscalingSpec, StepFunctionsCanarySpec } from "../../components/endpoint-spec";
-import { type AccountRef, alarmArn, modelPackagesArn, sagemakerArn } from "../../components/names";
+import { type AccountRef, alarmArn, modelPackagesArn, sagemakerArn, stateMachineArn } from "../../components/names";
 import { modelPackageGroupPolicy, type PolicyDocument, type Statement } from "../../components/policies";
 import { type Caller, canAssume, type ContextValue, evaluate } from "../support/iam-eval";
 import { ofType, onlyOfType, type RecordedResource, resourceErrorOf } from "../support/mocks";
