@@ -18,7 +18,7 @@ import {
 import {
   connectDatabase, type ConnectionSettings, DatabaseConnectionError, describeConnectionFailure, queryInBatches, resolveConnection,
 } from "../../scripts/lib/retrain/database";
-import { INSTALL_HINT, serverBinDir, startPostgres, type TestPostgres } from "../support/postgres";
+import { INSTALL_HINT, seededPostgres, serverBinDir, type TestPostgres } from "../support/postgres";
 
 /**
  * The data step against a real PostgreSQL server (test/support/postgres.ts: TLS with its own CA,
@@ -123,19 +123,8 @@ function inWindow(start: string, end: string): Observation[] {
 // ---------------------------------------------------------------------------------------------
 
 let pg: TestPostgres;
-
-beforeAll(async () => {
-  pg = await startPostgres();
-  const client = await pg.connect();
-  try {
-    await seed(client);
-  } finally {
-    await client.end();
-  }
-}, 120_000);
-
-afterAll(async () => {
-  await pg?.stop();
+seededPostgres(seed, (server) => {
+  pg = server;
 });
 
 function spec(edit: (model: Record<string, unknown>) => void = () => undefined): ModelRetraining {

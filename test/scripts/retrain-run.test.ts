@@ -28,7 +28,7 @@ import { main, type RetrainDeps } from "../../scripts/retrain";
 import { readProjectConfig } from "../../stacks/config/files";
 import { FIXTURE_ROOT } from "../fixtures/project";
 import { FIXTURE } from "../fixtures/service";
-import { startPostgres, type TestPostgres } from "../support/postgres";
+import { seededPostgres, type TestPostgres } from "../support/postgres";
 
 /**
  * The retraining loop end to end (issue 12's "done when"): ONE command, `retrain run`, in-process,
@@ -304,17 +304,8 @@ function fakeSageMaker(): void {
 // ---------------------------------------------------------------------------------------------
 
 let pg: TestPostgres;
-beforeAll(async () => {
-  pg = await startPostgres();
-  const client = await pg.connect();
-  try {
-    await seed(client);
-  } finally {
-    await client.end();
-  }
-}, 120_000);
-afterAll(async () => {
-  await pg?.stop();
+seededPostgres(seed, (server) => {
+  pg = server;
 });
 
 /** The fixture project in a temporary directory with a retraining.yaml for the test database, and what the loop derives from it. */

@@ -334,3 +334,24 @@ function serverHandle(s: {
     stop: s.stop,
   };
 }
+
+/**
+ * A server for the calling test file: started and seeded before its tests, stopped after them.
+ * `use` receives it once it is ready.
+ */
+export function seededPostgres(seed: (client: Client) => Promise<void>, use: (server: TestPostgres) => void): void {
+  let server: TestPostgres | undefined;
+  beforeAll(async () => {
+    server = await startPostgres();
+    const client = await server.connect();
+    try {
+      await seed(client);
+    } finally {
+      await client.end();
+    }
+    use(server);
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+}
