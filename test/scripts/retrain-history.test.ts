@@ -69,15 +69,20 @@ describe("appendHistoryRow", () => {
     expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
   });
 
-  test("GIVEN two runs that append rows of different jobs at the same moment WHEN both finish THEN the history holds both rows (no lost row)", async () => {
-    // Both PutObjects are in flight before either is decided, as two runs racing on one shared file would be.
+  /** Holds every PutObject until `count` have arrived, as writers racing on one shared file would be. */
+  function holdPutsUntil(count: number): void {
     let arrived = 0;
     let release: () => void = () => undefined;
-    const bothArrived = new Promise<void>((resolve) => { release = resolve; });
+    const allArrived = new Promise<void>((resolve) => { release = resolve; });
     bucket.beforePut = async () => {
-      if (++arrived === 2) release();
-      await bothArrived;
+      if (++arrived === count) release();
+      await allArrived;
     };
+  }
+
+  test("GIVEN two runs that append rows of different jobs at the same moment WHEN both finish THEN the history holds both rows (no lost row)", async () => {
+    // Both PutObjects are in flight before either is decided, as two runs racing on one shared file would be.
+    holdPutsUntil(2);
     const first = tuningRow("job-a", "2026-01-31T10:00:00.000Z");
     const second = tuningRow("job-b", "2026-01-31T10:00:00.000Z");
     const outcomes = await Promise.all([
@@ -90,13 +95,7 @@ describe("appendHistoryRow", () => {
   });
 
   test("GIVEN the same job appended by two attempts at once WHEN both finish THEN one object holds it, and the later attempt gets the stored row", async () => {
-    let arrived = 0;
-    let release: () => void = () => undefined;
-    const bothArrived = new Promise<void>((resolve) => { release = resolve; });
-    bucket.beforePut = async () => {
-      if (++arrived === 2) release();
-      await bothArrived;
-    };
+    holdPutsUntil(2);
     const early = tuningRow("job-a", "2026-01-31T10:00:00.000Z");
     const late = tuningRow("job-a", "2026-01-31T10:00:05.000Z");
     const outcomes = await Promise.all([
