@@ -320,8 +320,11 @@ function reportAutoscaledInstanceTypeChanges(sink: FindingSink, changes: readonl
     // Either scaling registers the variant: target tracking on invocations, or scale to zero on the backlog.
     const scaled = (e: typeof endpoint | undefined) => e?.autoscaling !== undefined || e?.async?.scaleToZero !== undefined;
     if (!scaled(prior) || !scaled(endpoint) || prior?.instanceType === endpoint.instanceType) continue;
-    // The canary deployer changes the type itself, deregistering the variant first (components/canary-state-machine.ts).
-    if (endpoint.deployment.strategy === "step-functions-canary") continue;
+    // Only when pulumi up would change the variants: not where the program ignores them (the canary
+    // deployer changes the type itself, deregistering the variant first).
+    const config = after.resources.find((r) => r.type === "aws:sagemaker/endpointConfiguration:EndpointConfiguration" && keyOf(r) === key);
+    const variantsChange = changes.find((c) => c.urn === config?.urn)?.properties.some((p) => p.startsWith("productionVariants"));
+    if (variantsChange !== true) continue;
     const resource = after.resources.find((r) => r.type === "aws:sagemaker/endpoint:Endpoint" && keyOf(r) === key);
     const update = changes.find((c) => c.urn === resource?.urn);
     const at = { urn: resource?.urn ?? "", name: resource?.name ?? key };
