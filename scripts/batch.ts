@@ -9,7 +9,8 @@ import {
   CliError, COMMON_OPTIONS, describeKnownError, EXIT, integerOption, isError, parseOptions, print, required, UsageError,
 } from "./lib/cli";
 import {
-  type Commands, endpointOf, formatDuration, runCommands, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS, type StagePurpose, StageToolSession,
+  type Commands, endpointOf, formatDuration, isExpiredCredentials, processInterrupt, runCommands, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS,
+  type StagePurpose, StageToolSession,
 } from "./lib/stage-access";
 import { hasLocalInstanceStorage } from "../components/instance-types";
 import { SAGEMAKER_NAME_PATTERN } from "../components/names";
@@ -106,18 +107,6 @@ const USAGE = [
   "             (npx projen <task> reports any failure as 1; npm run <task> -- ... keeps each code)",
 ];
 
-/** SIGINT while waiting: say what happened, then exit as a shell does after Ctrl-C. */
-const processInterrupt = (handler: () => void): (() => void) => {
-  const onSigint = () => {
-    handler();
-    process.exit(130);
-  };
-  process.once("SIGINT", onSigint);
-  return () => { process.off("SIGINT", onSigint); };
-};
-
-/** Errors that mean the (assumed) credentials ran out during a long wait. */
-const EXPIRED_CREDENTIALS = new Set(["ExpiredToken", "ExpiredTokenException", "RequestExpired"]);
 
 /** For the messages of connectToStage. */
 const PURPOSE: StagePurpose = { rights: "that may run transform jobs", uses: "endpoints and bucket" };
@@ -189,7 +178,7 @@ const COMMANDS: Commands<Session> = {
         try {
           return await describeTransformJob(connection.sagemaker, job, connection.retry);
         } catch (error) {
-          if (!isError(error) || !EXPIRED_CREDENTIALS.has(error.name)) throw error;
+          if (!isError(error) || !isExpiredCredentials(error)) throw error;
           io.err(`${TOOL}: the credentials expired while waiting; connecting again`);
           await connection.reconnect();
           return describeTransformJob(connection.sagemaker, job, connection.retry);

@@ -9,7 +9,7 @@ import {
   ProgressTracker, runningExecutions, sendDecision, servedVersions, servesOnly, stageSfnClient, startExecution, succeeded, watchExecution,
 } from "./lib/deploy";
 import {
-  dropUndefined, formatDuration, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS, type StageAccessValues,
+  dropUndefined, formatDuration, isExpiredCredentials, processInterrupt, type Stage, STAGE_ACCESS_HELP, STAGE_ACCESS_OPTIONS, type StageAccessValues,
   type StageConnection, type StagePurpose, StageToolSession,
 } from "./lib/stage-access";
 import { CANARY_STATES } from "../components/canary-contract";
@@ -139,18 +139,6 @@ const PURPOSE: StagePurpose = {
   uses: "endpoints and state machines",
 };
 
-/** SIGINT while watching: say what happened, then exit as a shell does after Ctrl-C. */
-const processInterrupt = (handler: () => void): (() => void) => {
-  const onSigint = () => {
-    handler();
-    process.exit(130);
-  };
-  process.once("SIGINT", onSigint);
-  return () => { process.off("SIGINT", onSigint); };
-};
-
-/** Errors that mean the (assumed) credentials ran out during a long wait. */
-const EXPIRED_CREDENTIALS = new Set(["ExpiredToken", "ExpiredTokenException", "RequestExpired"]);
 
 /** The stage's clients as the role the tool acts as; renewed together when the credentials expire. */
 class StageClients {
@@ -231,7 +219,7 @@ class Session extends StageToolSession<DeployDeps> {
     try {
       return await fn();
     } catch (error) {
-      if (!isError(error) || !EXPIRED_CREDENTIALS.has(error.name)) throw error;
+      if (!isError(error) || !isExpiredCredentials(error)) throw error;
       this.io.err(`${TOOL}: the credentials expired while watching; connecting again`);
       await clients.reconnect();
       return fn();

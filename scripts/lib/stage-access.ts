@@ -136,6 +136,24 @@ export interface StageConnection {
   readonly reconnect: () => Promise<void>;
 }
 
+/** SIGINT while a tool waits: run the handler (it says what goes on), then exit as a shell does after Ctrl-C. */
+export const processInterrupt = (handler: () => void): (() => void) => {
+  const onSigint = () => {
+    handler();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSigint);
+  return () => { process.off("SIGINT", onSigint); };
+};
+
+/** Errors that mean the (assumed) credentials ran out during a long wait. */
+const EXPIRED_CREDENTIALS = new Set(["ExpiredToken", "ExpiredTokenException", "RequestExpired"]);
+
+/** Whether an AWS error says the credentials ran out (then act as the role again and retry). */
+export function isExpiredCredentials(error: Error): boolean {
+  return EXPIRED_CREDENTIALS.has(error.name);
+}
+
 /**
  * What every stage tool's session does the same way (batch, variants, models, deploy): read a stage
  * from the stack files, tell the time, act as the stage's role, print a command's help.
